@@ -1,0 +1,26 @@
+"""Find the same recording across formats by its sound, keep the best copy.
+
+The plugin adds two commands: ``beet dedupfuzzy`` fingerprints the library
+with Chromaprint, matches recordings on their raw fingerprint frames and
+keeps the best copy of each; ``beet mirror`` builds "high" and "low" symlink
+views of a library kept in both lossless and lossy formats.
+"""
+
+from __future__ import annotations
+
+from beets.plugins import BeetsPlugin
+
+from . import settings
+from .mirror_command import make_mirror_command
+
+
+class DedupFuzzyPlugin(BeetsPlugin):
+    """Wires config, commands and import listeners; the work lives in modules."""
+
+    def __init__(self) -> None:
+        super().__init__("dedupfuzzy")
+        self.config.add(settings.DEFAULTS)
+        settings.mirror_view()
+
+    def commands(self):
+        return [make_mirror_command(self)]

@@ -1,0 +1,123 @@
+"""Typed view of the plugin's configuration: confuse is read once, validated once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from beets import config as beets_config
+from beets.ui import UserError
+
+DEFAULTS: dict[str, object] = {
+    # Matching (similarity = 1 - 2 * bit error rate; 1 identical, 0 unrelated).
+    "auto_threshold": 0.70,
+    "ask_threshold": 0.55,
+    "length_tolerance": 5.0,
+    "max_offset": 12.0,
+    "min_overlap": 20.0,
+    # What to keep and where the others go.
+    "keep": "best",
+    "tiebreak": {},
+    "quarantine": "",
+    "tag": "",
+    # Listing.
+    "format": "",
+    "count": False,
+    "report": "",
+    # Fingerprinting.
+    "threads": 0,
+    # Import hook.
+    "auto": True,
+    "import_action": "ask",
+    "quiet_action": "keep",
+}
+
+MIRROR_DEFAULTS: dict[str, object] = {
+    "high": "",
+    "low": "",
+    "source_high": "",
+    "source_low": "",
+    "depth": 2,
+    "path": "$albumartist/$album/$track $title",
+    "relative": False,
+    "follow_symlinks": False,
+    "overwrite_symlinks": False,
+    "auto": False,
+}
+
+KEEP_POLICIES = ("best", "best-of-each")
+IMPORT_ACTIONS = ("ask", "best", "keep", "skip")
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds and guards used when comparing two fingerprints."""
+
+    auto_threshold: float = 0.70
+    ask_threshold: float = 0.55
+    length_tolerance: float = 5.0
+    max_offset: float = 12.0
+    min_overlap: float = 20.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `beet dedupfuzzy` and the import hook read from config."""
+
+    match: MatchSettings = field(default_factory=MatchSettings)
+    keep: str = "best"
+    tiebreak: dict[str, list[str]] = field(default_factory=dict)
+    quarantine: str = ""
+    tag: str = ""
+    format: str = ""
+    count: bool = False
+    report: str = ""
+    threads: int = 0
+    auto: bool = True
+    import_action: str = "ask"
+    quiet_action: str = "keep"
+
+    @property
+    def workers(self) -> int:
+        return self.threads if self.threads > 0 else (os.cpu_count() or 1)
+
+
+def load_settings(view) -> Settings:
+    """Read and validate the `dedupfuzzy` config view (after `set_args`)."""
+    match = MatchSettings(
+        auto_threshold=view["auto_threshold"].as_number(),
+        ask_threshold=view["ask_threshold"].as_number(),
+        length_tolerance=view["length_tolerance"].as_number(),
+        max_offset=view["max_offset"].as_number(),
+        min_overlap=view["min_overlap"].as_number(),
+    )
+    if not 0 <= match.ask_threshold <= match.auto_threshold <= 1:
+        raise UserError(
+            "dedupfuzzy: need 0 <= ask_threshold <= auto_threshold <= 1, got "
+            f"{match.ask_threshold} and {match.auto_threshold}"
+        )
+    keep = view["keep"].as_choice(KEEP_POLICIES)
+    import_action = view["import_action"].as_choice(IMPORT_ACTIONS)
+    quiet_action = view["quiet_action"].as_choice(IMPORT_ACTIONS[1:])
+    tiebreak = view["tiebreak"].get(dict) or {}
+    return Settings(
+        match=match,
+        keep=keep,
+        tiebreak={str(k): list(v) for k, v in tiebreak.items()},
+        quarantine=view["quarantine"].as_str() or "",
+        tag=view["tag"].as_str() or "",
+        format=view["format"].as_str() or "",
+        count=bool(view["count"].get()),
+        report=view["report"].as_str() or "",
+        threads=int(view["threads"].get(int)),
+        auto=bool(view["auto"].get()),
+        import_action=import_action,
+        quiet_action=quiet_action,
+    )
+
+
+def mirror_view():
+    """The top-level `mirror:` section, with its defaults registered."""
+    view = beets_config["mirror"]
+    view.add(MIRROR_DEFAULTS)
+    return view

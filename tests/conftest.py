@@ -1,0 +1,93 @@
+"""Shared fixtures: a throwaway beets set-up driven through the real `beet` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BEET = str(Path(sys.executable).with_name("beet"))
+
+
+@dataclass
+class BeetEnv:
+    """A beets config dir, a library dir and a DB, all inside one temp folder."""
+
+    root: Path
+    extra_config: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def configdir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def libdir(self) -> Path:
+        return self.root / "library"
+
+    @property
+    def dbpath(self) -> Path:
+        return self.configdir / "library.db"
+
+    def write_config(self, extra: str = "") -> None:
+        """(Re)write config.yaml; `extra` is YAML appended verbatim."""
+        self.configdir.mkdir(parents=True, exist_ok=True)
+        self.libdir.mkdir(parents=True, exist_ok=True)
+        base = textwrap.dedent(
+            f"""\
+            directory: {self.libdir}
+            library: {self.dbpath}
+            plugins: [dedupfuzzy]
+            threaded: no
+            create_backup_before_migrations: no
+            import:
+                write: no
+                log:
+            ui:
+                color: no
+            """
+        )
+        self.extra_config = extra
+        (self.configdir / "config.yaml").write_text(
+            base + textwrap.dedent(extra)
+        )
+
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `beet ARGS` as a user would, with stdin not a terminal."""
+        env = dict(os.environ)
+        env["BEETSDIR"] = str(self.configdir)
+        env["HOME"] = str(self.root)
+        env.update(self.env)
+        proc = subprocess.run(
+            [BEET, *args],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.root,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"beet {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+
+@pytest.fixture
+def beet(tmp_path: Path) -> BeetEnv:
+    """A fresh beets set-up with the plugin enabled, driven through `beet`."""
+    env = BeetEnv(tmp_path)
+    env.write_config()
+    return env
