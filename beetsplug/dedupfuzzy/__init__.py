@@ -8,9 +8,12 @@ views of a library kept in both lossless and lossy formats.
 
 from __future__ import annotations
 
+from beets.dbcore import types
 from beets.plugins import BeetsPlugin
 
 from . import settings
+from .catalog import BLOCKS, FINGERPRINT, FP_MTIME
+from .command import make_command
 from .mirror_command import make_mirror_command
 
 
@@ -22,5 +25,15 @@ class DedupFuzzyPlugin(BeetsPlugin):
         self.config.add(settings.DEFAULTS)
         settings.mirror_view()
 
+    item_types = {
+        FINGERPRINT: types.STRING,
+        FP_MTIME: types.FLOAT,
+        BLOCKS: types.STRING,
+    }
+
     def commands(self):
-        return [make_mirror_command(self)]
+        return [make_command(self), make_mirror_command(self)]
+
+    def after_change(self, lib) -> None:
+        """Refresh the mirror views after files moved, when `mirror.auto` is on."""
+        return None

@@ -1,0 +1,260 @@
+"""The `beet dedupfuzzy` command: options, output, and the actions it takes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from optparse import OptionParser
+
+from beets import util
+from beets.library import Library
+from beets.ui import Subcommand, UserError, print_
+
+from . import actions, decisions, report, resolver
+from .fpcalc import FpcalcMissing
+from .groups import Member, ResolvedGroup
+from .journal import Journal
+from .matching import DUPLICATE
+from .scan import ScanResult, scan
+from .settings import Settings, load_settings
+
+
+def build_parser(cmd: Subcommand) -> None:
+    p: OptionParser = cmd.parser
+    p.add_option(
+        "-c",
+        "--count",
+        dest="count",
+        action="store_true",
+        help="show each group's keeper and its number of copies",
+    )
+    p.add_option(
+        "-f",
+        "--format",
+        dest="format",
+        metavar="FMT",
+        help="print each copy with this beets format string",
+    )
+    p.add_option(
+        "--json",
+        dest="json",
+        action="store_true",
+        help="print one JSON document on stdout",
+    )
+    p.add_option(
+        "--report",
+        dest="report",
+        metavar="FILE.csv",
+        help="write a CSV report, one row per copy in a group",
+    )
+    p.add_option(
+        "-m",
+        "--move",
+        dest="quarantine",
+        metavar="DIR",
+        help="move the copies not kept into DIR (undo with --undo)",
+    )
+    p.add_option(
+        "-t",
+        "--tag",
+        dest="tag",
+        metavar="KEY=VALUE",
+        help="tag the copies not kept instead of moving them",
+    )
+    p.add_option(
+        "-p",
+        "--pretend",
+        dest="pretend",
+        action="store_true",
+        help="show what would happen, change nothing",
+    )
+    p.add_option(
+        "--undo",
+        dest="undo",
+        action="store_true",
+        help="put back what the last run moved",
+    )
+    p.add_option(
+        "--all",
+        dest="undo_all",
+        action="store_true",
+        help="with --undo: put back what every run moved",
+    )
+
+
+def make_command(plugin) -> Subcommand:
+    cmd = Subcommand(
+        "dedupfuzzy",
+        help="find copies of one recording by their sound; keep the best",
+        aliases=("dupf",),
+    )
+    build_parser(cmd)
+
+    def func(lib: Library, opts, args: list[str]) -> None:
+        plugin.config.set_args(opts)
+        settings = load_settings(plugin.config)
+        if opts.undo:
+            run_undo(lib, bool(opts.undo_all), plugin)
+            return
+        if opts.undo_all:
+            raise UserError("--all goes with --undo")
+        run(
+            lib,
+            args,
+            settings,
+            plugin,
+            json_out=bool(opts.json),
+            pretend=bool(opts.pretend),
+        )
+
+    cmd.func = func
+    return cmd
+
+
+def _say(text: str, json_out: bool) -> None:
+    """Messages go to stdout, or to stderr when stdout carries JSON."""
+    if json_out:
+        print(text, file=sys.stderr)
+    else:
+        print_(text)
+
+
+def run_undo(lib: Library, all_runs: bool, plugin) -> None:
+    results = Journal(lib).undo(all_runs=all_runs)
+    for line in results:
+        print_(str(line))
+    if not results:
+        print_("nothing to undo")
+    else:
+        print_(f"undo: {len(results)} file(s) handled")
+    plugin.after_change(lib)
+
+
+def _formatter(lib: Library, fmt: str):
+    if not fmt:
+        return None
+
+    def formatted(m: Member) -> str:
+        item = lib.get_item(m.row.id)
+        return (
+            format(item, fmt) if item is not None else util.displayable_path(m.row.path)
+        )
+
+    return formatted
+
+
+def summary_of(result: ScanResult) -> dict[str, object]:
+    dup = [g for g in result.groups if g.status == DUPLICATE]
+    return {
+        "items": result.considered,
+        "fingerprinted": result.refresh.computed,
+        "unchanged": result.refresh.reused,
+        "failed": len(result.refresh.failed),
+        "silent": len(result.refresh.quiet),
+        "duplicate_groups": len(dup),
+        "copies_to_drop": sum(len(g.leaving) for g in dup),
+        "uncertain": len(result.groups) - len(dup),
+    }
+
+
+def summary_line(s: dict[str, object]) -> str:
+    return (
+        f"{s['items']} items: {s['fingerprinted']} fingerprinted, "
+        f"{s['unchanged']} unchanged, {s['failed']} failed, {s['silent']} silent; "
+        f"{s['duplicate_groups']} duplicate groups ({s['copies_to_drop']} copies "
+        f"not kept), {s['uncertain']} uncertain"
+    )
+
+
+def run(
+    lib: Library,
+    query: list[str],
+    settings: Settings,
+    plugin,
+    *,
+    json_out: bool,
+    pretend: bool,
+) -> None:
+    ids = [item.id for item in lib.items(query)] if query else None
+    distinct = decisions.load_distinct(lib)
+    if settings.quarantine and not pretend:
+        for line in Journal(lib).recover():
+            _say(line, json_out)
+    try:
+        result = scan(
+            lib, ids, settings, distinct=lambda a, b: (min(a, b), max(a, b)) in distinct
+        )
+    except FpcalcMissing as exc:
+        raise UserError(str(exc)) from exc
+    for path, error in result.refresh.failed:
+        _say(f"{util.displayable_path(path)}: {error}", json_out)
+
+    formatted = _formatter(lib, settings.format)
+    summary = summary_of(result)
+    if json_out:
+        print(report.to_json(result.groups, summary))
+    elif settings.count:
+        for line in report.count_lines(result.groups, formatted):
+            print_(line)
+    else:
+        for line in report.listing_lines(result.groups, formatted):
+            print_(line)
+    if settings.report:
+        report.write_csv(os.path.expanduser(settings.report), result.groups)
+    _say(summary_line(summary), json_out)
+
+    if not (settings.quarantine or settings.tag):
+        return
+    leaving = actions.leaving_rows(result.groups)
+    leaving += _answers(lib, result.groups, pretend)
+    quarantine = (
+        util.normpath(os.path.expanduser(settings.quarantine))
+        if settings.quarantine
+        else b""
+    )
+    try:
+        plan = actions.plan_actions(
+            leaving,
+            quarantine=quarantine,
+            libdir=lib.directory,
+            tag=settings.tag,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if pretend:
+        for a in plan:
+            _say(f"would {a.describe()}", json_out)
+        return
+    outcome = actions.apply_actions(
+        lib, plan, Journal(lib), lambda line: plugin._log.info("{}", line)
+    )
+    if outcome.moved:
+        _say(
+            f"moved {outcome.moved} file(s) to {util.displayable_path(quarantine)} "
+            "(undo with: beet dedupfuzzy --undo)",
+            json_out,
+        )
+    if outcome.tagged:
+        _say(f"tagged {outcome.tagged} item(s) with {settings.tag}", json_out)
+    if outcome.failed:
+        _say(f"{outcome.failed} action(s) failed", json_out)
+    if outcome.moved:
+        plugin.after_change(lib)
+
+
+def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
+    """Ask about uncertain pairs when a human is there; return what leaves."""
+    uncertain = [g for g in groups if g.status != DUPLICATE]
+    if not uncertain or pretend or not resolver.can_prompt():
+        return []
+    leaving = []
+    for g in uncertain:
+        answer = resolver.ask(g)
+        first, second = g.members[0].row, g.members[1].row
+        if answer == resolver.FIRST:
+            leaving.append(second)
+        elif answer == resolver.SECOND:
+            leaving.append(first)
+        elif answer == resolver.BOTH:
+            decisions.mark_distinct(lib, first.id, second.id)
+    return leaving

@@ -1,0 +1,133 @@
+"""Keep every item's fingerprint and sketch current, decoding only what changed.
+
+A stored fingerprint is reused while its file is unchanged: its mtime equals
+the one recorded when the fingerprint was taken (`dedupfuzzy_fp_mtime`), or,
+for a fingerprint another plugin stored (chroma's `acoustid_fingerprint`),
+the item's own `mtime`. Only the other files go through fpcalc.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from beets import util
+from beets.library import Library
+
+from . import blockindex, codec, similarity
+from .catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
+from .fpcalc import FpcalcResult, fingerprint_files
+
+BATCH = 64
+MTIME_SLACK = 1e-3
+
+
+@dataclass
+class RefreshReport:
+    """What a refresh did, for the summary line."""
+
+    computed: int = 0
+    reused: int = 0
+    sketched: int = 0
+    failed: list[tuple[bytes, str]] = field(default_factory=list)
+    quiet: list[bytes] = field(default_factory=list)
+
+
+def file_mtime(path: bytes) -> float | None:
+    try:
+        return os.path.getmtime(util.syspath(path))
+    except OSError:
+        return None
+
+
+def is_fresh(row: Row, mtime: float | None) -> bool:
+    """Whether the stored fingerprint still describes the file."""
+    if not row.fingerprint or mtime is None:
+        return False
+    recorded = row.fp_mtime if row.fp_mtime is not None else row.mtime
+    return abs(recorded - mtime) < MTIME_SLACK
+
+
+def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
+    try:
+        return codec.decode(fingerprint)
+    except codec.CodecError:
+        return None
+
+
+def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
+    return blockindex.sketch(frames, similarity.is_informative(frames))
+
+
+def refresh(
+    lib: Library,
+    rows: Sequence[Row],
+    workers: int,
+    on_progress: Callable[[], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> tuple[list[Row], RefreshReport]:
+    """Bring fingerprints and sketches up to date; return the usable rows.
+
+    Rows whose file is missing or cannot be fingerprinted are reported and
+    left out of the result; so are silent ones (kept, with an empty sketch,
+    but they can match nothing).
+    """
+    report = RefreshReport()
+    stale: list[tuple[Row, float | None]] = []
+    usable: list[Row] = []
+    writes: list[tuple[int, str, object]] = []
+    for row in rows:
+        mtime = file_mtime(row.path)
+        if mtime is None:
+            report.failed.append((row.path, "file not found"))
+            continue
+        if is_fresh(row, mtime):
+            report.reused += 1
+            if blockindex.decode_sketch(row.blocks) is None:
+                frames = frames_of_fingerprint(row.fingerprint)
+                if frames is None:
+                    stale.append((row, mtime))
+                    continue
+                row.blocks = blockindex.encode_sketch(sketch_of(frames))
+                writes.append((row.id, BLOCKS, row.blocks))
+                report.sketched += 1
+            usable.append(row)
+        else:
+            stale.append((row, mtime))
+    store_flex(lib, writes)
+
+    by_path = {row.path: (row, mtime) for row, mtime in stale}
+    if on_start is not None:
+        on_start(len(stale))
+    writes = []
+    result: FpcalcResult
+    for result in fingerprint_files([r.path for r, _ in stale], workers):
+        if on_progress is not None:
+            on_progress()
+        row, mtime = by_path[result.path]
+        frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
+        if frames is None:
+            report.failed.append((row.path, result.error or "unreadable fingerprint"))
+            continue
+        report.computed += 1
+        row.fingerprint = result.fingerprint
+        row.fp_mtime = mtime
+        row.blocks = blockindex.encode_sketch(sketch_of(frames))
+        writes += [
+            (row.id, FINGERPRINT, row.fingerprint),
+            (row.id, FP_MTIME, repr(mtime)),
+            (row.id, BLOCKS, row.blocks),
+        ]
+        usable.append(row)
+        if len(writes) >= 3 * BATCH:
+            store_flex(lib, writes)
+            writes = []
+    store_flex(lib, writes)
+    for row in usable:
+        s = blockindex.decode_sketch(row.blocks)
+        if s is not None and s.empty:
+            report.quiet.append(row.path)
+    usable.sort(key=lambda r: r.id)
+    return usable, report

@@ -1,0 +1,72 @@
+"""Which copy of a recording is worth keeping.
+
+Lossless beats lossy; among lossless copies more bits per sample, then a
+higher sample rate, then a higher bitrate win; among lossy copies the
+bitrate decides before the sample rate, because a lossy codec's output rate
+says nothing about its quality (Opus always decodes at 48 kHz). Ties are
+broken by the configured `tiebreak` fields, then by path so the choice is
+stable from one run to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+LOSSLESS_FORMATS = frozenset(
+    {"flac", "alac", "wav", "aiff", "ape", "wavpack", "tta", "wma lossless", "dsf"}
+)
+
+
+class HasQuality(Protocol):
+    format: str
+    bitrate: int
+    bitdepth: int
+    samplerate: int
+
+
+def is_lossless(fmt: str) -> bool:
+    return (fmt or "").strip().lower() in LOSSLESS_FORMATS
+
+
+def quality_key(track: HasQuality) -> tuple[int, ...]:
+    """A sort key: the larger, the better the copy."""
+    bitrate = int(track.bitrate or 0)
+    samplerate = int(track.samplerate or 0)
+    if is_lossless(track.format):
+        return (1, int(track.bitdepth or 0), samplerate, bitrate)
+    return (0, 0, bitrate, samplerate)
+
+
+def rank(
+    tracks: Sequence[Any],
+    tiebreak: Callable[[Any], tuple] | None = None,
+) -> list[Any]:
+    """Tracks ordered best first."""
+
+    def key(t: Any) -> tuple:
+        extra = tiebreak(t) if tiebreak else ()
+        return (quality_key(t), extra)
+
+    # Sort by path first (ascending) so equal copies keep a stable order.
+    ordered = sorted(tracks, key=lambda t: (t.path, t.id))
+    return sorted(ordered, key=key, reverse=True)
+
+
+def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
+    """Ids of the copies that stay, from tracks ranked best first.
+
+    `best` keeps one copy per recording; `best-of-each` keeps the best
+    lossless and the best lossy copy, for people who keep both.
+    """
+    if not ranked:
+        return set()
+    if policy == "best-of-each":
+        kept = set()
+        for lossless in (True, False):
+            for t in ranked:
+                if is_lossless(t.format) == lossless:
+                    kept.add(t.id)
+                    break
+        return kept
+    return {ranked[0].id}

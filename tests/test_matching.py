@@ -1,0 +1,133 @@
+"""Matching on plain data: guards, offsets, complete-linkage groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from beetsplug.dedupfuzzy import blockindex, similarity
+from beetsplug.dedupfuzzy.matching import (
+    DUPLICATE,
+    UNCERTAIN,
+    Match,
+    Track,
+    Verifier,
+    build_groups,
+    find_matches,
+)
+from beetsplug.dedupfuzzy.settings import MatchSettings
+
+
+def song_frames(seed: int, n: int = 600) -> np.ndarray:
+    """Frames that drift like real ones: a few bits change from frame to frame."""
+    rng = np.random.default_rng(seed)
+    frames = np.empty(n, dtype=np.uint32)
+    value = np.uint32(rng.integers(0, 2**32))
+    for i in range(n):
+        flips = rng.integers(0, 32, size=rng.integers(1, 6))
+        for b in flips:
+            value ^= np.uint32(1 << int(b))
+        frames[i] = value
+    return frames
+
+
+def degrade(frames: np.ndarray, ber: float, seed: int) -> np.ndarray:
+    """Flip each bit with probability `ber` (a transcode)."""
+    rng = np.random.default_rng(seed)
+    bits = rng.random((len(frames), 32)) < ber
+    noise = (bits * (1 << np.arange(32, dtype=np.uint64))).sum(axis=1)
+    return frames ^ noise.astype(np.uint32)
+
+
+def make(tracks: dict[int, tuple[np.ndarray, float]], settings=None):
+    settings = settings or MatchSettings()
+    objs = {}
+    for tid, (frames, length) in tracks.items():
+        s = blockindex.sketch(frames, similarity.is_informative(frames))
+        objs[tid] = Track(tid, f"/m/{tid}".encode(), length, sketch=s)
+    verifier = Verifier(objs, lambda i: tracks[i][0], settings)
+    return list(objs.values()), verifier
+
+
+def test_transcode_with_leading_silence_matches_at_its_offset():
+    master = song_frames(1)
+    shifted = np.concatenate([np.full(16, 0x5555, np.uint32), degrade(master, 0.03, 2)])
+    tracks, verifier = make({1: (master, 200.0), 2: (shifted, 202.0)})
+    (m,) = find_matches(tracks, verifier)
+    assert m.similarity > 0.9
+    assert m.offset == pytest.approx(16 * similarity.FRAME_SECONDS, abs=0.01)
+
+
+def test_different_songs_do_not_match():
+    tracks, verifier = make({1: (song_frames(1), 200.0), 2: (song_frames(2), 200.0)})
+    assert find_matches(tracks, verifier) == []
+
+
+def test_lengths_that_disagree_are_not_copies():
+    master = song_frames(3)
+    tracks, verifier = make({1: (master, 240.0), 2: (master.copy(), 200.0)})
+    assert find_matches(tracks, verifier) == []
+
+
+def test_silence_matches_nothing():
+    silence = np.full(600, 0x1234, dtype=np.uint32)
+    tracks, verifier = make({1: (silence, 60.0), 2: (silence.copy(), 60.0)})
+    assert not similarity.is_informative(silence)
+    assert find_matches(tracks, verifier) == []
+    assert verifier.verify(1, 2) is None
+
+
+def test_heavily_processed_copy_found_through_its_profile():
+    master = song_frames(4)
+    remaster = degrade(master, 0.12, 5)
+    tracks, verifier = make({1: (master, 180.0), 2: (remaster, 180.0)})
+    (m,) = find_matches(tracks, verifier)
+    assert 0.7 < m.similarity < 0.8
+
+
+def test_chain_does_not_join_items_that_do_not_match():
+    """A~B and B~C strongly, but A and C differ: not one group of three."""
+    settings = MatchSettings(auto_threshold=0.8, ask_threshold=0.5)
+    a = song_frames(6)
+    b = degrade(a, 0.06, 7)
+    c = degrade(b, 0.06, 8)
+    tracks, verifier = make({1: (a, 100.0), 2: (b, 100.0), 3: (c, 100.0)}, settings)
+    # A~C is about 0.11 BER: similarity ~0.78, under the auto threshold.
+    matches = [verifier.verify(1, 2), verifier.verify(2, 3)]
+    groups = build_groups([m for m in matches if m], verifier)
+    dup = [g for g in groups if g.status == DUPLICATE]
+    assert all(len(g.ids) == 2 for g in dup)
+    assert [g for g in groups if g.status == UNCERTAIN]
+
+
+def test_uncertain_band_is_reported_not_grouped():
+    settings = MatchSettings(auto_threshold=0.9, ask_threshold=0.6)
+    a = song_frames(9)
+    tracks, verifier = make({1: (a, 100.0), 2: (degrade(a, 0.12, 10), 100.0)}, settings)
+    groups = build_groups(find_matches(tracks, verifier), verifier)
+    assert [g.status for g in groups] == [UNCERTAIN]
+
+
+def test_block_index_query_finds_the_copy_and_its_shift():
+    index = blockindex.BlockIndex()
+    master = song_frames(11)
+    index.add(1, blockindex.sketch(master))
+    index.add(2, blockindex.sketch(song_frames(12)))
+    copy = np.concatenate([np.full(10, 7, np.uint32), degrade(master, 0.02, 13)])
+    found = index.query(blockindex.sketch(copy))
+    assert list(found) == [1]
+    assert found[1][0] == -10
+
+
+def test_sketch_survives_its_text_form():
+    s = blockindex.sketch(song_frames(14))
+    back = blockindex.decode_sketch(blockindex.encode_sketch(s))
+    assert back is not None
+    assert (back.keys == s.keys).all() and (back.positions == s.positions).all()
+    assert np.abs(back.profile - s.profile).max() < 0.01
+    assert blockindex.decode_sketch("1:old-version") is None
+
+
+def test_match_orientation():
+    m = Match(1, 2, 0.9, 1.5)
+    assert m.other(1) == 2 and m.other(2) == 1
