@@ -16,6 +16,7 @@ from beets.library import Library
 
 from .catalog import Row
 from .groups import ResolvedGroup
+from .safemove import prune_empty_dirs
 
 MOVE = "move"
 TAG = "tag"
@@ -113,6 +114,7 @@ def apply_actions(
                 if run_id is None:
                     run_id = journal.start_run()
                 final = journal.quarantine(run_id, item, action.destination)
+                prune_empty_dirs(os.path.dirname(action.row.path), lib.directory)
                 report(
                     f"moved {util.displayable_path(action.row.path)} -> "
                     f"{util.displayable_path(final)}"

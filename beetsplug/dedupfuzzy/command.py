@@ -121,12 +121,13 @@ def _say(text: str, json_out: bool) -> None:
 
 def run_undo(lib: Library, all_runs: bool, plugin) -> None:
     results = Journal(lib).undo(all_runs=all_runs)
-    for line in results:
-        print_(str(line))
+    for result in results:
+        print_(str(result))
     if not results:
         print_("nothing to undo")
-    else:
-        print_(f"undo: {len(results)} file(s) handled")
+        return
+    restored = sum(1 for r in results if getattr(r, "ok", True))
+    print_(f"undo: {restored} file(s) put back, {len(results) - restored} problem(s)")
     plugin.after_change(lib)
 
 

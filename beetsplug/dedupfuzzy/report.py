@@ -10,6 +10,7 @@ from beets import util
 from beets.util.units import human_seconds_short
 
 from .groups import Member, ResolvedGroup
+from .quality import is_lossless
 
 CSV_COLUMNS = (
     "group",
@@ -37,7 +38,7 @@ def describe(member: Member, is_keeper: bool) -> str:
     detail = (
         f"{r.format or '?':<7} {_kbps(r.bitrate):>9} {human_seconds_short(r.length):>6}"
     )
-    if r.bitdepth:
+    if r.bitdepth and is_lossless(r.format):
         detail += f" {r.bitdepth}bit/{r.samplerate / 1000:g}kHz"
     if not is_keeper:
         detail += f"  similarity {member.similarity:.2f}  offset {member.offset:+.2f}s"
