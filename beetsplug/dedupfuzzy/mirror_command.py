@@ -1,11 +1,329 @@
-"""The `beet mirror` command (placeholder until the mirror lands)."""
+"""The `beet mirror` command: options, the entry -> plan -> apply pipeline, output.
+
+Directory mode reads the entries from two source folders. Whatever produces
+the entries, :func:`run_mirror` takes it from there: it merges the two sides
+into the "high" and "low" views, reads the views, plans, and either prints
+the plan (``--pretend``) or applies it, then prints a summary line.
+"""
 
 from __future__ import annotations
 
-from beets.ui import Subcommand
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import confuse
+from beets.ui import Subcommand, UserError, print_
+
+from . import settings
+from .mirror_apply import apply_plan
+from .mirror_plan import (
+    Action,
+    ActionKind,
+    Entries,
+    MirrorPlan,
+    ViewSpec,
+    choose_views,
+    plan_mirror,
+)
+from .mirror_scan import scan_source, scan_view
+
+VIEW_NAMES = ("high", "low")
+
+
+@dataclass(frozen=True)
+class MirrorOptions:
+    """The `mirror:` configuration, read and checked once."""
+
+    depth: int
+    source_high: str | None
+    source_low: str | None
+    high: str | None
+    low: str | None
+    relative: bool = False
+    follow_symlinks: bool = False
+    overwrite_symlinks: bool = False
+    pretend: bool = False
+
+    @property
+    def views(self) -> dict[str, str]:
+        """The configured views, by name."""
+        found = {"high": self.high, "low": self.low}
+        return {name: path for name, path in found.items() if path}
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """The configured source folders, by side."""
+        found = {"high": self.source_high, "low": self.source_low}
+        return {name: path for name, path in found.items() if path}
+
+
+def load_mirror_options(view) -> MirrorOptions:
+    """Read the `mirror:` view (after `set_args`) into :class:`MirrorOptions`."""
+    try:
+        depth = int(view["depth"].get(int))
+    except confuse.ConfigError as exc:
+        raise UserError(f"mirror: depth must be a whole number: {exc}") from None
+    if depth < 1:
+        raise UserError(f"mirror: depth must be 1 or more, got {depth}")
+
+    def folder(key: str) -> str | None:
+        if not view[key].get():
+            return None
+        return os.path.abspath(view[key].as_filename())
+
+    return MirrorOptions(
+        depth=depth,
+        source_high=folder("source_high"),
+        source_low=folder("source_low"),
+        high=folder("high"),
+        low=folder("low"),
+        relative=bool(view["relative"].get()),
+        follow_symlinks=bool(view["follow_symlinks"].get()),
+        overwrite_symlinks=bool(view["overwrite_symlinks"].get()),
+        pretend=bool(view["pretend"].get()),
+    )
 
 
 def make_mirror_command(plugin) -> Subcommand:
-    cmd = Subcommand("mirror", help="build high and low symlink views")
-    cmd.func = lambda lib, opts, args: None
+    """Build the `beet mirror` subcommand for ``plugin``."""
+    settings.mirror_view().add({"pretend": False})
+    cmd = Subcommand(
+        "mirror", help="build high and low symlink views of two source folders"
+    )
+    cmd.parser.usage += (
+        "\n\nLinks each folder N levels below the sources (--depth N; loose files"
+        "\nabove too) into the views: 'high' prefers --source-high, 'low' prefers"
+        "\n--source-low. QUERY is reserved for library mode."
+    )
+    add = cmd.parser.add_option
+    add(
+        "--depth",
+        dest="depth",
+        type="int",
+        metavar="N",
+        help="link the folders N levels below the sources (default 2)",
+    )
+    add(
+        "--source-high",
+        dest="source_high",
+        metavar="DIR",
+        help="the high-quality source folder (e.g. FLAC)",
+    )
+    add(
+        "--source-low",
+        dest="source_low",
+        metavar="DIR",
+        help="the low-quality source folder (e.g. MP3)",
+    )
+    add("--high", dest="high", metavar="OUT", help="the high view to build")
+    add("--low", dest="low", metavar="OUT", help="the low view to build")
+    add(
+        "--relative",
+        dest="relative",
+        action="store_true",
+        default=None,
+        help="write relative links instead of absolute ones",
+    )
+    add(
+        "--follow-symlinks",
+        dest="follow_symlinks",
+        action="store_true",
+        default=None,
+        help="descend into symlinked folders in the sources",
+    )
+    add(
+        "--overwrite-symlinks",
+        dest="overwrite_symlinks",
+        action="store_true",
+        default=None,
+        help="replace links that point outside the sources",
+    )
+    add(
+        "-p",
+        "--pretend",
+        "--simulate",
+        dest="pretend",
+        action="store_true",
+        default=None,
+        help="print the plan, change nothing",
+    )
+
+    def func(lib, opts, args: list[str]) -> None:
+        view = settings.mirror_view()
+        view.set_args(opts)
+        options = load_mirror_options(view)
+        if not options.sources:
+            raise UserError(
+                "mirror: no source folders configured (--source-high/--source-low"
+                " or mirror.source_high/source_low); library mode is not"
+                " available yet"
+            )
+        if args:
+            raise UserError(
+                "mirror: a QUERY selects library items for library mode, which"
+                " is not available yet; directory mode takes no query"
+            )
+        run_directory_mode(plugin._log, options)
+
+    cmd.func = func
     return cmd
+
+
+def run_directory_mode(log, options: MirrorOptions) -> MirrorPlan:
+    """Read both source folders and mirror them into the views."""
+    roots = {
+        side: _root(path, options.relative) for side, path in options.sources.items()
+    }
+    for side, root in roots.items():
+        if not os.path.isdir(root):
+            what = "is not a folder" if os.path.exists(root) else "does not exist"
+            raise UserError(f"mirror: the {side} source {root} {what}")
+    owned = {p for root in roots.values() for p in (root, os.path.realpath(root))}
+    views = _check_views(options, owned)
+    skip = {p for out in views.values() for p in (out, os.path.realpath(out))}
+    entries: dict[str, Entries] = {"high": {}, "low": {}}
+    uncertain: list[str] = []
+    for side, root in roots.items():
+        scan = scan_source(
+            root, options.depth, follow_symlinks=options.follow_symlinks, skip=skip
+        )
+        if root in scan.unreadable:
+            raise UserError(f"mirror: cannot read the {side} source {root}")
+        for problem in scan.problems:
+            log.warning("{}", problem)
+        for path in scan.skipped_links:
+            log.debug("not following the symlinked folder {}", path)
+        uncertain.extend(scan.unreadable)
+        entries[side] = scan.entries
+        log.debug("{} entries in the {} source {}", len(scan.entries), side, root)
+    return run_mirror(
+        log,
+        options,
+        entries["high"],
+        entries["low"],
+        owned_roots=owned,
+        uncertain=uncertain,
+    )
+
+
+def run_mirror(
+    log,
+    options: MirrorOptions,
+    entries_high: Entries,
+    entries_low: Entries,
+    *,
+    owned_roots: Collection[str],
+    uncertain: Collection[str] = (),
+) -> MirrorPlan:
+    """Mirror two sides of entries into the configured views.
+
+    Each side maps a path relative to the views (``str``, joined with
+    ``os.sep``; decode beets' bytes paths with ``os.fsdecode``) to an
+    absolute target path. Links pointing into ``owned_roots`` belong to the
+    mirror; links into ``uncertain`` folders (sources that could not be read)
+    are kept even when no entry asks for them. The views come from
+    ``options``; with ``options.pretend`` the plan is printed and nothing
+    changes. Fatal misconfiguration raises ``UserError``.
+    """
+    views = _check_views(options, owned_roots)
+    desired = choose_views(entries_high, entries_low)
+    specs = []
+    for name, root in views.items():
+        state, problems = scan_view(root)
+        if "" in state.unreadable:
+            raise UserError(f"mirror: cannot read the {name} view {root}")
+        for problem in problems:
+            log.warning("{}", problem)
+        specs.append(ViewSpec(name, root, getattr(desired, name), state))
+    plan = plan_mirror(
+        specs,
+        owned_roots=owned_roots,
+        relative=options.relative,
+        overwrite_symlinks=options.overwrite_symlinks,
+        uncertain=uncertain,
+    )
+    for action in plan.problems:
+        log.warning("{}", action.describe())
+    if options.pretend:
+        for action in plan.changes:
+            print_(action.describe())
+        print_(_summary(plan.changes, plan, failed=0, pretend=True))
+        return plan
+    report = apply_plan(
+        plan,
+        on_done=lambda action: log.debug("{}", action.describe()),
+        on_failed=lambda action, why: log.warning(
+            "could not {} {}:{}: {}", action.kind.value, action.view, action.rel, why
+        ),
+    )
+    print_(_summary(report.done, plan, failed=len(report.failed), pretend=False))
+    return plan
+
+
+def _check_views(
+    options: MirrorOptions, owned_roots: Collection[str]
+) -> dict[str, str]:
+    """The view roots to build, normalised; fatal mistakes raise UserError.
+
+    A view must not hold a source, nor the other view: reading it would take
+    the source's own links for the mirror's.
+    """
+    views = {
+        name: _root(path, options.relative) for name, path in options.views.items()
+    }
+    if not views:
+        raise UserError(
+            "mirror: no views configured; pass --high and/or --low"
+            " (or set mirror.high/mirror.low)"
+        )
+    for name, root in views.items():
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise UserError(f"mirror: the {name} view {root} is a file, not a folder")
+        for source in owned_roots:
+            if _within(source, root):
+                raise UserError(
+                    f"mirror: the {name} view {root} holds the source {source};"
+                    " put the views outside the sources"
+                )
+        for other, other_root in views.items():
+            if other != name and _within(other_root, root):
+                raise UserError(
+                    f"mirror: the {name} view {root} holds the {other} view"
+                )
+    return views
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, comparing real paths."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _root(path: str, relative: bool) -> str:
+    # Relative links are computed between real paths, so that a symlinked
+    # folder on the way cannot make them resolve somewhere else.
+    return os.path.realpath(path) if relative else os.path.abspath(path)
+
+
+def _summary(
+    done: list[Action], plan: MirrorPlan, *, failed: int, pretend: bool
+) -> str:
+    def count(kind: ActionKind) -> int:
+        return sum(1 for action in done if action.kind is kind)
+
+    parts = [
+        f"{count(ActionKind.CREATE)} created",
+        f"{count(ActionKind.REPLACE)} replaced",
+        f"{count(ActionKind.REMOVE)} removed",
+        f"{plan.count(ActionKind.KEEP)} unchanged",
+        f"{plan.count(ActionKind.CONFLICT)} conflicts",
+    ]
+    extras = {
+        "foreign links left": plan.count(ActionKind.FOREIGN),
+        "empty folders pruned": count(ActionKind.PRUNE),
+        "failed": failed,
+    }
+    parts += [f"{number} {what}" for what, number in extras.items() if number]
+    prefix = "mirror (pretend, nothing changed)" if pretend else "mirror"
+    return f"{prefix}: " + ", ".join(parts)

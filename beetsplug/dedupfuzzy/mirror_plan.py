@@ -1,0 +1,433 @@
+"""Mirror planning: which links each view should hold, and how to get there.
+
+Everything here is pure. The input is plain data: for each side ("high" and
+"low") a mapping of entries, ``relative path -> absolute target path``, and
+for each view what its folder holds now (a :class:`ViewState`). The output
+is a :class:`MirrorPlan`, a list of actions that ``mirror_apply`` performs
+and ``--pretend`` prints.
+
+The rules the plan follows:
+
+- An entry becomes a symbolic link at its relative path in the view; the
+  folders above it are real folders.
+- A link that points into one of the *owned roots* (the source trees)
+  belongs to the mirror: it is replaced when wrong or dangling and removed
+  when its entry is gone. A real folder that held only such links and is
+  emptied by the plan is pruned.
+- A link that points elsewhere is *foreign*: replaced only when the caller
+  allows it (``--overwrite-symlinks``), otherwise left and reported.
+- Real files and real folders are never replaced or removed; where one is
+  in the way the plan reports a conflict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple
+
+Entries = Mapping[str, str]
+"""Entries of one side: path relative to the view -> absolute target path."""
+
+
+class ActionKind(Enum):
+    """What the mirror does (or declines to do) at one path of a view."""
+
+    REMOVE = "remove"
+    PRUNE = "prune"
+    REPLACE = "replace"
+    CREATE = "create"
+    FOREIGN = "foreign"
+    CONFLICT = "conflict"
+    KEEP = "keep"
+
+
+CHANGES = frozenset(
+    {ActionKind.CREATE, ActionKind.REPLACE, ActionKind.REMOVE, ActionKind.PRUNE}
+)
+
+# The order in which actions are applied: make room first, then fill it.
+_PHASE = {kind: index for index, kind in enumerate(ActionKind)}
+
+
+@dataclass(frozen=True)
+class ExistingLink:
+    """A symbolic link found in a view: its text and whether it dangles."""
+
+    text: str
+    dangling: bool = False
+
+
+@dataclass
+class ViewState:
+    """What a view folder holds now, keyed by path relative to the view.
+
+    Symbolic links are not followed, so nothing below a link is listed.
+    """
+
+    links: dict[str, ExistingLink] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)
+    unreadable: set[str] = field(default_factory=set)
+
+
+class DesiredViews(NamedTuple):
+    """The entries each view should show, as ``relative path -> target``."""
+
+    high: dict[str, str]
+    low: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One view to plan: its name, its absolute root, what it should hold
+    and what it holds now.
+    """
+
+    name: str
+    root: str
+    desired: Entries
+    state: ViewState
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of the plan at one path of a view.
+
+    ``link_text`` is what a created or replaced link will contain and
+    ``target`` the absolute path it leads to; both are empty for other kinds.
+    """
+
+    kind: ActionKind
+    view: str
+    root: str
+    rel: str
+    reason: str = ""
+    link_text: str = ""
+    target: str = ""
+
+    @property
+    def path(self) -> str:
+        """The absolute path in the view this action is about."""
+        return os.path.join(self.root, self.rel)
+
+    def describe(self) -> str:
+        """One line for people: what happens where, and why."""
+        line = f"{self.kind.value} {self.view}:{self.rel}"
+        if self.target:
+            line += f" -> {self.target}"
+        if self.reason:
+            line += f" ({self.reason})"
+        return line
+
+
+@dataclass
+class MirrorPlan:
+    """Every action for every view, in the order they are to be applied."""
+
+    actions: list[Action] = field(default_factory=list)
+
+    def count(self, kind: ActionKind) -> int:
+        """How many actions of one kind the plan holds."""
+        return sum(1 for action in self.actions if action.kind is kind)
+
+    @property
+    def changes(self) -> list[Action]:
+        """The actions that change the filesystem, in order."""
+        return [action for action in self.actions if action.kind in CHANGES]
+
+    @property
+    def problems(self) -> list[Action]:
+        """The conflicts and foreign links left in place."""
+        return [
+            action
+            for action in self.actions
+            if action.kind in (ActionKind.CONFLICT, ActionKind.FOREIGN)
+        ]
+
+
+def choose_views(entries_high: Entries, entries_low: Entries) -> DesiredViews:
+    """Merge both sides into the "high" and "low" views.
+
+    The high view shows the high entry where there is one, else the low one;
+    the low view the other way round. A fallback entry that would sit inside
+    a preferred entry, or hold one inside it, is hidden by the preferred one,
+    just as an entry at the same path is.
+    """
+    return DesiredViews(
+        high=_merge_preferring(entries_high, entries_low),
+        low=_merge_preferring(entries_low, entries_high),
+    )
+
+
+def _merge_preferring(preferred: Entries, fallback: Entries) -> dict[str, str]:
+    merged = dict(preferred)
+    folders = {folder for rel in preferred for folder in _ancestors(rel)}
+    for rel, target in fallback.items():
+        if rel in merged or rel in folders:
+            continue
+        if any(folder in preferred for folder in _ancestors(rel)):
+            continue
+        merged[rel] = target
+        folders.update(_ancestors(rel))
+    return merged
+
+
+def plan_mirror(
+    views: Iterable[ViewSpec],
+    *,
+    owned_roots: Collection[str],
+    relative: bool = False,
+    overwrite_symlinks: bool = False,
+    uncertain: Collection[str] = (),
+) -> MirrorPlan:
+    """Plan every view; see :func:`plan_view` for the arguments."""
+    plan = MirrorPlan()
+    for view in views:
+        plan.actions.extend(
+            plan_view(
+                view,
+                owned_roots=owned_roots,
+                relative=relative,
+                overwrite_symlinks=overwrite_symlinks,
+                uncertain=uncertain,
+            )
+        )
+    return plan
+
+
+def plan_view(
+    view: ViewSpec,
+    *,
+    owned_roots: Collection[str],
+    relative: bool = False,
+    overwrite_symlinks: bool = False,
+    uncertain: Collection[str] = (),
+) -> list[Action]:
+    """Compare what one view should hold with what it holds; list the steps.
+
+    ``owned_roots`` are the absolute folders whose links belong to the
+    mirror. ``uncertain`` are absolute source folders that could not be
+    read: a link into one of them is kept even if no entry asks for it, so
+    an unreadable folder never empties a view. With ``relative`` the links
+    are written relative to their own folder, otherwise absolute.
+    """
+    planner = _ViewPlanner(
+        view,
+        owned_prefixes=_prefixes(owned_roots),
+        uncertain_prefixes=_prefixes(uncertain),
+        relative=relative,
+        overwrite_symlinks=overwrite_symlinks,
+    )
+    return planner.plan()
+
+
+class _ViewPlanner:
+    """The working state of :func:`plan_view` for one view."""
+
+    def __init__(
+        self,
+        view: ViewSpec,
+        *,
+        owned_prefixes: tuple[str, ...],
+        uncertain_prefixes: tuple[str, ...],
+        relative: bool,
+        overwrite_symlinks: bool,
+    ) -> None:
+        self.view = view
+        self.state = view.state
+        self.owned_prefixes = owned_prefixes
+        self.uncertain_prefixes = uncertain_prefixes
+        self.relative = relative
+        self.overwrite = overwrite_symlinks
+        self.actions: list[Action] = []
+        self.removed: set[str] = set()
+        self.blockers: set[str] = set()
+
+    def plan(self) -> list[Action]:
+        entries = self._entries_not_nested()
+        folders = {folder for rel in entries for folder in _ancestors(rel)}
+        self._plan_stray_links(entries, folders)
+        self._plan_files_in_the_way(folders)
+        prunable = self._plan_prunes(folders)
+        for rel in sorted(entries):
+            self._plan_entry(rel, entries[rel], prunable)
+        self.actions.sort(key=_apply_order)
+        return self.actions
+
+    def _add(self, kind: ActionKind, rel: str, reason: str = "", **link) -> None:
+        action = Action(kind, self.view.name, self.view.root, rel, reason, **link)
+        self.actions.append(action)
+
+    def _entries_not_nested(self) -> dict[str, str]:
+        """Drop (and report) entries that lie inside another entry."""
+        desired = self.view.desired
+        entries: dict[str, str] = {}
+        for rel, target in desired.items():
+            outer = next((a for a in _ancestors(rel) if a in desired), None)
+            if outer is None:
+                entries[rel] = target
+            else:
+                self._add(ActionKind.CONFLICT, rel, f"inside the entry {outer}")
+        return entries
+
+    def _plan_stray_links(self, entries: Entries, folders: set[str]) -> None:
+        """Links that no entry asks for: remove ours, leave the others."""
+        for rel, link in self.state.links.items():
+            if rel in entries:
+                continue
+            owned = self._owns(rel, link)
+            if rel in folders:
+                if owned:
+                    self._remove(rel, "a folder is needed here")
+                elif self.overwrite:
+                    self._remove(rel, "foreign link where a folder is needed")
+                else:
+                    self.blockers.add(rel)
+                    self._add(
+                        ActionKind.FOREIGN,
+                        rel,
+                        "foreign link where a folder is needed; "
+                        "--overwrite-symlinks replaces it",
+                    )
+            elif owned:
+                if self._uncertain(rel, link):
+                    self._add(
+                        ActionKind.KEEP, rel, "its source folder could not be read"
+                    )
+                elif link.dangling:
+                    self._remove(rel, "dangling, its entry left the sources")
+                else:
+                    self._remove(rel, "its entry left the sources")
+
+    def _plan_files_in_the_way(self, folders: set[str]) -> None:
+        for rel in self.state.files:
+            if rel in folders:
+                self.blockers.add(rel)
+                self._add(
+                    ActionKind.CONFLICT, rel, "a real file is where a folder is needed"
+                )
+
+    def _plan_prunes(self, folders: set[str]) -> set[str]:
+        """Real folders emptied by the removals: prune them, deepest first.
+
+        A folder is pruned only if it held something and everything in it is
+        being removed, so a folder that was already empty (someone else's)
+        stays, and so does every folder the entries still need.
+        """
+        state = self.state
+        children: dict[str, list[str]] = {}
+        for rel in (*state.links, *state.files, *state.dirs):
+            children.setdefault(os.path.dirname(rel), []).append(rel)
+        prunable: set[str] = set()
+        for rel in sorted(state.dirs, key=_depth, reverse=True):
+            if rel in folders or rel in state.unreadable:
+                continue
+            inside = children.get(rel)
+            if inside and all(c in self.removed or c in prunable for c in inside):
+                prunable.add(rel)
+                self._add(ActionKind.PRUNE, rel, "emptied by the mirror")
+        return prunable
+
+    def _plan_entry(self, rel: str, target: str, prunable: set[str]) -> None:
+        if any(folder in self.blockers for folder in _ancestors(rel)):
+            return
+        state = self.state
+        text = self._link_text(rel, target)
+        link = {"link_text": text, "target": target}
+        existing = state.links.get(rel)
+        if existing is not None:
+            if self._same_link(rel, existing.text, text, target):
+                self._add(ActionKind.KEEP, rel)
+            elif self._owns(rel, existing):
+                reason = self._replace_reason(rel, existing, target)
+                self._add(ActionKind.REPLACE, rel, reason, **link)
+            elif self.overwrite:
+                self._add(ActionKind.REPLACE, rel, "foreign link", **link)
+            else:
+                self._add(
+                    ActionKind.FOREIGN,
+                    rel,
+                    f"foreign link to {existing.text}; "
+                    "--overwrite-symlinks replaces it",
+                )
+        elif rel in state.files:
+            self._add(ActionKind.CONFLICT, rel, "a real file is in the way")
+        elif rel in state.dirs and rel not in prunable:
+            self._add(ActionKind.CONFLICT, rel, "a real folder is in the way")
+        else:
+            self._add(ActionKind.CREATE, rel, **link)
+
+    def _replace_reason(self, rel: str, link: ExistingLink, target: str) -> str:
+        if link.dangling:
+            return "dangling"
+        if self._resolve(rel, link.text) == os.path.normpath(target):
+            return "relative link" if self.relative else "absolute link"
+        return f"was {link.text}"
+
+    def _remove(self, rel: str, reason: str) -> None:
+        self.removed.add(rel)
+        self._add(ActionKind.REMOVE, rel, reason)
+
+    def _link_text(self, rel: str, target: str) -> str:
+        if not self.relative:
+            return target
+        return os.path.relpath(target, os.path.join(self.view.root, _parent(rel)))
+
+    def _resolve(self, rel: str, text: str) -> str:
+        """Where a link's text leads, lexically (without following links)."""
+        folder = os.path.join(self.view.root, _parent(rel))
+        return os.path.normpath(os.path.join(folder, text))
+
+    def _same_link(self, rel: str, text: str, wanted: str, target: str) -> bool:
+        if text == wanted:
+            return True
+        if os.path.isabs(text) == self.relative:
+            return False
+        return self._resolve(rel, text) == os.path.normpath(target)
+
+    def _owns(self, rel: str, link: ExistingLink) -> bool:
+        return _inside(self._resolve(rel, link.text), self.owned_prefixes)
+
+    def _uncertain(self, rel: str, link: ExistingLink) -> bool:
+        if not self.uncertain_prefixes:
+            return False
+        return _inside(self._resolve(rel, link.text), self.uncertain_prefixes)
+
+
+def _apply_order(action: Action) -> tuple[int, int, str]:
+    # Prunes go deepest first; everything else in path order.
+    depth = -_depth(action.rel) if action.kind is ActionKind.PRUNE else 0
+    return (_PHASE[action.kind], depth, action.rel)
+
+
+def _ancestors(rel: str) -> Iterator[str]:
+    """The folders above a relative path, nearest first (the root excluded)."""
+    parent = _parent(rel)
+    while parent:
+        yield parent
+        parent = _parent(parent)
+
+
+def _parent(rel: str) -> str:
+    return os.path.dirname(rel)
+
+
+def _depth(rel: str) -> int:
+    return rel.count(os.sep)
+
+
+def _prefixes(roots: Collection[str]) -> tuple[str, ...]:
+    """Normalised roots, each ending with a separator, for prefix tests."""
+    out = []
+    for root in roots:
+        norm = os.path.normpath(root)
+        out.append(norm if norm.endswith(os.sep) else norm + os.sep)
+    return tuple(out)
+
+
+def _inside(path: str, prefixes: tuple[str, ...]) -> bool:
+    probe = path + os.sep
+    return any(probe.startswith(prefix) for prefix in prefixes)

@@ -1,0 +1,362 @@
+"""End-to-end tests of `beet mirror` in directory mode, on real folders and links."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import BeetEnv
+
+from beetsplug.dedupfuzzy import mirror_scan
+
+
+@pytest.fixture
+def music(beet: BeetEnv) -> Music:
+    return Music(beet)
+
+
+class Music:
+    """Two source folders and two views inside the test's beets set-up."""
+
+    def __init__(self, beet: BeetEnv) -> None:
+        self.beet = beet
+        self.flac = beet.root / "music" / "flac"
+        self.mp3 = beet.root / "music" / "mp3"
+        self.high = beet.root / "views" / "high"
+        self.low = beet.root / "views" / "low"
+        self.flac.mkdir(parents=True)
+        self.mp3.mkdir(parents=True)
+
+    def album(self, source: Path, rel: str) -> Path:
+        """An album folder holding one track."""
+        folder = source / rel
+        folder.mkdir(parents=True)
+        (folder / "01 Track.flac").write_bytes(b"audio")
+        return folder
+
+    def loose(self, source: Path, rel: str) -> Path:
+        path = source / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"audio")
+        return path
+
+    def mirror(
+        self, *extra: str, depth: int = 1, check: bool = True, verbose: bool = False
+    ):
+        return self.beet.run(
+            *(["-v"] if verbose else []),
+            "mirror",
+            "--depth",
+            str(depth),
+            "--source-high",
+            str(self.flac),
+            "--source-low",
+            str(self.mp3),
+            "--high",
+            str(self.high),
+            "--low",
+            str(self.low),
+            *extra,
+            check=check,
+        )
+
+
+def links(view: Path) -> dict[str, str]:
+    """Every link below a view (not following links): relative path -> text."""
+    found = {}
+    for folder, dirs, files in os.walk(view):
+        for name in dirs + files:
+            path = Path(folder, name)
+            if path.is_symlink():
+                found[str(path.relative_to(view))] = os.readlink(path)
+    return found
+
+
+def assert_link(link: Path, target: Path) -> None:
+    assert link.is_symlink(), f"{link} is not a link"
+    assert os.readlink(link) == str(target)
+    assert link.resolve() == target.resolve()
+
+
+def test_mmirror_example_depth_1(music: Music):
+    for name in "01234":
+        music.album(music.mp3, name)
+    for name in "2345":
+        music.album(music.flac, name)
+
+    music.mirror()
+
+    high = {
+        rel: ("h" if t.startswith(str(music.flac)) else "l") + rel
+        for rel, t in links(music.high).items()
+    }
+    low = {
+        rel: ("h" if t.startswith(str(music.flac)) else "l") + rel
+        for rel, t in links(music.low).items()
+    }
+    assert sorted(high.values()) == ["h2", "h3", "h4", "h5", "l0", "l1"]
+    assert sorted(low.values()) == ["h5", "l0", "l1", "l2", "l3", "l4"]
+
+
+def test_depth_2_makes_artist_folders_real_and_album_folders_links(music: Music):
+    music.album(music.flac, "Artist/[2001] Album")
+    music.album(music.mp3, "Artist/[1999] Other")
+
+    music.mirror(depth=2)
+
+    artist = music.high / "Artist"
+    assert artist.is_dir() and not artist.is_symlink()
+    assert_link(artist / "[2001] Album", music.flac / "Artist" / "[2001] Album")
+    assert_link(artist / "[1999] Other", music.mp3 / "Artist" / "[1999] Other")
+    assert (artist / "[2001] Album" / "01 Track.flac").read_bytes() == b"audio"
+
+
+def test_pretend_prints_the_plan_and_creates_nothing(music: Music):
+    music.album(music.flac, "A")
+
+    out = music.mirror("--pretend").stdout
+
+    assert "create high:A" in out and "create low:A" in out
+    assert "2 created" in out
+    assert not music.high.exists() and not music.low.exists()
+
+
+def test_simulate_is_an_alias_of_pretend(music: Music):
+    music.album(music.flac, "A")
+
+    music.mirror("--simulate")
+
+    assert not music.high.exists()
+
+
+def test_a_dangling_link_into_a_source_is_replaced(music: Music):
+    music.album(music.flac, "A")
+    music.high.mkdir(parents=True)
+    (music.high / "A").symlink_to(music.flac / "gone")
+
+    music.mirror()
+
+    assert_link(music.high / "A", music.flac / "A")
+
+
+def test_a_foreign_link_is_left_and_reported(music: Music, tmp_path: Path):
+    music.album(music.flac, "A")
+    music.high.mkdir(parents=True)
+    (music.high / "A").symlink_to(tmp_path / "elsewhere")
+
+    proc = music.mirror()
+
+    assert os.readlink(music.high / "A") == str(tmp_path / "elsewhere")
+    assert "foreign high:A" in proc.stderr
+    assert "1 foreign links left" in proc.stdout
+
+
+def test_a_foreign_link_is_replaced_with_overwrite_symlinks(
+    music: Music, tmp_path: Path
+):
+    music.album(music.flac, "A")
+    music.high.mkdir(parents=True)
+    (music.high / "A").symlink_to(tmp_path / "elsewhere")
+
+    music.mirror("--overwrite-symlinks")
+
+    assert_link(music.high / "A", music.flac / "A")
+
+
+def test_a_real_folder_in_a_view_is_left_untouched(music: Music):
+    music.album(music.flac, "A")
+    real = music.high / "A"
+    real.mkdir(parents=True)
+    (real / "mine.txt").write_text("keep me")
+
+    proc = music.mirror()
+
+    assert real.is_dir() and not real.is_symlink()
+    assert (real / "mine.txt").read_text() == "keep me"
+    assert "conflict high:A" in proc.stderr
+    assert "1 conflicts" in proc.stdout
+    assert_link(music.low / "A", music.flac / "A")
+
+
+def test_a_real_file_in_a_view_is_left_untouched(music: Music):
+    music.album(music.flac, "A")
+    music.high.mkdir(parents=True)
+    (music.high / "A").write_text("keep me")
+
+    music.mirror()
+
+    assert (music.high / "A").read_text() == "keep me"
+    assert not (music.high / "A").is_symlink()
+
+
+def test_an_entry_removed_from_the_sources_leaves_both_views(music: Music):
+    gone = music.album(music.flac, "Artist/Gone")
+    music.album(music.mp3, "Other/Stays")
+    music.mirror(depth=2)
+    (gone / "01 Track.flac").unlink()
+    gone.rmdir()
+
+    out = music.mirror(depth=2).stdout
+
+    for view in (music.high, music.low):
+        assert not (view / "Artist").exists()
+        assert not (view / "Artist").is_symlink()
+        assert (view / "Other" / "Stays").is_symlink()
+    assert "2 removed" in out
+
+
+def test_a_rerun_with_nothing_changed_changes_nothing(music: Music):
+    music.album(music.flac, "Artist/A")
+    music.album(music.mp3, "Artist/B")
+    music.mirror(depth=2)
+    before = {link: os.lstat(music.high / link).st_ino for link in links(music.high)}
+
+    out = music.mirror(depth=2).stdout
+
+    assert "0 created, 0 replaced, 0 removed, 4 unchanged, 0 conflicts" in out
+    after = {link: os.lstat(music.high / link).st_ino for link in links(music.high)}
+    assert after == before
+
+
+def test_relative_links_resolve(music: Music):
+    music.album(music.flac, "Artist/A")
+
+    music.mirror("--relative", depth=2)
+
+    link = music.high / "Artist" / "A"
+    assert os.readlink(link) == "../../../music/flac/Artist/A"
+    assert link.resolve() == (music.flac / "Artist" / "A").resolve()
+
+
+def test_loose_files_are_linked_as_files(music: Music):
+    music.album(music.flac, "Artist/Album")
+    track = music.loose(music.mp3, "Artist/loose.mp3")
+    single = music.loose(music.flac, "single.flac")
+
+    music.mirror(depth=2)
+
+    assert_link(music.high / "Artist" / "loose.mp3", track)
+    assert_link(music.low / "single.flac", single)
+    assert (music.low / "Artist" / "loose.mp3").is_file()
+
+
+def test_symlinked_source_folders_are_followed_only_when_asked(
+    music: Music, tmp_path: Path
+):
+    outside = tmp_path / "outside"
+    (outside / "Album").mkdir(parents=True)
+    (music.flac / "Artist").symlink_to(outside)
+
+    music.mirror(depth=2)
+    assert not (music.high / "Artist").exists()
+
+    music.mirror("--follow-symlinks", depth=2)
+    assert_link(music.high / "Artist" / "Album", music.flac / "Artist" / "Album")
+
+
+def test_verbose_prints_one_line_per_change(music: Music):
+    music.album(music.flac, "A")
+    music.album(music.flac, "B")
+
+    proc = music.mirror(verbose=True)
+
+    assert proc.stderr.count("dedupfuzzy: create ") == 4
+
+
+def test_config_keys_work_like_the_flags(music: Music):
+    music.album(music.mp3, "Artist/A")
+    music.beet.write_config(
+        f"""\
+        mirror:
+            source_high: {music.flac}
+            source_low: {music.mp3}
+            low: {music.low}
+            depth: 2
+            relative: yes
+        """
+    )
+
+    music.beet.run("mirror")
+
+    assert os.readlink(music.low / "Artist" / "A") == "../../../music/mp3/Artist/A"
+    assert not music.high.exists()
+
+
+def test_a_missing_source_is_one_clear_line(music: Music):
+    music.mp3.rmdir()
+
+    proc = music.mirror(check=False)
+
+    assert proc.returncode != 0
+    assert "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not music.high.exists()
+
+
+def test_a_view_that_is_a_file_is_one_clear_line(music: Music):
+    music.album(music.flac, "A")
+    music.high.parent.mkdir(parents=True)
+    music.high.write_text("not a folder")
+
+    proc = music.mirror(check=False)
+
+    assert proc.returncode != 0
+    assert "is a file, not a folder" in proc.stderr
+    assert music.high.read_text() == "not a folder"
+
+
+def test_a_view_holding_a_source_is_refused(music: Music):
+    music.album(music.flac, "A")
+    music.high = music.beet.root / "music"
+
+    proc = music.mirror(check=False)
+
+    assert proc.returncode != 0
+    assert "holds the source" in proc.stderr
+    assert not music.low.exists()
+
+
+def test_without_sources_library_mode_is_not_available_yet(beet: BeetEnv):
+    proc = beet.run("mirror", "--high", str(beet.root / "high"), check=False)
+
+    assert proc.returncode != 0
+    assert "library mode is not available yet" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_source_folder_is_reported_and_its_links_kept(music: Music):
+    music.album(music.flac, "Artist/A")
+    music.album(music.mp3, "Other/B")
+    music.mirror(depth=2)
+    (music.flac / "Artist").chmod(0)
+    try:
+        proc = music.mirror(depth=2)
+    finally:
+        (music.flac / "Artist").chmod(0o755)
+
+    assert "cannot read" in proc.stderr
+    assert (music.high / "Artist" / "A").is_symlink()
+    assert (music.high / "Other" / "B").is_symlink()
+
+
+def test_scan_source_reports_an_unreadable_folder_and_goes_on(
+    music: Music, monkeypatch: pytest.MonkeyPatch
+):
+    # Root reads every folder, so the refusal is simulated at os.scandir.
+    music.album(music.flac, "Locked/A")
+    music.album(music.flac, "Open/B")
+    locked = str(music.flac / "Locked")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(mirror_scan.os, "scandir", scandir)
+    scan = mirror_scan.scan_source(str(music.flac), 2)
+
+    assert scan.entries == {"Open/B": str(music.flac / "Open" / "B")}
+    assert scan.unreadable == [locked]
+    assert scan.problems == [f"cannot read {locked}: Permission denied"]
