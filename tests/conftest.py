@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -48,15 +49,14 @@ class BeetEnv:
             create_backup_before_migrations: no
             import:
                 write: no
+                duplicate_action: keep
                 log:
             ui:
                 color: no
             """
         )
         self.extra_config = extra
-        (self.configdir / "config.yaml").write_text(
-            base + textwrap.dedent(extra)
-        )
+        (self.configdir / "config.yaml").write_text(base + textwrap.dedent(extra))
 
     def run(
         self,
@@ -91,3 +91,62 @@ def beet(tmp_path: Path) -> BeetEnv:
     env = BeetEnv(tmp_path)
     env.write_config()
     return env
+
+
+# --- Generated music -------------------------------------------------------
+
+sys.path.insert(0, str(REPO / "tools"))
+
+import corpus as corpus_tools  # noqa: E402
+
+CORPUS_DIR = REPO / ".cache" / "corpus-tests"
+CORPUS_SONGS = 4
+
+
+@pytest.fixture(scope="session")
+def corpus() -> corpus_tools.Manifest:
+    """The generated test corpus (built once, cached across sessions)."""
+    return corpus_tools.build_corpus(CORPUS_DIR, n_songs=CORPUS_SONGS, seed=1)
+
+
+def _copy_audio(manifest, dest: Path, include_bad: bool = False) -> None:
+    for entry in manifest.entries:
+        if entry.recording is None and not include_bad:
+            continue
+        target = dest / entry.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(manifest.path(entry), target)
+
+
+@pytest.fixture(scope="session")
+def fingerprinted_template(tmp_path_factory, corpus) -> Path:
+    """A library holding the corpus's audio in place, already fingerprinted.
+
+    The music directory is a copy of the corpus, so an item's path relative
+    to the library directory is its corpus relpath.
+    """
+    root = tmp_path_factory.mktemp("template")
+    env = BeetEnv(root)
+    env.write_config()
+    _copy_audio(corpus, env.libdir)
+    env.run("import", "-A", "-s", "-C", "-q", str(env.libdir))
+    env.run("dedupfuzzy")
+    return root
+
+
+@pytest.fixture
+def library(tmp_path: Path, fingerprinted_template: Path) -> BeetEnv:
+    """A private copy of the fingerprinted corpus library for one test."""
+    root = tmp_path / "lib"
+    shutil.copytree(fingerprinted_template, root, symlinks=True)
+    env = BeetEnv(root)
+    env.write_config()
+    return env
+
+
+def relpaths(env: BeetEnv, query: tuple[str, ...] = ()) -> set[str]:
+    """The library's items as paths relative to its music directory."""
+    out = env.run("ls", "-f", "$path", *query).stdout
+    return {
+        os.path.relpath(line, env.libdir) for line in out.splitlines() if line.strip()
+    }

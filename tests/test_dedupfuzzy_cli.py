@@ -1,0 +1,219 @@
+"""`beet dedupfuzzy` end to end: a real library of generated music, real fpcalc."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from itertools import combinations
+from pathlib import Path
+
+import corpus as corpus_tools
+from conftest import BeetEnv, relpaths
+
+LOSSLESS = {"FLAC", "ALAC", "WAV", "AIFF"}
+
+
+def found_groups(env: BeetEnv, *args: str) -> list[dict]:
+    return json.loads(env.run("dedupfuzzy", "--json", *args).stdout)["groups"]
+
+
+def rel(env: BeetEnv, path: str) -> str:
+    return os.path.relpath(path, env.libdir)
+
+
+def duplicate_pairs(env: BeetEnv, groups: list[dict]) -> set[tuple[str, str]]:
+    pairs = set()
+    for g in groups:
+        if g["status"] == "duplicate":
+            paths = sorted(rel(env, i["path"]) for i in g["items"])
+            pairs.update(combinations(paths, 2))
+    return pairs
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """Content hash -> where it is, for every audio file under root."""
+    sums = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if p.suffix in {".db", ".yaml"} or p.name.startswith("."):
+                continue
+            sums[hashlib.sha1(p.read_bytes()).hexdigest()] = str(p)
+    return sums
+
+
+def test_every_copy_found_and_no_different_edit_merged(library, corpus):
+    pairs = duplicate_pairs(library, found_groups(library))
+    truth = corpus_tools.true_duplicate_pairs(corpus)
+    assert truth - pairs == set(), "missed copies"
+    assert pairs - truth == set(), "merged different recordings"
+
+
+def test_silence_and_steady_tones_are_in_no_group(library, corpus):
+    quiet = {e.relpath for e in corpus.audio_entries() if e.song is None}
+    grouped = {
+        rel(library, i["path"]) for g in found_groups(library) for i in g["items"]
+    }
+    assert quiet and not quiet & grouped
+
+
+def test_keeper_is_the_lossless_copy(library):
+    for g in found_groups(library):
+        if g["status"] == "duplicate":
+            keeper = g["items"][0]
+            assert keeper["keep"] is True
+            assert keeper["format"] in LOSSLESS
+            assert [i["keep"] for i in g["items"][1:]] == [False] * (
+                len(g["items"]) - 1
+            )
+
+
+def test_offsets_are_reported_in_seconds(library, corpus):
+    groups = found_groups(library)
+    by_path = {rel(library, i["path"]): i for g in groups for i in g["items"]}
+    silence_copy = next(e for e in corpus.entries if e.variant == "mp3-lead-silence")
+    assert abs(abs(by_path[silence_copy.relpath]["offset"]) - 2.0) < 0.15
+
+
+def test_listing_touches_no_file(library):
+    before = checksums(library.libdir)
+    out = library.run("dedupfuzzy").stdout
+    assert "duplicate groups" in out
+    assert checksums(library.libdir) == before
+
+
+def test_rerun_decodes_nothing_and_changed_file_is_fingerprinted(library):
+    out = library.run("dedupfuzzy", "-c").stdout
+    assert " 0 fingerprinted" in out
+    some = sorted(relpaths(library))[0]
+    os.utime(library.libdir / some, (1_700_000_000, 1_700_000_000))
+    out = library.run("dedupfuzzy", "-c").stdout
+    assert " 1 fingerprinted" in out
+
+
+def test_count_and_format(library):
+    out = library.run("dedupfuzzy", "-c", "-f", "$format|$title").stdout
+    lines = [ln for ln in out.splitlines() if "|" in ln]
+    assert lines and all(ln.split(": ")[-1].isdigit() for ln in lines)
+    assert all(ln.split("|")[0] in LOSSLESS for ln in lines)
+
+
+def test_query_narrows_the_items_considered(library):
+    for g in found_groups(library, "format:MP3"):
+        assert {i["format"] for i in g["items"]} == {"MP3"}
+
+
+def test_json_keeps_stdout_clean_when_files_fail(library):
+    victim = sorted(relpaths(library))[0]
+    (library.libdir / victim).unlink()
+    proc = library.run("dedupfuzzy", "--json")
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["failed"] == 1
+    assert "file not found" in proc.stderr
+
+
+def test_corrupt_and_empty_files_get_one_line_each_and_run_goes_on(library):
+    paths = sorted(relpaths(library, ("format:MP3",)))
+    (library.libdir / paths[0]).write_bytes(b"")
+    (library.libdir / paths[1]).write_bytes(b"this is not audio at all" * 100)
+    proc = library.run("dedupfuzzy")
+    errors = [ln for ln in proc.stdout.splitlines() if paths[0] in ln or paths[1] in ln]
+    errors = [ln for ln in errors if "fingerprint" in ln or "empty" in ln]
+    assert len(errors) == 2
+    assert "2 failed" in proc.stdout
+    assert "duplicate groups" in proc.stdout
+
+
+def test_missing_fpcalc_is_a_clear_error(library):
+    os.utime(library.libdir / sorted(relpaths(library))[0], (1_700_000_000,) * 2)
+    library.env["FPCALC"] = "/nonexistent/fpcalc"
+    proc = library.run("dedupfuzzy", check=False)
+    assert proc.returncode != 0
+    assert "libchromaprint-tools" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_move_quarantines_copies_and_undo_puts_everything_back(library, tmp_path):
+    quarantine = tmp_path / "quarantine"
+    before_ids = library.run("ls", "-f", "$id $path").stdout
+    before = checksums(library.libdir)
+    groups = found_groups(library)
+    leaving = {
+        rel(library, i["path"])
+        for g in groups
+        for i in g["items"]
+        if g["status"] == "duplicate" and not i["keep"]
+    }
+    library.run("dedupfuzzy", "-m", str(quarantine))
+    left = relpaths(library)
+    assert not leaving & left
+    moved = {
+        str(p.relative_to(quarantine)) for p in quarantine.rglob("*") if p.is_file()
+    }
+    assert moved == leaving
+    # Nothing lost: every file's content is somewhere, once.
+    after = checksums(library.libdir) | checksums(quarantine)
+    assert set(after) == set(before)
+    library.run("dedupfuzzy", "--undo")
+    assert library.run("ls", "-f", "$id $path").stdout == before_ids
+    assert checksums(library.libdir) == before
+    assert not [p for p in quarantine.rglob("*") if p.is_file()]
+
+
+def test_move_never_overwrites_in_the_quarantine(library, tmp_path):
+    quarantine = tmp_path / "q"
+    groups = found_groups(library)
+    first = next(
+        rel(library, i["path"])
+        for g in groups
+        for i in g["items"]
+        if g["status"] == "duplicate" and not i["keep"]
+    )
+    (quarantine / first).parent.mkdir(parents=True)
+    (quarantine / first).write_bytes(b"someone else's file")
+    library.run("dedupfuzzy", "-m", str(quarantine))
+    assert (quarantine / first).read_bytes() == b"someone else's file"
+    stem, ext = os.path.splitext(first)
+    assert (quarantine / f"{stem}.1{ext}").exists()
+
+
+def test_pretend_prints_the_plan_and_changes_nothing(library, tmp_path):
+    before = checksums(library.libdir)
+    out = library.run("dedupfuzzy", "-p", "-m", str(tmp_path / "q")).stdout
+    assert "would move" in out
+    assert checksums(library.libdir) == before
+    assert not (tmp_path / "q").exists()
+
+
+def test_tag_marks_the_copies_not_kept(library):
+    groups = found_groups(library)
+    leaving = {
+        rel(library, i["path"])
+        for g in groups
+        for i in g["items"]
+        if g["status"] == "duplicate" and not i["keep"]
+    }
+    library.run("dedupfuzzy", "-t", "dupe=yes")
+    assert relpaths(library, ("dupe:yes",)) == leaving
+
+
+def test_best_of_each_keeps_a_lossless_and_a_lossy_copy(library):
+    library.write_config("dedupfuzzy:\n    keep: best-of-each\n")
+    for g in found_groups(library):
+        if g["status"] != "duplicate":
+            continue
+        kept = [i for i in g["items"] if i["keep"]]
+        formats = {i["format"] in LOSSLESS for i in g["items"]}
+        assert len(kept) == len(formats)
+        assert {i["format"] in LOSSLESS for i in kept} == formats
+
+
+def test_csv_report_has_a_row_per_copy(library, tmp_path):
+    report = tmp_path / "report.csv"
+    library.run("dedupfuzzy", "--report", str(report))
+    rows = list(csv.DictReader(report.open(encoding="utf-8")))
+    groups = found_groups(library)
+    assert len(rows) == sum(len(g["items"]) for g in groups)
+    assert {r["keep"] for r in rows} == {"yes", "no"}
