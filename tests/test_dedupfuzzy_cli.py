@@ -217,3 +217,64 @@ def test_csv_report_has_a_row_per_copy(library, tmp_path):
     groups = found_groups(library)
     assert len(rows) == sum(len(g["items"]) for g in groups)
     assert {r["keep"] for r in rows} == {"yes", "no"}
+
+
+def _kill_after_moves(env: BeetEnv, quarantine: Path, moves: int) -> None:
+    """Start a real `beet dedupfuzzy -m` and SIGKILL it after `moves` moves."""
+    import signal
+    import subprocess
+
+    from conftest import BEET
+
+    proc = subprocess.Popen(
+        [BEET, "dedupfuzzy", "-m", str(quarantine)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, BEETSDIR=str(env.configdir), HOME=str(env.root)),
+    )
+    seen = 0
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "moved " in line:
+            seen += 1
+            if seen == moves:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _library_points_at_existing_files(env: BeetEnv) -> None:
+    for path in env.run("ls", "-f", "$path").stdout.splitlines():
+        assert os.path.exists(path), path
+
+
+def test_killed_run_loses_nothing_and_undo_reverts_it(library, tmp_path):
+    quarantine = tmp_path / "q"
+    before = checksums(library.libdir)
+    before_items = library.run("ls", "-f", "$id $path").stdout
+    _kill_after_moves(library, quarantine, moves=3)
+    assert set(checksums(library.libdir) | checksums(quarantine)) == set(before)
+    _library_points_at_existing_files(library)
+    library.run("dedupfuzzy", "--undo")
+    assert checksums(library.libdir) == before
+    assert library.run("ls", "-f", "$id $path").stdout == before_items
+
+
+def test_next_run_finishes_what_a_killed_run_started(library, tmp_path):
+    quarantine = tmp_path / "q"
+    before = checksums(library.libdir)
+    leaving = {
+        rel(library, i["path"])
+        for g in found_groups(library)
+        for i in g["items"]
+        if g["status"] == "duplicate" and not i["keep"]
+    }
+    expected_left = relpaths(library) - leaving
+    _kill_after_moves(library, quarantine, moves=2)
+    library.run("dedupfuzzy", "-m", str(quarantine))
+    assert relpaths(library) == expected_left
+    assert set(checksums(library.libdir) | checksums(quarantine)) == set(before)
+    _library_points_at_existing_files(library)

@@ -245,7 +245,13 @@ def run(
 
 def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
     """Ask about uncertain pairs when a human is there; return what leaves."""
-    uncertain = [g for g in groups if g.status != DUPLICATE]
+    going = {row.id for row in actions.leaving_rows(groups)}
+    # A pair one of whose copies leaves anyway needs no answer.
+    uncertain = [
+        g
+        for g in groups
+        if g.status != DUPLICATE and not going & {m.row.id for m in g.members}
+    ]
     if not uncertain or pretend or not resolver.can_prompt():
         return []
     leaving = []
