@@ -140,32 +140,48 @@ def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
 def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
     """Gather matches into groups of copies, never chaining different edits.
 
-    Groups grow by complete linkage: two clusters merge only if every member
-    of one matches every member of the other above `auto_threshold`, so
-    A~B and B~C never pull A and C together unless A~C too. Matches that did
-    not end up inside one group (those between the two thresholds, and strong
-    ones that complete linkage refused) become uncertain pairs, one per pair
-    of clusters (the closest).
+    Strong matches (at or above `auto_threshold`) connect tracks into
+    components; each component is then split into cliques: a group only
+    holds tracks that all match each other strongly, so A~B and B~C never
+    pull A and C together unless A~C too. Cliques grow from the best
+    connected track, taking first the tracks with the most strong matches,
+    so one outlier (a heavily processed copy) cannot split a group of
+    clean copies. Matches that did not end up inside one group (those
+    between the two thresholds, and strong ones the clique rule refused)
+    become uncertain pairs, one per pair of groups (the closest).
     """
     auto = verifier.settings.auto_threshold
-    cluster: dict[int, list[int]] = {}
-    pair_match: dict[frozenset[int], Match] = {}
+    pair_match = {frozenset((m.a, m.b)): m for m in matches}
+    strong: dict[int, set[int]] = {}
     for m in matches:
-        pair_match[frozenset((m.a, m.b))] = m
-    strong = sorted(
-        (m for m in matches if m.similarity >= auto),
-        key=lambda m: (-m.similarity, m.a, m.b),
-    )
-    for m in strong:
-        ca = cluster.get(m.a, [m.a])
-        cb = cluster.get(m.b, [m.b])
-        if ca is cb:
-            continue
-        if not _all_match(ca, cb, verifier, auto, pair_match):
-            continue
-        merged = ca + cb
-        for t in merged:
-            cluster[t] = merged
+        if m.similarity >= auto:
+            strong.setdefault(m.a, set()).add(m.b)
+            strong.setdefault(m.b, set()).add(m.a)
+
+    def is_strong(x: int, y: int) -> bool:
+        key = frozenset((x, y))
+        m = pair_match.get(key)
+        if m is None:
+            m = verifier.verify(x, y)
+            if m is None:
+                return False
+            pair_match[key] = m
+        return m.similarity >= auto
+
+    cluster: dict[int, list[int]] = {}
+    for component in _components(strong):
+        remaining = set(component)
+        while remaining:
+            degree = {t: len(strong[t] & remaining) for t in remaining}
+            order = sorted(remaining, key=lambda t: (-degree[t], t))
+            clique = [order[0]]
+            for t in order[1:]:
+                if all(is_strong(t, member) for member in clique):
+                    clique.append(t)
+            remaining -= set(clique)
+            if len(clique) > 1:
+                for t in clique:
+                    cluster[t] = clique
     groups: list[Group] = []
     seen: set[int] = set()
     for members in cluster.values():
@@ -183,25 +199,24 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
     return groups
 
 
-def _all_match(
-    ca: list[int],
-    cb: list[int],
-    verifier: Verifier,
-    auto: float,
-    pair_match: dict[frozenset[int], Match],
-) -> bool:
-    for x in ca:
-        for y in cb:
-            key = frozenset((x, y))
-            m = pair_match.get(key)
-            if m is None:
-                m = verifier.verify(x, y)
-                if m is None:
-                    return False
-                pair_match[key] = m
-            if m.similarity < auto:
-                return False
-    return True
+def _components(edges: dict[int, set[int]]) -> list[list[int]]:
+    """Connected components of an undirected graph given as adjacency sets."""
+    seen: set[int] = set()
+    components = []
+    for start in sorted(edges):
+        if start in seen:
+            continue
+        stack, component = [start], []
+        seen.add(start)
+        while stack:
+            node = stack.pop()
+            component.append(node)
+            for nxt in edges[node]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        components.append(sorted(component))
+    return components
 
 
 def _uncertain_pairs(

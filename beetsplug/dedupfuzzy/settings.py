@@ -10,7 +10,7 @@ from beets.ui import UserError
 
 DEFAULTS: dict[str, object] = {
     # Matching (similarity = 1 - 2 * bit error rate; 1 identical, 0 unrelated).
-    "auto_threshold": 0.70,
+    "auto_threshold": 0.77,
     "ask_threshold": 0.55,
     "length_tolerance": 5.0,
     "max_offset": 12.0,
@@ -53,7 +53,7 @@ IMPORT_ACTIONS = ("ask", "best", "keep", "skip")
 class MatchSettings:
     """Thresholds and guards used when comparing two fingerprints."""
 
-    auto_threshold: float = 0.70
+    auto_threshold: float = 0.77
     ask_threshold: float = 0.55
     length_tolerance: float = 5.0
     max_offset: float = 12.0
