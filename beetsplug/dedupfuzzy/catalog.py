@@ -38,6 +38,8 @@ class Row:
     fingerprint: str = ""
     fp_mtime: float | None = None
     blocks: str = ""
+    # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
+    sketch: object = None
 
 
 def _float(value: object) -> float | None:

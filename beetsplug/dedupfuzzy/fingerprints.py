@@ -85,12 +85,14 @@ def refresh(
             continue
         if is_fresh(row, mtime):
             report.reused += 1
-            if blockindex.decode_sketch(row.blocks) is None:
+            row.sketch = blockindex.decode_sketch(row.blocks)
+            if row.sketch is None:
                 frames = frames_of_fingerprint(row.fingerprint)
                 if frames is None:
                     stale.append((row, mtime))
                     continue
-                row.blocks = blockindex.encode_sketch(sketch_of(frames))
+                row.sketch = sketch_of(frames)
+                row.blocks = blockindex.encode_sketch(row.sketch)
                 writes.append((row.id, BLOCKS, row.blocks))
                 report.sketched += 1
             usable.append(row)
@@ -114,7 +116,8 @@ def refresh(
         report.computed += 1
         row.fingerprint = result.fingerprint
         row.fp_mtime = mtime
-        row.blocks = blockindex.encode_sketch(sketch_of(frames))
+        row.sketch = sketch_of(frames)
+        row.blocks = blockindex.encode_sketch(row.sketch)
         writes += [
             (row.id, FINGERPRINT, row.fingerprint),
             (row.id, FP_MTIME, repr(mtime)),
@@ -125,9 +128,6 @@ def refresh(
             store_flex(lib, writes)
             writes = []
     store_flex(lib, writes)
-    for row in usable:
-        s = blockindex.decode_sketch(row.blocks)
-        if s is not None and s.empty:
-            report.quiet.append(row.path)
+    report.quiet = [row.path for row in usable if row.sketch.empty]
     usable.sort(key=lambda r: r.id)
     return usable, report

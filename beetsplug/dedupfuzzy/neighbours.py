@@ -32,7 +32,10 @@ def profile_pairs(
 ) -> list[tuple[int, int]]:
     """Index pairs (i < j): each track's k nearest profiles of agreeing length.
 
-    Only neighbours within `radius` count.
+    Only neighbours within `radius` count. Tracks sorted by length are
+    compared in blocks with the window of longer tracks the block can match
+    (each pair once); lengths are re-checked when a pair is verified, so the
+    window's edges need no exact test here.
     """
     valid = np.array(
         [i for i, p in enumerate(profiles) if p is not None], dtype=np.int64
@@ -44,33 +47,42 @@ def profile_pairs(
     order = np.argsort(lens, kind="stable")
     vectors, lens, valid = vectors[order], lens[order], valid[order]
     norms = (vectors * vectors).sum(axis=1)
-    r2 = np.float32(radius * radius)
+    # |x - y|^2 <= r^2  <=>  x.y - |y|^2 / 2 >= (|x|^2 - r^2) / 2: with y
+    # augmented by -|y|^2 / 2 and x by 1, one product and one comparison.
+    targets = np.hstack([vectors, (-0.5 * norms)[:, None]])
+    queries = np.hstack([vectors, np.ones((len(vectors), 1), np.float32)])
+    floor = 0.5 * (norms - np.float32(radius * radius))
     found: set[tuple[int, int]] = set()
     n = len(valid)
     start = 0
     while start < n:
         stop = min(n, start + 256)
-        lo = int(np.searchsorted(lens, lens[start] - tolerance, side="left"))
+        # Look forwards only (longer or equal tracks): each pair once.
         hi = int(np.searchsorted(lens, lens[stop - 1] + tolerance, side="right"))
-        stop = min(n, start + max(1, MAX_CELLS // max(1, hi - lo)), stop)
-        block = slice(start, stop)
-        d2 = (
-            norms[block, None]
-            + norms[None, lo:hi]
-            - 2.0 * (vectors[block] @ vectors[lo:hi].T)
-        )
-        gap = np.abs(lens[None, lo:hi] - lens[block, None])
-        d2[gap > tolerance] = np.inf
-        rows = np.arange(stop - start)
-        d2[rows, rows + (start - lo)] = np.inf  # not oneself
-        kk = min(k, d2.shape[1] - 1)
-        if kk >= 1:
-            nearest = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-            close = np.take_along_axis(d2, nearest, axis=1) <= r2
-            r_idx, c_idx = np.nonzero(close)
-            src = valid[r_idx + start]
-            dst = valid[nearest[r_idx, c_idx] + lo]
-            for i, j in zip(src.tolist(), dst.tolist(), strict=True):
+        stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - start)))
+        score = queries[start:stop] @ targets[start:hi].T
+        rows, cols = np.nonzero(score >= floor[start:stop, None])
+        cols += start
+        rows += start
+        others = cols > rows
+        rows, cols = rows[others], cols[others]
+        if len(rows):
+            dist = (
+                norms[rows]
+                + norms[cols]
+                - 2 * np.einsum("ij,ij->i", vectors[rows], vectors[cols])
+            )
+            # Nearest first within each row, then keep k per row.
+            order_ = np.lexsort((dist, rows))
+            rows, cols = rows[order_], cols[order_]
+            first = np.r_[True, rows[1:] != rows[:-1]]
+            rank = np.arange(len(rows)) - np.maximum.accumulate(
+                np.where(first, np.arange(len(rows)), 0)
+            )
+            keep = rank < k
+            for i, j in zip(
+                valid[rows[keep]].tolist(), valid[cols[keep]].tolist(), strict=True
+            ):
                 found.add((i, j) if i < j else (j, i))
         start = stop
     return sorted(found)

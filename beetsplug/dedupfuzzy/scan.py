@@ -34,7 +34,9 @@ def track_of(row: catalog.Row) -> matching.Track:
         bitrate=row.bitrate,
         bitdepth=row.bitdepth,
         samplerate=row.samplerate,
-        sketch=blockindex.decode_sketch(row.blocks),
+        sketch=row.sketch
+        if row.sketch is not None
+        else blockindex.decode_sketch(row.blocks),
     )
 
 
