@@ -14,6 +14,7 @@ from beets.plugins import BeetsPlugin
 from . import settings
 from .catalog import BLOCKS, FINGERPRINT, FP_MTIME
 from .command import make_command
+from .importhook import ImportHook
 from .mirror_command import make_mirror_command
 
 
@@ -24,6 +25,7 @@ class DedupFuzzyPlugin(BeetsPlugin):
         super().__init__("dedupfuzzy")
         self.config.add(settings.DEFAULTS)
         settings.mirror_view()
+        self.import_hook = ImportHook(self)
 
     item_types = {
         FINGERPRINT: types.STRING,
