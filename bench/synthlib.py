@@ -88,7 +88,7 @@ def build(root: Path, n_items: int, dup_fraction: float = 0.1, seed: int = 7):
     originals = rng.choice(n_songs, n_copies, replace=False)
     config["create_backup_before_migrations"] = False
     lib = Library(str(dbpath), str(musicdir))
-    items, flex, truth = [], [], set()
+    items, fingerprints, truth = [], [], set()
     fps: dict[int, np.ndarray] = {}
 
     def add(item_id: int, frames: np.ndarray, length: float, fmt: str) -> None:
@@ -114,7 +114,7 @@ def build(root: Path, n_items: int, dup_fraction: float = 0.1, seed: int = 7):
                 "album",
             )
         )
-        flex.append((item_id, "acoustid_fingerprint", codec.encode(frames)))
+        fingerprints.append((codec.encode(frames), item_id))
 
     maker = SongMaker(rng)
     next_id = 1
@@ -139,8 +139,7 @@ def build(root: Path, n_items: int, dup_fraction: float = 0.1, seed: int = 7):
             items,
         )
         tx.mutate_many(
-            "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
-            flex,
+            "UPDATE items SET acoustid_fingerprint = ? WHERE id = ?", fingerprints
         )
     lib._close()
     return SynthLibrary(dbpath, musicdir, truth, n_items)

@@ -278,3 +278,28 @@ def test_next_run_finishes_what_a_killed_run_started(library, tmp_path):
     assert relpaths(library) == expected_left
     assert set(checksums(library.libdir) | checksums(quarantine)) == set(before)
     _library_points_at_existing_files(library)
+
+
+def test_fingerprints_of_the_chroma_plugin_are_reused_and_shared(beet, corpus):
+    masters = [e for e in corpus.entries if e.variant in ("master", "mp3-320")][:2]
+    music = beet.libdir
+    for e in masters:
+        (music / e.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (music / e.relpath).write_bytes(corpus.path(e).read_bytes())
+    beet.write_config(
+        "plugins: [chroma, dedupfuzzy]\nchroma:\n    auto: no\n"
+        "dedupfuzzy:\n    auto: no\n"
+    )
+    beet.run("import", "-A", "-s", "-C", "-q", str(music))
+    beet.run("fingerprint")
+    out = beet.run("dedupfuzzy").stdout
+    assert "0 fingerprinted, 2 unchanged" in out
+    # And the other way round: what dedupfuzzy computes, chroma sees.
+    fresh = beet.root / "fresh"
+    fresh.mkdir()
+    e = next(e for e in corpus.entries if e.variant == "aac-128")
+    (fresh / "song.m4a").write_bytes(corpus.path(e).read_bytes())
+    beet.run("import", "-A", "-s", "-C", "-q", str(fresh))
+    assert "1 fingerprinted" in beet.run("dedupfuzzy").stdout
+    shown = beet.run("ls", "-f", "$acoustid_fingerprint", "path:" + str(fresh)).stdout
+    assert shown.strip().startswith("AQA")

@@ -3,9 +3,10 @@
 A run over a large library must not build a beets `Item` per track, so the
 few columns matching needs are read with two SQL queries, and fingerprints
 and sketches are written back with `executemany` in one transaction. The
-values are stored exactly as beets stores flexible attributes, so
-`beet ls -f '$dedupfuzzy_blocks'`, `beet modify` and the chroma plugin see
-them as usual.
+fingerprint lives in beets' own `acoustid_fingerprint` column (shared with the
+chroma plugin); the plugin's other fields are stored exactly as beets stores
+flexible attributes, so `beet ls -f '$dedupfuzzy_blocks'` and `beet modify`
+see them as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from beets.library import Item, Library
 FINGERPRINT = "acoustid_fingerprint"
 FP_MTIME = "dedupfuzzy_fp_mtime"
 BLOCKS = "dedupfuzzy_blocks"
-FLEX_FIELDS = (FINGERPRINT, FP_MTIME, BLOCKS)
+FLEX_FIELDS = (FP_MTIME, BLOCKS)
 
 _PATH_TYPE = Item._fields["path"]
 
@@ -38,6 +39,7 @@ class Row:
     fingerprint: str = ""
     fp_mtime: float | None = None
     blocks: str = ""
+    added: float = 0.0
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
 
@@ -54,17 +56,19 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
     wanted = None if ids is None else set(ids)
     with lib.transaction() as tx:
         base = tx.query(
-            "SELECT id, path, length, format, bitrate, bitdepth, samplerate, mtime "
-            "FROM items ORDER BY id"
+            "SELECT id, path, length, format, bitrate, bitdepth, samplerate, mtime, "
+            "acoustid_fingerprint, added FROM items ORDER BY id"
         )
         flex = tx.query(
             "SELECT entity_id, key, value FROM item_attributes WHERE key IN (?, ?, ?)",
-            FLEX_FIELDS,
+            (*FLEX_FIELDS, FINGERPRINT),
         )
     rows: dict[int, Row] = {}
     for r in base:
         item_id = r[0]
         if wanted is not None and item_id not in wanted:
+            continue
+        if not r[1]:  # an item without a path has no file to compare
             continue
         rows[item_id] = Row(
             id=item_id,
@@ -75,13 +79,17 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             bitdepth=int(r[5] or 0),
             samplerate=int(r[6] or 0),
             mtime=float(r[7] or 0.0),
+            fingerprint=r[8] or "",
+            added=float(r[9] or 0.0),
         )
     for entity_id, key, value in flex:
         row = rows.get(entity_id)
         if row is None:
             continue
         if key == FINGERPRINT:
-            row.fingerprint = value or ""
+            # Written as a flexible attribute by plugin versions before the
+            # column existed: use it only when the column is empty.
+            row.fingerprint = row.fingerprint or value or ""
         elif key == FP_MTIME:
             row.fp_mtime = _float(value)
         elif key == BLOCKS:
@@ -90,11 +98,22 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
 
 
 def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
-    """Write (item id, key, value) flexible attributes in one transaction."""
+    """Write (item id, key, value) fields in one transaction.
+
+    The fingerprint goes to beets' `acoustid_fingerprint` column, the rest
+    are flexible attributes.
+    """
     if not values:
         return
+    fixed = [(v, i) for i, k, v in values if k == FINGERPRINT]
+    flex = [(i, k, v) for i, k, v in values if k != FINGERPRINT]
     with lib.transaction() as tx:
-        tx.mutate_many(
-            "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
-            [(i, k, v) for i, k, v in values],
-        )
+        if fixed:
+            tx.mutate_many(
+                "UPDATE items SET acoustid_fingerprint = ? WHERE id = ?", fixed
+            )
+        if flex:
+            tx.mutate_many(
+                "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
+                flex,
+            )

@@ -43,11 +43,21 @@ def file_mtime(path: bytes) -> float | None:
 
 
 def is_fresh(row: Row, mtime: float | None) -> bool:
-    """Whether the stored fingerprint still describes the file."""
+    """Whether the stored fingerprint still describes the file.
+
+    Our own fingerprints carry the file's mtime from when they were taken.
+    For one another plugin stored (chroma), the item's `mtime` field says
+    when beets last read the file; beets zeroes it when a tag field such as
+    the fingerprint changes, and then a file untouched since it was added to
+    the library is still the file that was fingerprinted.
+    """
     if not row.fingerprint or mtime is None:
         return False
-    recorded = row.fp_mtime if row.fp_mtime is not None else row.mtime
-    return abs(recorded - mtime) < MTIME_SLACK
+    if row.fp_mtime is not None:
+        return abs(row.fp_mtime - mtime) < MTIME_SLACK
+    if row.mtime:
+        return abs(row.mtime - mtime) < MTIME_SLACK
+    return bool(row.added) and mtime <= row.added
 
 
 def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:

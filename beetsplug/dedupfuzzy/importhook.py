@@ -43,7 +43,7 @@ from beets import config, plugins, ui, util
 from beets.importer import Action, DuplicateAction, SingletonImportTask
 from beets.library import Item, Library
 
-from . import blockindex, catalog, decisions, fingerprints, resolver
+from . import blockindex, decisions, fingerprints, resolver
 from .actions import quarantine_destination
 from .catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row
 from .fpcalc import FpcalcMissing, FpcalcResult, fingerprint_file, fpcalc_command
@@ -336,7 +336,6 @@ class ImportRun:
                     "{}: {}", util.displayable_path(item.path), result.error
                 )
         rows: dict[int, Row] = {}
-        shadow: list[tuple[int, str, object]] = []
         with self.lib.transaction():
             for item in items:
                 fingerprint = known.get(item.id)
@@ -353,13 +352,9 @@ class ImportRun:
                 if mtime is not None:
                     item[FP_MTIME] = mtime
                 item.store()
-                shadow.append((item.id, FINGERPRINT, fingerprint))
                 self.fingerprinted.add(item.id)
                 self.tally.fingerprinted += 1
                 rows[item.id] = _row_of(item, fingerprint, blocks, mtime)
-        # `beet dedupfuzzy` reads the fingerprint from the flexible attribute
-        # of that name (see catalog.py), beets and chroma from the column.
-        catalog.store_flex(self.lib, shadow)
         return rows
 
     def _stored_fresh(self, item: Item) -> str:
