@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -150,3 +152,44 @@ def relpaths(env: BeetEnv, query: tuple[str, ...] = ()) -> set[str]:
     return {
         os.path.relpath(line, env.libdir) for line in out.splitlines() if line.strip()
     }
+
+
+def run_on_terminal(
+    env: BeetEnv, args: list[str], answers: list[str], prompt_mark: str = "sKip"
+) -> str:
+    """Run `beet ARGS` in a pseudo-terminal, answering each prompt in turn.
+
+    A prompt is recognised by `prompt_mark` (text of its options line).
+    """
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [BEET, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=dict(os.environ, BEETSDIR=str(env.configdir), HOME=str(env.root)),
+        close_fds=True,
+    )
+    os.close(slave)
+    output = ""
+    pending = list(answers)
+    asked = 0
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        assert ready, f"no output from beet; so far:\n{output}"
+        try:
+            chunk = os.read(master, 4096).decode("utf-8", "replace")
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        while output.count(prompt_mark) > asked:
+            asked += 1
+            assert pending, f"unexpected prompt:\n{output}"
+            os.write(master, (pending.pop(0) + "\n").encode())
+    proc.wait()
+    os.close(master)
+    assert proc.returncode == 0, output
+    assert not pending, f"prompts not shown:\n{output}"
+    return output

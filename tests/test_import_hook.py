@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
-import select
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BEET, BeetEnv
+from conftest import BeetEnv, run_on_terminal
 
 BASE = {"s1-flac": (1, "master"), "s2-mp3": (2, "mp3-320"), "s3-flac": (3, "master")}
 INCOMING = {
@@ -111,41 +108,6 @@ def configure(env: BeetEnv, **dedupfuzzy: str) -> Path:
         "dedupfuzzy:\n" + "".join(f"    {k}: {v}\n" for k, v in options.items())
     )
     return quarantine
-
-
-def run_on_terminal(env: BeetEnv, args: list[str], answers: list[str]) -> str:
-    """Run `beet ARGS` in a pseudo-terminal, answering each prompt in turn."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [BEET, *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=dict(os.environ, BEETSDIR=str(env.configdir), HOME=str(env.root)),
-        cwd=env.root,
-        close_fds=True,
-    )
-    os.close(slave)
-    output, pending, asked = "", list(answers), 0
-    while True:
-        ready, _, _ = select.select([master], [], [], 120)
-        assert ready, f"no output from beet; so far:\n{output}"
-        try:
-            chunk = os.read(master, 4096).decode("utf-8", "replace")
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-        while output.count(PROMPT_MARK) > asked:
-            asked += 1
-            assert pending, f"unexpected prompt:\n{output}"
-            os.write(master, (pending.pop(0) + "\n").encode())
-    proc.wait()
-    os.close(master)
-    assert proc.returncode == 0, output
-    assert not pending, f"prompts not shown:\n{output}"
-    return output
 
 
 def test_quiet_best_keeps_one_copy_per_recording_and_undo_restores(env, files):
@@ -263,7 +225,7 @@ def test_each_answer_on_a_terminal(
     files.place("s2-flac", incoming)
 
     args = ["import", "-A", *(["-s"] if singleton else []), str(incoming)]
-    out = run_on_terminal(env, args, [answer])
+    out = run_on_terminal(env, args, [answer], PROMPT_MARK)
 
     assert "Duplicate of a library track" in out
     assert "new  FLAC" in out and "similarity" in out

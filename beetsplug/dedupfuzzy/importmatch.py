@@ -29,25 +29,13 @@ from . import blockindex, catalog, fingerprints, quality
 from .blockindex import MAX_HINTS, MAX_POSTINGS, BlockIndex, Sketch
 from .matching import Match, Track, Verifier
 from .neighbours import NEIGHBOURS, PROFILE_RADIUS
+from .scan import track_of
 from .settings import MatchSettings
 
 # A single query only sees its own nearest profiles (the batch scan also
 # gets the pairs where it is someone else's nearest), so it asks for more.
 QUERY_NEIGHBOURS = 2 * NEIGHBOURS
 FRAME_CACHE = 512
-
-
-def track_of(row: catalog.Row, sketch: Sketch | None = None) -> Track:
-    return Track(
-        id=row.id,
-        path=row.path,
-        length=row.length,
-        format=row.format,
-        bitrate=row.bitrate,
-        bitdepth=row.bitdepth,
-        samplerate=row.samplerate,
-        sketch=sketch,
-    )
 
 
 def sketch_of_row(row: catalog.Row) -> Sketch | None:

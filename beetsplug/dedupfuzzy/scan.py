@@ -25,7 +25,16 @@ class ScanResult:
     considered: int
 
 
-def track_of(row: catalog.Row) -> matching.Track:
+def track_of(
+    row: catalog.Row, sketch: blockindex.Sketch | None = None
+) -> matching.Track:
+    """What matching needs of a row; the sketch given, decoded or stored."""
+    if sketch is None:
+        sketch = (
+            row.sketch
+            if row.sketch is not None
+            else blockindex.decode_sketch(row.blocks)
+        )
     return matching.Track(
         id=row.id,
         path=row.path,
@@ -34,9 +43,7 @@ def track_of(row: catalog.Row) -> matching.Track:
         bitrate=row.bitrate,
         bitdepth=row.bitdepth,
         samplerate=row.samplerate,
-        sketch=row.sketch
-        if row.sketch is not None
-        else blockindex.decode_sketch(row.blocks),
+        sketch=sketch,
     )
 
 
