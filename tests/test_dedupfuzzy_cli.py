@@ -84,6 +84,18 @@ def test_listing_touches_no_file(library):
     assert checksums(library.libdir) == before
 
 
+def test_configured_quarantine_alone_does_not_make_a_listing_move(library, tmp_path):
+    library.write_config(f"dedupfuzzy:\n    quarantine: {tmp_path / 'q'}\n")
+    before = checksums(library.libdir)
+    library.run("dedupfuzzy")
+    assert checksums(library.libdir) == before
+    library.write_config(
+        f"dedupfuzzy:\n    quarantine: {tmp_path / 'q'}\n    move: yes\n"
+    )
+    library.run("dedupfuzzy")
+    assert (tmp_path / "q").is_dir()
+
+
 def test_rerun_decodes_nothing_and_changed_file_is_fingerprinted(library):
     out = library.run("dedupfuzzy", "-c").stdout
     assert " 0 fingerprinted" in out

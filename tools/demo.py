@@ -97,6 +97,7 @@ def main() -> None:
         "dedupfuzzy:\n"
         f"    quarantine: {OUT / 'quarantine'}\n"
         "    quiet_action: keep\n"
+        "    keep: best-of-each\n"
         "mirror:\n"
         f"    high: {OUT / 'views' / 'high'}\n"
         f"    low: {OUT / 'views' / 'low'}\n"
@@ -106,11 +107,15 @@ def main() -> None:
     beet("import", "-A", "-s", "-C", "-q", str(music))
     beet("dedupfuzzy")
     beet("dedupfuzzy", "--pretend", "--move", str(OUT / "quarantine"))
+    beet("dedupfuzzy", "--move", str(OUT / "quarantine"))
     beet("mirror", "--depth", "2")
     for view in ("high", "low"):
         print()
         tree(OUT / "views" / view)
-    print(f"\nEverything is in {OUT}; replay with: BEETSDIR={config} beet dedupfuzzy")
+    print(
+        f"\nEverything is in {OUT}; replay with: BEETSDIR={config} beet dedupfuzzy"
+        "\n(put the quarantined copies back with: beet dedupfuzzy --undo)"
+    )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ def make_command(plugin) -> Subcommand:
     build_parser(cmd)
 
     def func(lib: Library, opts, args: list[str]) -> None:
+        # `-m DIR` means: move, into DIR. The `quarantine` key alone (also the
+        # import hook's destination) never makes a listing move files.
+        if opts.quarantine:
+            opts.move = True
         plugin.config.set_args(opts)
         settings = load_settings(plugin.config)
         if opts.undo:
@@ -178,7 +182,10 @@ def run(
 ) -> None:
     ids = [item.id for item in lib.items(query)] if query else None
     distinct = decisions.load_distinct(lib)
-    if settings.quarantine and not pretend:
+    moving = settings.move and bool(settings.quarantine)
+    if settings.move and not settings.quarantine:
+        raise UserError("dedupfuzzy: move is on but no quarantine folder is set")
+    if moving and not pretend:
         for line in Journal(lib).recover():
             _say(line, json_out)
     try:
@@ -204,14 +211,12 @@ def run(
         report.write_csv(os.path.expanduser(settings.report), result.groups)
     _say(summary_line(summary), json_out)
 
-    if not (settings.quarantine or settings.tag):
+    if not (moving or settings.tag):
         return
     leaving = actions.leaving_rows(result.groups)
     leaving += _answers(lib, result.groups, pretend)
     quarantine = (
-        util.normpath(os.path.expanduser(settings.quarantine))
-        if settings.quarantine
-        else b""
+        util.normpath(os.path.expanduser(settings.quarantine)) if moving else b""
     )
     try:
         plan = actions.plan_actions(

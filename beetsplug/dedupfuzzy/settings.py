@@ -19,6 +19,7 @@ DEFAULTS: dict[str, object] = {
     "keep": "best",
     "tiebreak": {},
     "quarantine": "",
+    "move": False,
     "tag": "",
     # Listing.
     "format": "",
@@ -42,6 +43,7 @@ MIRROR_DEFAULTS: dict[str, object] = {
     "relative": False,
     "follow_symlinks": False,
     "overwrite_symlinks": False,
+    "pretend": False,
     "auto": False,
 }
 
@@ -68,6 +70,7 @@ class Settings:
     keep: str = "best"
     tiebreak: dict[str, list[str]] = field(default_factory=dict)
     quarantine: str = ""
+    move: bool = False
     tag: str = ""
     format: str = ""
     count: bool = False
@@ -105,6 +108,7 @@ def load_settings(view) -> Settings:
         keep=keep,
         tiebreak={str(k): list(v) for k, v in tiebreak.items()},
         quarantine=view["quarantine"].as_str() or "",
+        move=bool(view["move"].get()),
         tag=view["tag"].as_str() or "",
         format=view["format"].as_str() or "",
         count=bool(view["count"].get()),
