@@ -9,6 +9,8 @@ import pytest
 from conftest import BeetEnv
 
 from beetsplug.dedupfuzzy import mirror_scan
+from beetsplug.dedupfuzzy.mirror_command import MirrorOptions, run_directory_mode
+from beetsplug.dedupfuzzy.mirror_plan import ActionKind
 
 
 @pytest.fixture
@@ -317,27 +319,68 @@ def test_a_view_holding_a_source_is_refused(music: Music):
     assert not music.low.exists()
 
 
-def test_without_sources_library_mode_is_not_available_yet(beet: BeetEnv):
-    proc = beet.run("mirror", "--high", str(beet.root / "high"), check=False)
+def test_a_query_in_directory_mode_is_one_clear_line(music: Music):
+    proc = music.mirror("artist:x", check=False)
 
     assert proc.returncode != 0
-    assert "library mode is not available yet" in proc.stderr
+    assert "directory mode" in proc.stderr and "takes none" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
-def test_an_unreadable_source_folder_is_reported_and_its_links_kept(music: Music):
+class RecordingLog:
+    """Stands in for the plugin's logger: keeps the formatted warnings."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, fmt: str, *args) -> None:
+        self.warnings.append(fmt.format(*args))
+
+    def debug(self, fmt: str, *args) -> None:
+        pass
+
+    info = debug
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make os.scandir refuse one folder, as it would for a non-root user."""
+    locked = str(folder)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(mirror_scan.os, "scandir", scandir)
+
+
+def test_an_unreadable_source_folder_is_reported_and_its_links_kept(
+    music: Music, monkeypatch: pytest.MonkeyPatch
+):
+    # Tests run as root, who reads every folder: chmod cannot make one
+    # unreadable, so the refusal is simulated and the run is in process.
     music.album(music.flac, "Artist/A")
     music.album(music.mp3, "Other/B")
     music.mirror(depth=2)
-    (music.flac / "Artist").chmod(0)
-    try:
-        proc = music.mirror(depth=2)
-    finally:
-        (music.flac / "Artist").chmod(0o755)
+    refuse(monkeypatch, music.flac / "Artist")
+    log = RecordingLog()
+    options = MirrorOptions(
+        depth=2,
+        source_high=str(music.flac),
+        source_low=str(music.mp3),
+        high=str(music.high),
+        low=str(music.low),
+    )
 
-    assert "cannot read" in proc.stderr
-    assert (music.high / "Artist" / "A").is_symlink()
-    assert (music.high / "Other" / "B").is_symlink()
+    run = run_directory_mode(log, options)
+
+    assert f"cannot read {music.flac / 'Artist'}: Permission denied" in log.warnings
+    for view in (music.high, music.low):
+        assert (view / "Artist" / "A").is_symlink()
+        assert (view / "Other" / "B").is_symlink()
+    assert run.plan.count(ActionKind.REMOVE) == 0
+    assert "0 removed" in run.summary
 
 
 def test_scan_source_reports_an_unreadable_folder_and_goes_on(
@@ -347,14 +390,7 @@ def test_scan_source_reports_an_unreadable_folder_and_goes_on(
     music.album(music.flac, "Locked/A")
     music.album(music.flac, "Open/B")
     locked = str(music.flac / "Locked")
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if path == locked:
-            raise PermissionError(13, "Permission denied", path)
-        return real_scandir(path)
-
-    monkeypatch.setattr(mirror_scan.os, "scandir", scandir)
+    refuse(monkeypatch, music.flac / "Locked")
     scan = mirror_scan.scan_source(str(music.flac), 2)
 
     assert scan.entries == {"Open/B": str(music.flac / "Open" / "B")}

@@ -38,4 +38,6 @@ class DedupFuzzyPlugin(BeetsPlugin):
 
     def after_change(self, lib) -> None:
         """Refresh the mirror views after files moved, when `mirror.auto` is on."""
-        return None
+        from .mirror_library import refresh_after_change
+
+        refresh_after_change(lib, self._log)

@@ -1,9 +1,11 @@
 """The `beet mirror` command: options, the entry -> plan -> apply pipeline, output.
 
-Directory mode reads the entries from two source folders. Whatever produces
-the entries, :func:`run_mirror` takes it from there: it merges the two sides
-into the "high" and "low" views, reads the views, plans, and either prints
-the plan (``--pretend``) or applies it, then prints a summary line.
+Library mode (the default, ``mirror_library``) reads the entries from the
+library's items; directory mode reads them from two source folders. Either
+way :func:`mirror_views` takes it from there: it reads the views, plans,
+and either prints the plan (``--pretend``) or applies it, then prints a
+summary line. :func:`run_mirror` first merges two sides of entries into the
+"high" and "low" views, as directory mode needs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .mirror_apply import apply_plan
 from .mirror_plan import (
     Action,
     ActionKind,
+    DesiredViews,
     Entries,
     MirrorPlan,
     ViewSpec,
@@ -44,6 +47,7 @@ class MirrorOptions:
     follow_symlinks: bool = False
     overwrite_symlinks: bool = False
     pretend: bool = False
+    path: str = str(settings.MIRROR_DEFAULTS["path"])
 
     @property
     def views(self) -> dict[str, str]:
@@ -82,19 +86,19 @@ def load_mirror_options(view) -> MirrorOptions:
         follow_symlinks=bool(view["follow_symlinks"].get()),
         overwrite_symlinks=bool(view["overwrite_symlinks"].get()),
         pretend=bool(view["pretend"].get()),
+        path=view["path"].as_str() or str(settings.MIRROR_DEFAULTS["path"]),
     )
 
 
 def make_mirror_command(plugin) -> Subcommand:
     """Build the `beet mirror` subcommand for ``plugin``."""
-    settings.mirror_view().add({"pretend": False})
-    cmd = Subcommand(
-        "mirror", help="build high and low symlink views of two source folders"
-    )
+    settings.mirror_view()
+    cmd = Subcommand("mirror", help="build high and low symlink views of the library")
     cmd.parser.usage += (
-        "\n\nLinks each folder N levels below the sources (--depth N; loose files"
-        "\nabove too) into the views: 'high' prefers --source-high, 'low' prefers"
-        "\n--source-low. QUERY is reserved for library mode."
+        "\n\nLinks each album (the `mirror.path` template cut at --depth N) into"
+        "\nthe views: 'high' shows its best copy, 'low' its best lossy copy."
+        "\nQUERY narrows the items. With --source-high/--source-low, links the"
+        "\nfolders N levels below two source folders instead (directory mode)."
     )
     add = cmd.parser.add_option
     add(
@@ -115,6 +119,13 @@ def make_mirror_command(plugin) -> Subcommand:
         dest="source_low",
         metavar="DIR",
         help="the low-quality source folder (e.g. MP3)",
+    )
+    add(
+        "--path",
+        dest="path",
+        metavar="TEMPLATE",
+        help="library mode: where an item sits in the views"
+        " (default $albumartist/$album/$track $title)",
     )
     add("--high", dest="high", metavar="OUT", help="the high view to build")
     add("--low", dest="low", metavar="OUT", help="the low view to build")
@@ -154,15 +165,15 @@ def make_mirror_command(plugin) -> Subcommand:
         view.set_args(opts)
         options = load_mirror_options(view)
         if not options.sources:
-            raise UserError(
-                "mirror: no source folders configured (--source-high/--source-low"
-                " or mirror.source_high/source_low); library mode is not"
-                " available yet"
-            )
+            # mirror_library builds on this module, so it is imported here.
+            from .mirror_library import run_library_mode
+
+            run_library_mode(lib, plugin._log, options, args)
+            return
         if args:
             raise UserError(
-                "mirror: a QUERY selects library items for library mode, which"
-                " is not available yet; directory mode takes no query"
+                "mirror: a QUERY selects library items; directory mode"
+                " (--source-high/--source-low) takes none"
             )
         run_directory_mode(plugin._log, options)
 
@@ -170,7 +181,7 @@ def make_mirror_command(plugin) -> Subcommand:
     return cmd
 
 
-def run_directory_mode(log, options: MirrorOptions) -> MirrorPlan:
+def run_directory_mode(log, options: MirrorOptions) -> MirrorRun:
     """Read both source folders and mirror them into the views."""
     roots = {
         side: _root(path, options.relative) for side, path in options.sources.items()
@@ -180,7 +191,7 @@ def run_directory_mode(log, options: MirrorOptions) -> MirrorPlan:
             what = "is not a folder" if os.path.exists(root) else "does not exist"
             raise UserError(f"mirror: the {side} source {root} {what}")
     owned = {p for root in roots.values() for p in (root, os.path.realpath(root))}
-    views = _check_views(options, owned)
+    views = check_views(options, owned)
     skip = {p for out in views.values() for p in (out, os.path.realpath(out))}
     entries: dict[str, Entries] = {"high": {}, "low": {}}
     uncertain: list[str] = []
@@ -197,11 +208,10 @@ def run_directory_mode(log, options: MirrorOptions) -> MirrorPlan:
         uncertain.extend(scan.unreadable)
         entries[side] = scan.entries
         log.debug("{} entries in the {} source {}", len(scan.entries), side, root)
-    return run_mirror(
+    return mirror_views(
         log,
         options,
-        entries["high"],
-        entries["low"],
+        choose_views(entries["high"], entries["low"]),
         owned_roots=owned,
         uncertain=uncertain,
     )
@@ -226,8 +236,35 @@ def run_mirror(
     ``options``; with ``options.pretend`` the plan is printed and nothing
     changes. Fatal misconfiguration raises ``UserError``.
     """
-    views = _check_views(options, owned_roots)
     desired = choose_views(entries_high, entries_low)
+    return mirror_views(
+        log, options, desired, owned_roots=owned_roots, uncertain=uncertain
+    ).plan
+
+
+@dataclass(frozen=True)
+class MirrorRun:
+    """What one mirror run planned, and its summary line as printed."""
+
+    plan: MirrorPlan
+    summary: str
+    failed: int = 0
+
+
+def mirror_views(
+    log,
+    options: MirrorOptions,
+    desired: DesiredViews,
+    *,
+    owned_roots: Collection[str],
+    uncertain: Collection[str] = (),
+) -> MirrorRun:
+    """Bring the configured views to what ``desired`` says they should hold.
+
+    See :func:`run_mirror` for ``owned_roots`` and ``uncertain``. With
+    ``options.pretend`` the plan is printed and nothing changes.
+    """
+    views = check_views(options, owned_roots)
     specs = []
     for name, root in views.items():
         state, problems = scan_view(root)
@@ -248,8 +285,9 @@ def run_mirror(
     if options.pretend:
         for action in plan.changes:
             print_(action.describe())
-        print_(_summary(plan.changes, plan, failed=0, pretend=True))
-        return plan
+        summary = _summary(plan.changes, plan, failed=0, pretend=True)
+        print_(summary)
+        return MirrorRun(plan, summary)
     report = apply_plan(
         plan,
         on_done=lambda action: log.debug("{}", action.describe()),
@@ -257,13 +295,12 @@ def run_mirror(
             "could not {} {}:{}: {}", action.kind.value, action.view, action.rel, why
         ),
     )
-    print_(_summary(report.done, plan, failed=len(report.failed), pretend=False))
-    return plan
+    summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
+    print_(summary)
+    return MirrorRun(plan, summary, len(report.failed))
 
 
-def _check_views(
-    options: MirrorOptions, owned_roots: Collection[str]
-) -> dict[str, str]:
+def check_views(options: MirrorOptions, owned_roots: Collection[str]) -> dict[str, str]:
     """The view roots to build, normalised; fatal mistakes raise UserError.
 
     A view must not hold a source, nor the other view: reading it would take

@@ -1,0 +1,355 @@
+"""Reading the library for the mirror: every item placed under the path template.
+
+A library of 100,000 items must be read in well under a second, so items
+are read with one SQL query (no beets ``Item`` per row) and the template is
+evaluated on the plain values the way beets evaluates path formats: album
+fields come from the item's album, ``$albumartist`` and ``$artist`` stand in
+for each other, a ``/`` inside a value is replaced (``path_sep_replace``),
+and each folder name is sanitised with the ``replace`` rules and truncated.
+
+Only the entry part of the template (the folders down to the depth) is
+needed for every item, and it is the same for all tracks of an album, so it
+is evaluated once per distinct set of values. The file name below it is
+evaluated only for the few copies linked track by track.
+
+A template that needs more than the items table (flexible attributes,
+computed fields such as ``$singleton``, ``%aunique`` or another plugin's
+functions) is evaluated on beets items instead: slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import NamedTuple
+
+from beets import config as beets_config
+from beets import plugins, util
+from beets.library import Album, Item, Library
+from beets.library.models import DefaultTemplateFunctions
+from beets.ui import UserError
+from beets.util import functemplate
+
+from .mirror_albums import Track
+from .quality import quality_key
+
+# Template functions that only transform their arguments, so they work on
+# plain values; the others (%aunique, %sunique, %ifdef) need a beets item.
+PURE_FUNCTIONS = frozenset(
+    {"lower", "upper", "capitalize", "title", "left", "right", "if", "asciify"}
+    | {"time", "first"}
+)
+_BASE_COLUMNS = ("id", "path", "album_id", "format", "bitrate", "bitdepth")
+_BASE_COLUMNS += ("samplerate", "length")
+_ARTISTS = frozenset({"artist", "albumartist"})
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
+
+
+class _Quality(NamedTuple):
+    format: str
+    bitrate: int
+    bitdepth: int
+    samplerate: int
+
+
+class _Separator:
+    """A ``/`` written in the template itself (not inside a function)."""
+
+
+_SEP = _Separator()
+
+
+class PathTemplate:
+    """The mirror's path template for one run, and the library items under it."""
+
+    def __init__(self, text: str, depth: int, lib: Library) -> None:
+        try:
+            self.template = functemplate.get_template(text)
+        except Exception as exc:  # the parser raises several kinds
+            raise UserError(f"mirror: cannot parse the path {text!r}: {exc}") from None
+        self.text = text
+        self.depth = depth
+        self.libdir = os.fsdecode(lib.directory)
+        self.replacements = lib.replacements
+        self.sep_replace = beets_config["path_sep_replace"].as_str()
+        self.drive_replace = beets_config["drive_sep_replace"].as_str()
+        self.asciify = beets_config["asciify_paths"].get(bool)
+        self.max_length = util.get_max_filename_length()
+        self.functions = {
+            name: func
+            for name, func in DefaultTemplateFunctions(None, lib).functions().items()
+            if name in PURE_FUNCTIONS
+        }
+        self.head, self.rest = _split_at_depth(self.template.expr.parts, depth)
+        fields = _fields(self.template.expr.parts)
+        calls = _calls(self.template.expr.parts)
+        self.fast = (
+            self.head is not None
+            and fields <= set(Item._fields)
+            and not fields & set(Item._getters())
+            and calls <= PURE_FUNCTIONS
+            and not calls & set(plugins.template_funcs())
+        )
+        # The columns read, and which of them the entry part needs.
+        self.columns = sorted(fields | _ARTISTS if fields & _ARTISTS else fields)
+        head_fields = _fields(self.head or [])
+        if head_fields & _ARTISTS:
+            head_fields |= _ARTISTS
+        self.head_columns = [n for n, c in enumerate(self.columns) if c in head_fields]
+        self._formatters = (
+            [self._formatter(name) for name in self.columns] if self.fast else []
+        )
+        self._legal: dict[str, str] = {}
+        self._entries: dict[tuple, str] = {}
+        self._quality: dict[tuple, tuple[int, ...]] = {}
+        self._folders: dict[str, str] = {}
+
+    # Reading.
+
+    def read(self, lib: Library, query: Sequence[str]) -> tuple[list[Track], list[str]]:
+        """The items ``query`` selects (all when empty) as tracks, and the
+        paths of every library item.
+        """
+        if not self.fast:
+            tracks = list(self._read_items(lib, query))
+        elif query:
+            wanted = {item.id for item in lib.items(list(query))}
+            tracks = list(self._read_rows(lib, wanted))
+        else:
+            tracks = list(self._read_rows(lib, None))
+        if not query:
+            return tracks, [t.path for t in tracks]
+        with lib.transaction() as tx:
+            rows = tx.query("SELECT path FROM items")
+        return tracks, [self._location(r[0])[0] for r in rows]
+
+    def _read_rows(self, lib: Library, wanted: set[int] | None) -> Iterator[Track]:
+        columns = [f"items.{c}" for c in _BASE_COLUMNS]
+        for name in self.columns:
+            if name in Album.item_keys:
+                # beets takes album fields from the album when there is one.
+                columns.append(
+                    f"CASE WHEN albums.id IS NULL THEN items.{name}"
+                    f" ELSE albums.{name} END"
+                )
+            else:
+                columns.append(f"items.{name}")
+        with lib.transaction() as tx:
+            rows = tx.query(
+                f"SELECT {', '.join(columns)} FROM items"
+                " LEFT JOIN albums ON albums.id = items.album_id"
+            )
+        base = len(_BASE_COLUMNS)
+        picks = [base + n for n in self.head_columns]
+        # One pick gives a value, several a tuple: either is a fine memo key.
+        head_values = itemgetter(*picks) if picks else (lambda row: None)
+        for row in rows:
+            if wanted is not None and row[0] not in wanted:
+                continue
+            key = head_values(row)
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entry_of(row)
+                self._entries[key] = entry
+            yield self._track(row, entry, self.rest is None, row)
+
+    def _read_items(self, lib: Library, query: Sequence[str]) -> Iterator[Track]:
+        for item in lib.items(list(query)):
+            parts = self._components(item.evaluate_template(self.text, for_path=True))
+            whole = len(parts) <= self.depth
+            entry = os.sep.join(self._legal_part(p) for p in parts[: self.depth])
+            rest = os.sep.join(parts[self.depth :])
+            row = (item.id, item.path, item.album_id, item.format, item.bitrate)
+            row += (item.bitdepth, item.samplerate, item.length)
+            yield self._track(row, entry, whole, rest)
+
+    def _track(self, row: Sequence, entry: str, whole: bool, source: object) -> Track:
+        path, folder, ext = self._location(row[1])
+        grade = (row[3], row[4], row[5], row[6])
+        quality = self._quality.get(grade)
+        if quality is None:
+            quality = quality_key(
+                _Quality(row[3] or "", row[4] or 0, row[5] or 0, row[6] or 0)
+            )
+            self._quality[grade] = quality
+        return Track(
+            id=row[0],
+            path=path,
+            folder=folder,
+            album_id=row[2],
+            format=row[3] or "",
+            quality=quality,
+            length=float(row[7] or 0.0),
+            entry=entry,
+            whole=whole,
+            ext=ext,
+            source=source,
+        )
+
+    def _location(self, raw: object) -> tuple[str, str, str]:
+        """An item's absolute path, folder and extension, from its `path` column.
+
+        beets stores the paths inside the library directory relative to it,
+        with ``/`` as the separator (``beets.dbcore.pathutils``); folders are
+        resolved once each.
+        """
+        if isinstance(raw, bytes):
+            text = raw.decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode, faster
+        else:
+            text = os.fsdecode(bytes(raw)) if isinstance(raw, memoryview) else raw or ""
+        cut = text.rfind("/")
+        stored, name = (text[:cut] or "/", text[cut + 1 :]) if cut >= 0 else ("", text)
+        folder = self._folders.get(stored)
+        if folder is None:
+            folder = stored.replace("/", os.sep)
+            if not os.path.isabs(folder):
+                folder = os.path.join(self.libdir, folder)
+            folder = os.path.normpath(folder)
+            self._folders[stored] = folder
+        dot = name.rfind(".")
+        ext = name[dot:] if dot > 0 else ""
+        return (
+            (folder + os.sep + name if folder != os.sep else os.sep + name),
+            folder,
+            ext,
+        )
+
+    # Evaluating.
+
+    def _values(self, row: Sequence, wanted: Sequence[int]) -> dict[str, str]:
+        base = len(_BASE_COLUMNS)
+        values = {self.columns[n]: self._formatters[n](row[base + n]) for n in wanted}
+        if "artist" in values and "albumartist" in values:
+            artist, albumartist = values["artist"], values["albumartist"]
+            values["artist"] = artist or albumartist
+            values["albumartist"] = albumartist or artist
+        return values
+
+    def _entry_of(self, row: Sequence) -> str:
+        values = self._values(row, self.head_columns)
+        text = _evaluate(self.head or [], values, self.functions)
+        return os.sep.join(self._legal_part(p) for p in self._components(text))
+
+    def track_name(self, track: Track) -> str:
+        """A track's file name below its album, as beets would name it."""
+        if isinstance(track.source, str):
+            rest = track.source
+        else:
+            values = self._values(track.source, range(len(self.columns)))
+            rest = os.sep.join(
+                self._components(_evaluate(self.rest or [], values, self.functions))
+            )
+        name, _ = util.legalize_path(rest, self.replacements, track.ext)
+        return name.lstrip(os.sep) or "_" + track.ext.lower()
+
+    def _components(self, text: str) -> list[str]:
+        if self.asciify:
+            text = util.asciify_path(text, self.sep_replace)
+        return text.split("/")
+
+    def _legal_part(self, part: str) -> str:
+        """One folder name, sanitised as beets sanitises paths; never empty,
+        so that every entry sits at the same depth.
+        """
+        legal = self._legal.get(part)
+        if legal is None:
+            legal = util.sanitize_path(part, self.replacements)
+            legal = util.truncate_str(legal, self.max_length) or "_"
+            self._legal[part] = legal
+        return legal
+
+    def _formatter(self, name: str) -> Callable[[object], str]:
+        """Raw SQL value -> the text beets puts in a path, memoised."""
+        kind = Item._fields[name]
+        memo: dict[object, str] = {}
+
+        def formatted(raw: object) -> str:
+            text = memo.get(raw)
+            if text is None:
+                value = kind.format(kind.from_sql(raw))
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8", "ignore")
+                text = self._path_safe(value)
+                memo[raw] = text
+            return text
+
+        return formatted
+
+    def _path_safe(self, value: str) -> str:
+        # As beets' FormattedMapping does for paths: no separator may come
+        # from a value, and no drive letter.
+        if len(value) > 1 and value[1] == ":" and value[0].isalpha():
+            value = value[0] + self.drive_replace + value[2:]
+        for sep in (os.path.sep, os.path.altsep):
+            if sep:
+                value = value.replace(sep, self.sep_replace)
+        return value
+
+
+def _split_at_depth(parts: list, depth: int) -> tuple[list | None, list | None]:
+    """The template's parts above and below its ``depth``-th ``/``.
+
+    The head is None when a ``/`` hides in a function's arguments (then
+    only the whole evaluated path tells where the folders are); the rest is
+    None when the template has no more than ``depth`` levels (each track is
+    its own entry).
+    """
+    if any(isinstance(p, functemplate.Call) and _has_slash(p) for p in parts):
+        return None, None
+    tokens: list = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces = part.split("/")
+            for n, piece in enumerate(pieces):
+                if n:
+                    tokens.append(_SEP)
+                if piece:
+                    tokens.append(piece)
+        else:
+            tokens.append(part)
+    seps = [n for n, token in enumerate(tokens) if token is _SEP]
+    if len(seps) < depth:
+        return [t if t is not _SEP else "/" for t in tokens], None
+    cut = seps[depth - 1]
+    head = [t if t is not _SEP else "/" for t in tokens[:cut]]
+    rest = [t if t is not _SEP else "/" for t in tokens[cut + 1 :]]
+    return head, rest
+
+
+def _has_slash(call: functemplate.Call) -> bool:
+    for arg in call.args:
+        for part in arg.parts:
+            if isinstance(part, str) and "/" in part:
+                return True
+            if isinstance(part, functemplate.Call) and _has_slash(part):
+                return True
+    return False
+
+
+def _fields(parts: list) -> set[str]:
+    found = set()
+    for part in parts:
+        if isinstance(part, functemplate.Symbol):
+            found.add(part.ident)
+        elif isinstance(part, functemplate.Call):
+            for arg in part.args:
+                found |= _fields(arg.parts)
+    return found
+
+
+def _calls(parts: list) -> set[str]:
+    found = set()
+    for part in parts:
+        if isinstance(part, functemplate.Call):
+            found.add(part.ident)
+            for arg in part.args:
+                found |= _calls(arg.parts)
+    return found
+
+
+def _evaluate(parts: list, values: dict[str, str], functions: dict) -> str:
+    env = functemplate.Environment(values, functions)
+    return functemplate.Expression(parts).evaluate(env)
