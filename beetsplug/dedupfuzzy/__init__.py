@@ -12,7 +12,7 @@ from beets.dbcore import types
 from beets.plugins import BeetsPlugin
 
 from . import settings
-from .catalog import BLOCKS, FINGERPRINT, FP_MTIME
+from .catalog import BLOCKS, FP_MTIME
 from .command import make_command
 from .importhook import ImportHook
 from .mirror_command import make_mirror_command
@@ -28,7 +28,6 @@ class DedupFuzzyPlugin(BeetsPlugin):
         self.import_hook = ImportHook(self)
 
     item_types = {
-        FINGERPRINT: types.STRING,
         FP_MTIME: types.FLOAT,
         BLOCKS: types.STRING,
     }
