@@ -1,11 +1,13 @@
 """Which copy of a recording is worth keeping.
 
 Lossless beats lossy; among lossless copies more bits per sample, then a
-higher sample rate, then a higher bitrate win; among lossy copies the
-bitrate decides before the sample rate, because a lossy codec's output rate
-says nothing about its quality (Opus always decodes at 48 kHz). Ties are
-broken by the configured `tiebreak` fields, then by path so the choice is
-stable from one run to the next.
+higher sample rate win (a FLAC's bitrate only says how well it compressed, so
+it decides nothing: a remaster that compresses worse is not a better copy);
+among lossy copies the bitrate decides before the sample rate, because a
+lossy codec's output rate says nothing about its quality (Opus always decodes
+at 48 kHz). Ties are broken by the configured `tiebreak` fields, then the copy
+that came into the library first stays, so the choice is stable from one run
+to the next.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def quality_key(track: HasQuality) -> tuple[int, ...]:
     bitrate = int(track.bitrate or 0)
     samplerate = int(track.samplerate or 0)
     if is_lossless(track.format):
-        return (1, int(track.bitdepth or 0), samplerate, bitrate)
+        return (1, int(track.bitdepth or 0), samplerate, 0)
     return (0, 0, bitrate, samplerate)
 
 
@@ -48,8 +50,8 @@ def rank(
         extra = tiebreak(t) if tiebreak else ()
         return (quality_key(t), extra)
 
-    # Sort by path first (ascending) so equal copies keep a stable order.
-    ordered = sorted(tracks, key=lambda t: (t.path, t.id))
+    # Oldest first (ascending id) so equal copies keep a stable order.
+    ordered = sorted(tracks, key=lambda t: (t.id, t.path))
     return sorted(ordered, key=key, reverse=True)
 
 
