@@ -193,3 +193,23 @@ def run_on_terminal(
     assert proc.returncode == 0, output
     assert not pending, f"prompts not shown:\n{output}"
     return output
+
+
+# --- Symlink views -------------------------------------------------------
+
+
+def links(view: Path) -> dict[str, str]:
+    """Every link below a view (not following links): relative path -> text."""
+    found = {}
+    for folder, dirs, files in os.walk(view):
+        for name in dirs + files:
+            path = Path(folder, name)
+            if path.is_symlink():
+                found[str(path.relative_to(view))] = os.readlink(path)
+    return found
+
+
+def assert_link(link: Path, target: Path) -> None:
+    assert link.is_symlink(), f"{link} is not a link"
+    assert os.readlink(link) == str(target)
+    assert link.resolve() == target.resolve()

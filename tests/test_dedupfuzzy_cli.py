@@ -32,6 +32,16 @@ def duplicate_pairs(env: BeetEnv, groups: list[dict]) -> set[tuple[str, str]]:
     return pairs
 
 
+def leaving_copies(env: BeetEnv) -> list[str]:
+    """The copies the plugin would not keep, in listing order."""
+    return [
+        rel(env, i["path"])
+        for g in found_groups(env)
+        for i in g["items"]
+        if g["status"] == "duplicate" and not i["keep"]
+    ]
+
+
 def checksums(root: Path) -> dict[str, str]:
     """Content hash -> where it is, for every audio file under root."""
     sums = {}
@@ -151,13 +161,7 @@ def test_move_quarantines_copies_and_undo_puts_everything_back(library, tmp_path
     quarantine = tmp_path / "quarantine"
     before_ids = library.run("ls", "-f", "$id $path").stdout
     before = checksums(library.libdir)
-    groups = found_groups(library)
-    leaving = {
-        rel(library, i["path"])
-        for g in groups
-        for i in g["items"]
-        if g["status"] == "duplicate" and not i["keep"]
-    }
+    leaving = set(leaving_copies(library))
     library.run("dedupfuzzy", "-m", str(quarantine))
     left = relpaths(library)
     assert not leaving & left
@@ -176,13 +180,7 @@ def test_move_quarantines_copies_and_undo_puts_everything_back(library, tmp_path
 
 def test_move_never_overwrites_in_the_quarantine(library, tmp_path):
     quarantine = tmp_path / "q"
-    groups = found_groups(library)
-    first = next(
-        rel(library, i["path"])
-        for g in groups
-        for i in g["items"]
-        if g["status"] == "duplicate" and not i["keep"]
-    )
+    first = leaving_copies(library)[0]
     (quarantine / first).parent.mkdir(parents=True)
     (quarantine / first).write_bytes(b"someone else's file")
     library.run("dedupfuzzy", "-m", str(quarantine))
@@ -200,13 +198,7 @@ def test_pretend_prints_the_plan_and_changes_nothing(library, tmp_path):
 
 
 def test_tag_marks_the_copies_not_kept(library):
-    groups = found_groups(library)
-    leaving = {
-        rel(library, i["path"])
-        for g in groups
-        for i in g["items"]
-        if g["status"] == "duplicate" and not i["keep"]
-    }
+    leaving = set(leaving_copies(library))
     library.run("dedupfuzzy", "-t", "dupe=yes")
     assert relpaths(library, ("dupe:yes",)) == leaving
 
@@ -278,12 +270,7 @@ def test_killed_run_loses_nothing_and_undo_reverts_it(library, tmp_path):
 def test_next_run_finishes_what_a_killed_run_started(library, tmp_path):
     quarantine = tmp_path / "q"
     before = checksums(library.libdir)
-    leaving = {
-        rel(library, i["path"])
-        for g in found_groups(library)
-        for i in g["items"]
-        if g["status"] == "duplicate" and not i["keep"]
-    }
+    leaving = set(leaving_copies(library))
     expected_left = relpaths(library) - leaving
     _kill_after_moves(library, quarantine, moves=2)
     library.run("dedupfuzzy", "-m", str(quarantine))

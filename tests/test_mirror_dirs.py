@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import BeetEnv
+from conftest import BeetEnv, assert_link, links
 
 from beetsplug.dedupfuzzy import mirror_scan
 from beetsplug.dedupfuzzy.mirror_command import MirrorOptions, run_directory_mode
@@ -62,23 +62,6 @@ class Music:
             *extra,
             check=check,
         )
-
-
-def links(view: Path) -> dict[str, str]:
-    """Every link below a view (not following links): relative path -> text."""
-    found = {}
-    for folder, dirs, files in os.walk(view):
-        for name in dirs + files:
-            path = Path(folder, name)
-            if path.is_symlink():
-                found[str(path.relative_to(view))] = os.readlink(path)
-    return found
-
-
-def assert_link(link: Path, target: Path) -> None:
-    assert link.is_symlink(), f"{link} is not a link"
-    assert os.readlink(link) == str(target)
-    assert link.resolve() == target.resolve()
 
 
 def test_mmirror_example_depth_1(music: Music):

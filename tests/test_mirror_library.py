@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from beets.library import Item, Library
-from conftest import BeetEnv
+from conftest import BeetEnv, assert_link, links
 
 from beetsplug.dedupfuzzy.mirror_albums import (
     Copy,
@@ -110,23 +110,6 @@ def mirror(tmp_path: Path, album_template: Path) -> Mirror:
     root = tmp_path / "lib"
     shutil.copytree(album_template, root, symlinks=True)
     return Mirror(root)
-
-
-def links(view: Path) -> dict[str, str]:
-    """Every link below a view (not following links): relative path -> text."""
-    found = {}
-    for folder, dirs, files in os.walk(view):
-        for name in dirs + files:
-            path = Path(folder, name)
-            if path.is_symlink():
-                found[str(path.relative_to(view))] = os.readlink(path)
-    return found
-
-
-def assert_link(link: Path, target: Path) -> None:
-    assert link.is_symlink(), f"{link} is not a link"
-    assert os.readlink(link) == str(target)
-    assert link.resolve() == target.resolve()
 
 
 def inodes(view: Path) -> dict[str, int]:
