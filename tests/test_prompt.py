@@ -80,3 +80,16 @@ def uncertain_pairs_in(env: BeetEnv, query: str) -> list[list[str]]:
         for g in groups
         if g["status"] == "uncertain"
     ]
+
+
+def test_progress_bar_only_on_a_terminal(library):
+    stale = sorted(relpaths(library))[:3]
+    for p in stale:
+        os.utime(library.libdir / p, (1_700_000_000, 1_700_000_000))
+    out = run_on_terminal(library, ["dedupfuzzy", "-c"], [])
+    assert "fingerprinting [" in out and "3/3" in out
+    for p in stale:
+        os.utime(library.libdir / p, (1_700_000_001, 1_700_000_001))
+    proc = library.run("dedupfuzzy", "-c")
+    assert "fingerprinting [" not in proc.stdout + proc.stderr
+    assert " 3 fingerprinted" in proc.stdout
