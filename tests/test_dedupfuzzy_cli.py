@@ -302,3 +302,24 @@ def test_fingerprints_of_the_chroma_plugin_are_reused_and_shared(beet, corpus):
     assert "1 fingerprinted" in beet.run("dedupfuzzy").stdout
     shown = beet.run("ls", "-f", "$acoustid_fingerprint", "path:" + str(fresh)).stdout
     assert shown.strip().startswith("AQA")
+
+
+def test_a_replaced_file_is_matched_anew_not_from_memory(library, corpus):
+    groups = found_groups(library)
+    first, second = [
+        [rel(library, i["path"]) for i in g["items"]]
+        for g in groups
+        if g["status"] == "duplicate"
+    ][:2]
+    # Overwrite one copy of the first recording with a copy of the second.
+    victim = next(p for p in first[1:] if p.endswith(".flac") or p.endswith(".mp3"))
+    donor = next(p for p in second if p.endswith(os.path.splitext(victim)[1]))
+    (library.libdir / victim).write_bytes((library.libdir / donor).read_bytes())
+    regrouped = found_groups(library)
+    with_victim = next(
+        {rel(library, i["path"]) for i in g["items"]}
+        for g in regrouped
+        if victim in {rel(library, i["path"]) for i in g["items"]}
+    )
+    assert donor in with_victim
+    assert first[0] not in with_victim

@@ -69,14 +69,20 @@ class Verifier:
     """Checks pairs of tracks on their frames, remembering every answer."""
 
     def __init__(
-        self, tracks: dict[int, Track], frames_of: FramesOf, settings: MatchSettings
+        self,
+        tracks: dict[int, Track],
+        frames_of: FramesOf,
+        settings: MatchSettings,
+        known: dict[frozenset[int], Match | None] | None = None,
     ) -> None:
         self.tracks = tracks
         self.frames_of = frames_of
         self.settings = settings
         self.max_shift = seconds_to_frames(settings.max_offset)
         self.min_overlap = seconds_to_frames(settings.min_overlap)
-        self._cache: dict[frozenset[int], Match | None] = {}
+        # Answers remembered from earlier runs, and those computed in this one.
+        self._cache: dict[frozenset[int], Match | None] = dict(known or {})
+        self.computed: dict[frozenset[int], Match | None] = {}
 
     def lengths_agree(self, a: Track, b: Track) -> bool:
         if not a.length or not b.length:
@@ -90,6 +96,7 @@ class Verifier:
             return self._cache[key]
         result = self._verify(a_id, b_id, hints)
         self._cache[key] = result
+        self.computed[key] = result
         return result
 
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from beets.library import Library
 
-from . import blockindex, catalog, fingerprints, groups, matching
+from . import blockindex, catalog, fingerprints, groups, matching, paircache
 from .progress import Progress
 from .settings import Settings
 
@@ -100,12 +100,16 @@ def scan(
     by_id = {r.id: r for r in usable}
     tracks = [track_of(r) for r in usable]
     verifier = matching.Verifier(
-        {t.id: t for t in tracks}, frame_source(by_id), settings.match
+        {t.id: t for t in tracks},
+        frame_source(by_id),
+        settings.match,
+        known=paircache.load(lib, by_id, settings.match),
     )
     matches = [
         m for m in matching.find_matches(tracks, verifier) if not distinct(m.a, m.b)
     ]
     found = matching.build_groups(matches, verifier)
+    paircache.store(lib, verifier.computed, by_id, settings.match)
     tiebreak_fields = settings.tiebreak.get("items", [])
     resolved = groups.resolve(
         found, by_id, settings.keep, tiebreaker(lib, tiebreak_fields)
