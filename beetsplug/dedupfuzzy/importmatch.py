@@ -111,10 +111,7 @@ class LibraryIndex:
             rows = [r for r in rows if r.id <= upto_id]
         sketches: list[tuple[catalog.Row, Sketch]] = []
         writes: list[tuple[int, str, object]] = []
-        column = _column_fingerprints(lib)
         for row in rows:
-            if not row.fingerprint and not row.blocks:
-                row.fingerprint = column.get(row.id, "")
             s = sketch_of_row(row)
             if s is None:
                 index.unfingerprinted += 1
@@ -362,18 +359,6 @@ def _stored_fingerprint(lib: Library, item_id: int) -> str:
             (item_id, catalog.FINGERPRINT),
         )
     return (rows[0][0] or "") if rows else ""
-
-
-def _column_fingerprints(lib: Library) -> dict[int, str]:
-    """Fingerprints in beets' own column of the items that have no sketch."""
-    with lib.transaction() as tx:
-        rows = tx.query(
-            f"SELECT id, {catalog.FINGERPRINT} FROM items "
-            f"WHERE {catalog.FINGERPRINT} IS NOT NULL AND {catalog.FINGERPRINT} != '' "
-            "AND id NOT IN (SELECT entity_id FROM item_attributes WHERE key = ?)",
-            (catalog.BLOCKS,),
-        )
-    return {item_id: fingerprint for item_id, fingerprint in rows}
 
 
 # Deciding which copies stay.
