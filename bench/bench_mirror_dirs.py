@@ -83,7 +83,7 @@ def run_in_process(args: list[str]) -> float:
     from beets import logging as beets_logging
 
     from beetsplug.dedupfuzzy import settings
-    from beetsplug.dedupfuzzy.mirror_command import (
+    from beetsplug.dedupfuzzy.mirror.command import (
         load_mirror_options,
         make_mirror_command,
         run_directory_mode,

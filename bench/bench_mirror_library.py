@@ -78,9 +78,10 @@ def build(root: Path, folders: int, tracks: int, seed: int = 11) -> dict:
     from beets import config
     from beets.library import Library
 
-    from beetsplug.dedupfuzzy import codec, fingerprints
-    from beetsplug.dedupfuzzy.blockindex import encode_sketch
-    from beetsplug.dedupfuzzy.similarity import FRAME_SECONDS
+    from beetsplug.dedupfuzzy.fingerprinting import refresh as fingerprints
+    from beetsplug.dedupfuzzy.matching import codec
+    from beetsplug.dedupfuzzy.matching.blockindex import encode_sketch
+    from beetsplug.dedupfuzzy.matching.similarity import FRAME_SECONDS
 
     rng = np.random.default_rng(seed)
     maker = SongMaker(rng)
@@ -189,9 +190,10 @@ def phases(root: Path, configdir: Path) -> None:
     from beets import config, plugins
     from beets.library import Library
 
-    from beetsplug.dedupfuzzy import mirror_albums as albums
-    from beetsplug.dedupfuzzy import mirror_library, settings
-    from beetsplug.dedupfuzzy.mirror_items import PathTemplate
+    from beetsplug.dedupfuzzy import settings
+    from beetsplug.dedupfuzzy.mirror import albums as albums
+    from beetsplug.dedupfuzzy.mirror import library as mirror_library
+    from beetsplug.dedupfuzzy.mirror.items import PathTemplate
 
     config.clear()
     config.read(user=False, defaults=True)

@@ -61,8 +61,9 @@ def per_item_latency(dbpath: Path, musicdir: Path, samples: int = 200) -> tuple:
     """Load the index once, then time matching single items against it."""
     from beets.library import Library
 
-    from beetsplug.dedupfuzzy import catalog, importmatch  # noqa: F401
+    from beetsplug.dedupfuzzy import importmatch  # noqa: F401
     from beetsplug.dedupfuzzy.settings import MatchSettings
+    from beetsplug.dedupfuzzy.store import catalog
 
     lib = Library(str(dbpath), str(musicdir))
     t0 = time.perf_counter()

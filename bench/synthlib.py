@@ -23,7 +23,7 @@ from beets import config  # noqa: E402
 from beets.library import Library  # noqa: E402
 
 from beetsplug.dedupfuzzy import codec  # noqa: E402
-from beetsplug.dedupfuzzy.similarity import FRAME_SECONDS  # noqa: E402
+from beetsplug.dedupfuzzy.matching.similarity import FRAME_SECONDS  # noqa: E402
 
 MTIME = 1_600_000_000.0
 

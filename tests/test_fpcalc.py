@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.dedupfuzzy import fpcalc
+from beetsplug.dedupfuzzy.fingerprinting import fpcalc
 
 
 def fake_fpcalc(tmp_path: Path, stdout: str, stderr: str, code: int) -> str:

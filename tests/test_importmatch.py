@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from beets.library import Item, Library
 
-from beetsplug.dedupfuzzy import blockindex, catalog, fingerprints, importmatch
-from beetsplug.dedupfuzzy.catalog import Row
-from beetsplug.dedupfuzzy.fpcalc import fingerprint_files
+from beetsplug.dedupfuzzy.fingerprinting import refresh as fingerprints
+from beetsplug.dedupfuzzy.fingerprinting.fpcalc import fingerprint_files
+from beetsplug.dedupfuzzy.matching import blockindex
+from beetsplug.dedupfuzzy.matching import libraryindex as importmatch
 from beetsplug.dedupfuzzy.settings import MatchSettings
+from beetsplug.dedupfuzzy.store import catalog
+from beetsplug.dedupfuzzy.store.catalog import Row
 
 SETTINGS = MatchSettings()
 

@@ -16,9 +16,9 @@ import pytest
 from beets import dbcore
 from beets.library import Album, Item, Library
 
-from beetsplug.dedupfuzzy import journal as journal_mod
-from beetsplug.dedupfuzzy import safemove
-from beetsplug.dedupfuzzy.journal import Journal, JournalError
+from beetsplug.dedupfuzzy.safety import journal as journal_mod
+from beetsplug.dedupfuzzy.safety import safemove
+from beetsplug.dedupfuzzy.safety.journal import Journal, JournalError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -349,8 +349,8 @@ CHILD = textwrap.dedent(
     """\
     import errno, os, sys
     from beets.library import Item, Library
-    from beetsplug.dedupfuzzy import safemove
-    from beetsplug.dedupfuzzy.journal import Journal
+    from beetsplug.dedupfuzzy.safety import safemove
+    from beetsplug.dedupfuzzy.safety.journal import Journal
 
     db, music, quarantine, mode, pause_step, pause_index, xdev = sys.argv[1:]
     lib = Library(db, music)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beetsplug.dedupfuzzy import blockindex, similarity
-from beetsplug.dedupfuzzy.matching import (
+from beetsplug.dedupfuzzy.matching import blockindex, similarity
+from beetsplug.dedupfuzzy.matching.matcher import (
     DUPLICATE,
     UNCERTAIN,
     Match,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import BeetEnv, assert_link, links
 
-from beetsplug.dedupfuzzy import mirror_scan
-from beetsplug.dedupfuzzy.mirror_command import MirrorOptions, run_directory_mode
-from beetsplug.dedupfuzzy.mirror_plan import ActionKind
+from beetsplug.dedupfuzzy.mirror import scan as mirror_scan
+from beetsplug.dedupfuzzy.mirror.command import MirrorOptions, run_directory_mode
+from beetsplug.dedupfuzzy.mirror.plan import ActionKind
 
 
 @pytest.fixture

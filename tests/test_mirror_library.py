@@ -20,7 +20,7 @@ import pytest
 from beets.library import Item, Library
 from conftest import BeetEnv, assert_link, links
 
-from beetsplug.dedupfuzzy.mirror_albums import (
+from beetsplug.dedupfuzzy.mirror.albums import (
     Copy,
     FolderCensus,
     SketchPostings,
@@ -31,7 +31,7 @@ from beetsplug.dedupfuzzy.mirror_albums import (
     merge_albums,
     shared_key_pairs,
 )
-from beetsplug.dedupfuzzy.mirror_items import PathTemplate
+from beetsplug.dedupfuzzy.mirror.items import PathTemplate
 
 CAFE = "Café Tides"
 GLASS = "The Glass Engines"

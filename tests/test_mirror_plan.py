@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from beetsplug.dedupfuzzy.mirror_plan import (
+from beetsplug.dedupfuzzy.mirror.plan import (
     ActionKind,
     ExistingLink,
     ViewSpec,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.dedupfuzzy import safemove
+from beetsplug.dedupfuzzy.safety import safemove
 
 
 def b(path: Path) -> bytes:

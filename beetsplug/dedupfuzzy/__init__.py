@@ -12,10 +12,10 @@ from beets.dbcore import types
 from beets.plugins import BeetsPlugin
 
 from . import settings
-from .catalog import BLOCKS, FP_MTIME
-from .command import make_command
-from .importhook import ImportHook
-from .mirror_command import make_mirror_command
+from .cli.command import make_command
+from .importing.hook import ImportHook
+from .mirror.command import make_mirror_command
+from .store.catalog import BLOCKS, FP_MTIME
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -37,6 +37,6 @@ class DedupFuzzyPlugin(BeetsPlugin):
 
     def after_change(self, lib) -> None:
         """Refresh the mirror views after files moved, when `mirror.auto` is on."""
-        from .mirror_library import refresh_after_change
+        from .mirror.library import refresh_after_change
 
         refresh_after_change(lib, self._log)

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 from beets.library import Library
 
-from . import blockindex, catalog, fingerprints, groups, matching, paircache
-from .progress import Progress
+from .cli.progress import Progress
+from .fingerprinting import refresh as fingerprints
+from .matching import blockindex, groups
+from .matching import matcher as matching
 from .settings import Settings
+from .store import catalog, paircache
 
 
 @dataclass

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 from beets.library import Library
 
-from . import blockindex, catalog, fingerprints, quality
+from .. import quality
+from ..fingerprinting import refresh as fingerprints
+from ..scan import track_of
+from ..settings import MatchSettings
+from ..store import catalog
+from . import blockindex
 from .blockindex import MAX_HINTS, MAX_POSTINGS, BlockIndex, Sketch
-from .matching import Match, Track, Verifier
+from .matcher import Match, Track, Verifier
 from .neighbours import NEIGHBOURS, PROFILE_RADIUS
-from .scan import track_of
-from .settings import MatchSettings
 
 # A single query only sees its own nearest profiles (the batch scan also
 # gets the pairs where it is someone else's nearest), so it asks for more.

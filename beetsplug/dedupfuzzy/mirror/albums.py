@@ -37,9 +37,9 @@ from functools import cached_property
 
 import numpy as np
 
-from .blockindex import MAX_POSTINGS
-from .mirror_plan import DesiredViews
-from .quality import is_lossless
+from ..matching.blockindex import MAX_POSTINGS
+from ..quality import is_lossless
+from .plan import DesiredViews
 
 # Sketch keys are stored smallest hash first, so the first SKETCH_KEYS of
 # them are a smaller bottom-k sketch of the same track: fewer keys make

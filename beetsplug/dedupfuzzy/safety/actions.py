@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from beets import util
 from beets.library import Library
 
-from .catalog import Row
-from .groups import ResolvedGroup
+from ..matching.groups import ResolvedGroup
+from ..store.catalog import Row
 from .safemove import prune_empty_dirs
 
 MOVE = "move"

@@ -16,8 +16,8 @@ import numpy as np
 from beets import util
 from beets.library import Library
 
-from . import blockindex, codec, similarity
-from .catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
+from ..matching import blockindex, codec, similarity
+from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
 from .fpcalc import FpcalcResult, fingerprint_files
 
 BATCH = 64

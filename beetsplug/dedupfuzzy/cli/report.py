@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from beets import util
 from beets.util.units import human_seconds_short
 
-from .groups import Member, ResolvedGroup
-from .quality import is_lossless
+from ..matching.groups import Member, ResolvedGroup
+from ..quality import is_lossless
 
 CSV_COLUMNS = (
     "group",

@@ -32,8 +32,8 @@ from beets.library.models import DefaultTemplateFunctions
 from beets.ui import UserError
 from beets.util import functemplate
 
-from .mirror_albums import Track
-from .quality import quality_key
+from ..quality import quality_key
+from .albums import Track
 
 # Template functions that only transform their arguments, so they work on
 # plain values; the others (%aunique, %sunique, %ifdef) need a beets item.

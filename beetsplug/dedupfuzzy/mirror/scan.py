@@ -11,7 +11,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from .mirror_plan import ExistingLink, ViewState
+from .plan import ExistingLink, ViewState
 
 
 @dataclass

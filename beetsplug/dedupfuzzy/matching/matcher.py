@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..settings import MatchSettings
 from .blockindex import Sketch, candidate_pairs
 from .neighbours import profile_pairs
-from .settings import MatchSettings
 from .similarity import MIN_FRAMES, Alignment, align, seconds_to_frames
 
 DUPLICATE = "duplicate"

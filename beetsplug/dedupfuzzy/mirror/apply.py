@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .mirror_plan import Action, ActionKind, MirrorPlan
+from .plan import Action, ActionKind, MirrorPlan
 
 
 class MirrorStepError(Exception):

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 from beets.library import Library
 
-from .blockindex import INDEX_VERSION
+from ..matching.blockindex import INDEX_VERSION
+from ..matching.matcher import Match
+from ..settings import MatchSettings
 from .catalog import Row
-from .matching import Match
-from .settings import MatchSettings
 
 TABLE = "dedupfuzzy_pairs"
 ALGORITHM = "1"

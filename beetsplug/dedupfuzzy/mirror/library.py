@@ -36,9 +36,12 @@ from beets import config as beets_config
 from beets.library import Library
 from beets.ui import UserError
 
-from . import blockindex, fingerprints, matching, settings
-from .catalog import BLOCKS, FINGERPRINT
-from .mirror_albums import (
+from .. import settings
+from ..fingerprinting import refresh as fingerprints
+from ..matching import blockindex
+from ..matching import matcher as matching
+from ..store.catalog import BLOCKS, FINGERPRINT
+from .albums import (
     SKETCH_KEYS,
     Album,
     CopyPair,
@@ -51,7 +54,7 @@ from .mirror_albums import (
     merge_albums,
     shared_key_pairs,
 )
-from .mirror_command import (
+from .command import (
     MirrorOptions,
     MirrorRun,
     check_views,
@@ -59,8 +62,8 @@ from .mirror_command import (
     mirror_views,
     run_directory_mode,
 )
-from .mirror_items import PathTemplate
-from .mirror_plan import DesiredViews
+from .items import PathTemplate
+from .plan import DesiredViews
 
 _SQL_CHUNK = 500
 

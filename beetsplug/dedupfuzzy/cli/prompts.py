@@ -7,7 +7,7 @@ import sys
 
 from beets import config, ui, util
 
-from .groups import ResolvedGroup
+from ..matching.groups import ResolvedGroup
 from .report import describe
 
 FIRST, SECOND, BOTH, SKIP = "first", "second", "both", "skip"

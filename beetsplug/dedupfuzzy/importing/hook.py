@@ -43,12 +43,18 @@ from beets import config, plugins, ui, util
 from beets.importer import Action, DuplicateAction, SingletonImportTask
 from beets.library import Item, Library
 
-from . import blockindex, decisions, fingerprints, resolver
-from .actions import quarantine_destination
-from .catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row
-from .fpcalc import FpcalcMissing, FpcalcResult, fingerprint_file, fpcalc_command
-from .groups import Member
-from .importmatch import (
+from ..cli import prompts as resolver
+from ..cli.report import describe
+from ..fingerprinting import refresh as fingerprints
+from ..fingerprinting.fpcalc import (
+    FpcalcMissing,
+    FpcalcResult,
+    fingerprint_file,
+    fpcalc_command,
+)
+from ..matching import blockindex
+from ..matching.groups import Member
+from ..matching.libraryindex import (
     KEEP_ALL,
     LibraryIndex,
     Verdict,
@@ -56,12 +62,14 @@ from .importmatch import (
     library_has_as_good,
     strong,
 )
-from .journal import Journal
-from .matching import Match
-from .report import describe
-from .safemove import prune_empty_dirs
-from .scan import tiebreaker
-from .settings import Settings, load_settings
+from ..matching.matcher import Match
+from ..safety.actions import quarantine_destination
+from ..safety.journal import Journal
+from ..safety.safemove import prune_empty_dirs
+from ..scan import tiebreaker
+from ..settings import Settings, load_settings
+from ..store import decisions
+from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row
 
 QUARANTINE = "quarantine"
 SKIP = "skip"

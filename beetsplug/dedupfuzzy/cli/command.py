@@ -10,13 +10,16 @@ from beets import util
 from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
-from . import actions, decisions, report, resolver
-from .fpcalc import FpcalcMissing
-from .groups import Member, ResolvedGroup
-from .journal import Journal
-from .matching import DUPLICATE
-from .scan import ScanResult, scan
-from .settings import Settings, load_settings
+from ..fingerprinting.fpcalc import FpcalcMissing
+from ..matching.groups import Member, ResolvedGroup
+from ..matching.matcher import DUPLICATE
+from ..safety import actions
+from ..safety.journal import Journal
+from ..scan import ScanResult, scan
+from ..settings import Settings, load_settings
+from ..store import decisions
+from . import prompts as resolver
+from . import report
 
 
 def build_parser(cmd: Subcommand) -> None:

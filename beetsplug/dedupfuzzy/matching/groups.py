@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import quality
-from .catalog import Row
-from .matching import DUPLICATE, Group, Match
+from .. import quality
+from ..store.catalog import Row
+from .matcher import DUPLICATE, Group, Match
 
 
 @dataclass(frozen=True)

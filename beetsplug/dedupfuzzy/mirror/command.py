@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import confuse
 from beets.ui import Subcommand, UserError, print_
 
-from . import settings
-from .mirror_apply import apply_plan
-from .mirror_plan import (
+from .. import settings
+from .apply import apply_plan
+from .plan import (
     Action,
     ActionKind,
     DesiredViews,
@@ -29,7 +29,7 @@ from .mirror_plan import (
     choose_views,
     plan_mirror,
 )
-from .mirror_scan import scan_source, scan_view
+from .scan import scan_source, scan_view
 
 VIEW_NAMES = ("high", "low")
 
@@ -166,7 +166,7 @@ def make_mirror_command(plugin) -> Subcommand:
         options = load_mirror_options(view)
         if not options.sources:
             # mirror_library builds on this module, so it is imported here.
-            from .mirror_library import run_library_mode
+            from .library import run_library_mode
 
             run_library_mode(lib, plugin._log, options, args)
             return
