@@ -1,16 +1,21 @@
-"""Benchmark: `beet dedupfuzzy` on a synthetic library of many fingerprinted items.
+"""Benchmark: `beet dedupfuzzy` on a large synthetic library built from real prints.
 
-Usage: python bench/bench_scale.py [N_ITEMS]   (default 100000)
+Usage: python bench/bench_scale.py [N_ITEMS] [--flat] [--keep DIR]
+  N_ITEMS   library size (default 100000)
+  --flat    every song noise-like (flat bit profiles): the worst case
+  --keep    build the library in DIR (reused when it exists)
 
-Prints the wall time and peak memory of the first run (sketches computed from
-the stored fingerprints) and of a warm run (nothing changed), the recall and
-precision of duplicate pairs against the synthetic truth, and the time to
-match one new item against the whole library through the block index (the
-import hook's per-item cost).
+Prints, with the machine's load: the first run (fingerprints stored, nothing
+matched yet), a warm run with nothing changed, a run after 100 items were
+added (50 copies of library songs, 50 new songs), each with wall time and
+peak memory; recall of planted copies, wrong pairs, planted edits merged;
+and the time to match one new item against the whole library as the
+import hook does (index loaded once).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import combinations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,8 +35,12 @@ import synthlib  # noqa: E402
 BEET = str(Path(sys.executable).with_name("beet"))
 
 
-def run_beet(configdir: Path, *args: str) -> tuple[float, float, str]:
-    """Run beet under /usr/bin/time; return (seconds, peak MiB, stdout)."""
+def run_beet(configdir: Path, *args: str) -> tuple[str, float, str]:
+    """Run beet under /usr/bin/time; return (times, peak MiB, stdout).
+
+    The times are wall-clock and CPU (user + system) seconds: on a machine
+    others share, the CPU time says what the run costs.
+    """
     env = dict(os.environ, BEETSDIR=str(configdir))
     start = time.perf_counter()
     proc = subprocess.run(
@@ -42,74 +52,121 @@ def run_beet(configdir: Path, *args: str) -> tuple[float, float, str]:
     )
     elapsed = time.perf_counter() - start
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    return elapsed, (int(rss.group(1)) / 1024 if rss else float("nan")), proc.stdout
+    cpu = sum(
+        float(m.group(1))
+        for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
+    )
+    mib = int(rss.group(1)) / 1024 if rss else float("nan")
+    return f"{elapsed:.1f} s wall, {cpu:.1f} s CPU", mib, proc.stdout
 
 
 def pairs_of(doc: dict) -> set[tuple[int, int]]:
     found = set()
     for g in doc["groups"]:
-        if g["status"] != "duplicate":
-            continue
-        ids = sorted(i["id"] for i in g["items"])
-        for k, a in enumerate(ids):
-            for b in ids[k + 1 :]:
-                found.add((a, b))
+        if g["status"] == "duplicate":
+            found.update(combinations(sorted(i["id"] for i in g["items"]), 2))
     return found
 
 
-def per_item_latency(dbpath: Path, musicdir: Path, samples: int = 200) -> tuple:
-    """Load the index once, then time matching single items against it."""
+def true_pairs(synth: synthlib.SynthLibrary) -> set[tuple[int, int]]:
+    """Every pair of copies of one song (a song's copies match each other)."""
+    by_song: dict[int, set[int]] = {}
+    for song, copy in synth.truth:
+        by_song.setdefault(song, {song}).add(copy)
+    return {p for ids in by_song.values() for p in combinations(sorted(ids), 2)}
+
+
+def score(doc: dict, synth: synthlib.SynthLibrary) -> str:
+    found = pairs_of(doc)
+    truth = true_pairs(synth)
+    recall = len(found & truth) / max(1, len(truth))
+    wrong = len(found - truth)
+    edits = len(found & {tuple(sorted(e)) for e in synth.edits})
+    return (
+        f"recall {recall:.4f} ({len(found & truth)}/{len(truth)}), "
+        f"{wrong} wrong pairs, {edits} edits merged"
+    )
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def per_item_latency(synth: synthlib.SynthLibrary, samples: int = 200) -> tuple:
+    """Load the import index once, then time matching new items against it."""
     from beets.library import Library
 
-    from beetsplug.dedupfuzzy import importmatch  # noqa: F401
+    from beetsplug.dedupfuzzy.matching.libraryindex import LibraryIndex
     from beetsplug.dedupfuzzy.settings import MatchSettings
-    from beetsplug.dedupfuzzy.store import catalog
+    from beetsplug.dedupfuzzy.store.catalog import Row
 
-    lib = Library(str(dbpath), str(musicdir))
+    lib = Library(str(synth.dbpath), str(synth.musicdir))
     t0 = time.perf_counter()
-    index = importmatch.LibraryIndex.load(lib, MatchSettings())
-    load = time.perf_counter() - t0
-    rows = catalog.load_rows(lib)[:samples]
+    index = LibraryIndex.load(lib, MatchSettings())
+    loaded = time.perf_counter() - t0
+    items: list[tuple] = []
+    songs = list(synth.songs)[:samples]
+    for s in songs:
+        synthlib.add_copy(synth, items, s)
+    rows = [
+        Row(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], fingerprint=i[11])
+        for i in items
+    ]
     t0 = time.perf_counter()
-    for row in rows:
-        index.match_row(row, exclude={row.id})
+    hits = sum(1 for row in rows if index.match_row(row))
     per = (time.perf_counter() - t0) / len(rows)
-    return load, per
+    return loaded, per, hits / len(rows)
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", nargs="?", type=int, default=100_000)
+    parser.add_argument("--flat", action="store_true")
+    parser.add_argument("--keep", type=Path)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-bench-") as tmp:
-        root = Path(tmp)
+        root = args.keep or Path(tmp)
         t0 = time.perf_counter()
-        synth = synthlib.build(root, n)
-        print(f"built {n} items in {time.perf_counter() - t0:.1f} s")
+        synth = synthlib.build(root, args.n, flat=1.0 if args.flat else 0.05)
+        kind = "flat-profile" if args.flat else "realistic"
+        print(f"built {args.n} {kind} items in {time.perf_counter() - t0:.1f} s")
         configdir = root / "config"
-        configdir.mkdir()
+        configdir.mkdir(exist_ok=True)
         (configdir / "config.yaml").write_text(
             f"directory: {synth.musicdir}\nlibrary: {synth.dbpath}\n"
             "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
         )
+        print(load())
         first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+        doc = json.loads(out)
+        print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
+        print(load())
         warm, warm_mb, out2 = run_beet(configdir, "dedupfuzzy", "--json")
-        found = pairs_of(json.loads(out2))
-        truth = synth.truth
-        recall = len(found & truth) / len(truth)
-        precision = len(found & truth) / max(1, len(found))
-        print(f"first run: {first:.1f} s, peak {first_mb:.0f} MiB")
-        print(f"warm run:  {warm:.1f} s, peak {warm_mb:.0f} MiB")
+        same = json.loads(out2)["groups"] == doc["groups"]
+        print(f"warm run:  {warm}, peak {warm_mb:.0f} MiB; same groups: {same}")
+
+        from beets.library import Library
+
+        lib = Library(str(synth.dbpath), str(synth.musicdir))
+        items: list[tuple] = []
+        for s in list(synth.songs)[-50:]:
+            synthlib.add_copy(synth, items, s)
+        for _ in range(50):
+            synthlib.add_song(synth, items)
+        synthlib.insert(lib, items)
+        print(load())
+        added, added_mb, out3 = run_beet(configdir, "dedupfuzzy", "--json")
+        doc3 = json.loads(out3)
         print(
-            f"pairs: recall {recall:.4f}, precision {precision:.4f} "
-            f"({len(found)} found, {len(truth)} true)"
+            f"+100 items: {added}, peak {added_mb:.0f} MiB, "
+            f"{doc3['summary']['matched']} matched; {score(doc3, synth)}"
         )
-        try:
-            load, per = per_item_latency(synth.dbpath, synth.musicdir)
-            print(
-                f"import matching: index load {load:.1f} s, "
-                f"{per * 1000:.1f} ms per new item"
-            )
-        except ImportError:
-            print("import matching: not built yet")
+        loaded, per, hit = per_item_latency(synth)
+        print(
+            f"import matching: index load {loaded:.1f} s, "
+            f"{per * 1000:.2f} ms per new item ({hit:.0%} found their song)"
+        )
+        print(load())
 
 
 if __name__ == "__main__":

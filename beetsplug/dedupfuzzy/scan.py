@@ -11,6 +11,7 @@ nothing dirty it matches nothing and the groups come from the model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -28,6 +29,7 @@ from .store.frames import FrameSource
 BATCH_SHARE = 0.2
 # Pairs verified per batch of fingerprints read from the DB.
 VERIFY_CHUNK = 4000
+SKETCH_CHUNK = 2000
 
 
 @dataclass
@@ -79,26 +81,56 @@ def tiebreaker(
     return key
 
 
-def load_sketches(lib: Library, rows: Sequence[catalog.Row]) -> None:
-    """Give every row its sketch: stored, else computed (and stored)."""
+def sketch_texts(prints: list[str]) -> list[str]:
+    """The stored form of each fingerprint's sketch (runs in worker processes)."""
+    texts = []
+    for fingerprint in prints:
+        frames = fingerprints.frames_of_fingerprint(fingerprint)
+        s = blockindex.EMPTY if frames is None else fingerprints.sketch_of(frames)
+        texts.append(blockindex.encode_sketch(s))
+    return texts
+
+
+def load_sketches(lib: Library, rows: Sequence[catalog.Row], workers: int = 1) -> None:
+    """Give every row its sketch: stored, else computed (and stored).
+
+    Fingerprints are read a chunk at a time (a million of them would not fit
+    in memory at once) and sketched by `workers` processes.
+    """
     need = [r for r in rows if r.sketch is None]
     texts = catalog.load_texts(lib, [r.id for r in need], catalog.BLOCKS)
     stale = []
     for row in need:
-        row.sketch = blockindex.decode_sketch(texts.get(row.id))
+        row.sketch = blockindex.decode_sketch(texts.pop(row.id, None))
         if row.sketch is None:
             stale.append(row)
-    if not stale:
-        return
-    prints = catalog.load_texts(lib, [r.id for r in stale], catalog.FINGERPRINT)
-    writes: list[tuple[int, str, object]] = []
-    for row in stale:
-        frames = fingerprints.frames_of_fingerprint(prints.get(row.id, ""))
-        row.sketch = (
-            blockindex.EMPTY if frames is None else fingerprints.sketch_of(frames)
+    chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
+
+    def prints_of(chunk: list[catalog.Row]) -> list[str]:
+        found = catalog.load_texts(lib, [r.id for r in chunk], catalog.FINGERPRINT)
+        return [found.get(r.id, "") for r in chunk]
+
+    def store(chunk: list[catalog.Row], sketched: list[str]) -> None:
+        for row, text in zip(chunk, sketched, strict=True):
+            row.sketch = blockindex.decode_sketch(text)
+        catalog.store_flex(
+            lib,
+            [(r.id, catalog.BLOCKS, t) for r, t in zip(chunk, sketched, strict=True)],
         )
-        writes.append((row.id, catalog.BLOCKS, blockindex.encode_sketch(row.sketch)))
-    catalog.store_flex(lib, writes)
+
+    if workers < 2 or len(chunks) < 2:
+        for chunk in chunks:
+            store(chunk, sketch_texts(prints_of(chunk)))
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        pending = []
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(sketch_texts, prints_of(chunk))))
+            if len(pending) > workers:
+                done, future = pending.pop(0)
+                store(done, future.result())
+        for done, future in pending:
+            store(done, future.result())
 
 
 def candidate_pairs(
@@ -143,6 +175,7 @@ def update_model(
     token: str,
     settings: MatchSettings,
     distinct: Callable[[int, int], bool],
+    workers: int = 1,
 ) -> tuple[dict[int, int], list[matching.Match], int]:
     """Match the dirty rows, regroup what they touch, store the result.
 
@@ -163,7 +196,7 @@ def update_model(
     if not dirty:
         return old, known, 0
     paircache.prune(lib)
-    load_sketches(lib, list(rows.values()))
+    load_sketches(lib, list(rows.values()), workers)
     silent = {i for i, r in rows.items() if r.sketch.empty}
     informative = {i: r for i, r in rows.items() if i not in silent}
     frames = FrameSource(lib)
@@ -237,7 +270,7 @@ def scan(
     model_rows.update((r.id, r) for r in usable)
     token = recordings.prepare(lib, settings.match)
     recs, matches, matched = update_model(
-        lib, model_rows, token, settings.match, distinct
+        lib, model_rows, token, settings.match, distinct, settings.workers
     )
     by_id = {r.id: r for r in usable}
     refresh.quiet = [r.path for r in usable if r.id not in recs]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from beets import config as beets_config
 from beets.ui import UserError
@@ -51,34 +51,39 @@ KEEP_POLICIES = ("best", "best-of-each")
 IMPORT_ACTIONS = ("ask", "best", "keep", "skip")
 
 
+def _default(key: str) -> float:
+    return float(DEFAULTS[key])  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class MatchSettings:
     """Thresholds and guards used when comparing two fingerprints."""
 
-    auto_threshold: float = 0.77
-    ask_threshold: float = 0.55
-    length_tolerance: float = 5.0
-    max_offset: float = 12.0
-    min_overlap: float = 20.0
+    auto_threshold: float = _default("auto_threshold")
+    ask_threshold: float = _default("ask_threshold")
+    length_tolerance: float = _default("length_tolerance")
+    max_offset: float = _default("max_offset")
+    min_overlap: float = _default("min_overlap")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything `beet dedupfuzzy` and the import hook read from config."""
+    """Everything `beet dedupfuzzy` and the import hook read from config
+    (built only by `load_settings`: the defaults are `DEFAULTS`)."""
 
-    match: MatchSettings = field(default_factory=MatchSettings)
-    keep: str = "best"
-    tiebreak: dict[str, list[str]] = field(default_factory=dict)
-    quarantine: str = ""
-    move: bool = False
-    tag: str = ""
-    format: str = ""
-    count: bool = False
-    report: str = ""
-    threads: int = 0
-    auto: bool = True
-    import_action: str = "ask"
-    quiet_action: str = "keep"
+    match: MatchSettings
+    keep: str
+    tiebreak: dict[str, list[str]]
+    quarantine: str
+    move: bool
+    tag: str
+    format: str
+    count: bool
+    report: str
+    threads: int
+    auto: bool
+    import_action: str
+    quiet_action: str
 
     @property
     def workers(self) -> int:

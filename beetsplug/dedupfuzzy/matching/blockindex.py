@@ -64,16 +64,33 @@ def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
     """
     if not informative or len(frames) == 0:
         return EMPTY
-    values, first = np.unique(frames, return_index=True)
-    hashes = _mix(values)
-    order = np.argsort(hashes, kind="stable")[:KEYS_PER_TRACK]
-    return Sketch(hashes[order], first[order].astype(np.int32), bit_profile(frames))
+    hashes = _mix(frames)
+    # Only the smallest hashes matter: sort a few of them, not every frame.
+    few = min(len(hashes), 4 * KEYS_PER_TRACK)
+    idx = np.argpartition(hashes, few - 1)[:few] if few < len(hashes) else None
+    if idx is None:
+        idx = np.arange(len(hashes))
+    else:
+        # Keep whole runs of equal hashes: drop the largest, maybe cut, one.
+        idx = idx[hashes[idx] < hashes[idx].max()]
+    order = idx[np.lexsort((idx, hashes[idx]))]
+    sorted_hashes = hashes[order]
+    first = np.empty(len(order), dtype=bool)
+    first[:1] = True
+    first[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
+    chosen = order[first][:KEYS_PER_TRACK]
+    if len(chosen) < KEYS_PER_TRACK and few < len(hashes):
+        # Few distinct values among many frames: take them all.
+        values, where = np.unique(hashes, return_index=True)
+        chosen = where[:KEYS_PER_TRACK]
+    return Sketch(hashes[chosen], chosen.astype(np.int32), bit_profile(frames))
 
 
 def bit_profile(frames: np.ndarray) -> np.ndarray:
     """The share of frames in which each of the 32 bits is set (float32[32])."""
-    bits = (frames[:, None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)
-    return bits.mean(axis=0, dtype=np.float64).astype(np.float32)
+    raw = np.ascontiguousarray(frames, dtype="<u4").view(np.uint8)
+    bits = np.unpackbits(raw, bitorder="little").reshape(-1, 32)
+    return (bits.sum(axis=0, dtype=np.int32) / max(1, len(frames))).astype(np.float32)
 
 
 def encode_sketch(s: Sketch) -> str:

@@ -41,8 +41,8 @@ MAX_HINTS = 3
 PROFILE_RADIUS = 0.55
 NEIGHBOURS = 2
 # Rows of profiles compared at once, and the most cells of one product.
-BLOCK = 256
-MAX_CELLS = 4_000_000
+BLOCK = 1024
+MAX_CELLS = 8_000_000
 # Shifts are packed into pair codes; larger ones are beyond any max_offset.
 _SHIFT_BITS = 12
 _SHIFT_SPAN = 1 << (_SHIFT_BITS - 1)
@@ -282,7 +282,9 @@ class CandidateIndex:
         Tracks sorted by length are taken `BLOCK` at a time against the
         window of lengths the block can match; the k nearest of each row are
         kept with a partial sort, so the work is rows x window whatever the
-        distances.
+        distances. One product gives the distances (up to each row's own
+        norm, which does not change its order): rows are [v, 1], columns
+        [-2v, |v|^2].
         """
         slots = self._by_length[self._has_profile[self._by_length]]
         if len(slots) < 2:
@@ -291,34 +293,46 @@ class CandidateIndex:
         lens = self.lengths[slots]
         ids = self.ids[slots]
         norms = (vectors * vectors).sum(axis=1)
-        radius2 = np.float32(PROFILE_RADIUS * PROFILE_RADIUS)
+        rows_aug = np.hstack([vectors, np.ones((len(slots), 1), np.float32)])
+        cols_aug = np.hstack([-2.0 * vectors, norms[:, None]]).astype(np.float32)
         tol = self.tolerance
+        starts = np.searchsorted(lens, lens - tol, "left")
+        stops = np.searchsorted(lens, lens + tol, "right")
         found: set[tuple[int, int]] = set()
         n = len(slots)
         start = 0
         while start < n:
             stop = min(n, start + BLOCK)
-            lo = int(np.searchsorted(lens, lens[start] - tol, "left"))
-            hi = int(np.searchsorted(lens, lens[stop - 1] + tol, "right"))
+            lo, hi = int(starts[start]), int(stops[stop - 1])
             stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - lo)))
-            hi = int(np.searchsorted(lens, lens[stop - 1] + tol, "right"))
-            d2 = (
-                norms[start:stop, None]
-                + norms[None, lo:hi]
-                - 2.0 * (vectors[start:stop] @ vectors[lo:hi].T)
-            )
-            rows = np.arange(start, stop)
-            d2[rows - start, rows - lo] = np.inf
-            far = np.abs(lens[start:stop, None] - lens[None, lo:hi]) > tol
-            d2[far] = np.inf
-            k = min(NEIGHBOURS, hi - lo)
-            top = np.argpartition(d2, k - 1, axis=1)[:, :k]
-            best = np.take_along_axis(d2, top, axis=1)
-            r, c = np.nonzero(best <= radius2)
-            for i, j in zip(
-                ids[r + start].tolist(), ids[top[r, c] + lo].tolist(), strict=True
-            ):
-                found.add((i, j) if i < j else (j, i))
+            hi = int(stops[stop - 1])
+            d2 = rows_aug[start:stop] @ cols_aug[lo:hi].T
+            rows = np.arange(stop - start)
+            d2[rows, rows + start - lo] = np.inf
+            # Lengths are sorted: only the window's edges can be too far
+            # for some rows of the block.
+            left = int(starts[stop - 1]) - lo
+            if left:
+                edge = np.arange(left)[None, :] < (starts[start:stop] - lo)[:, None]
+                d2[:, :left][edge] = np.inf
+            right = int(stops[start]) - lo
+            if right < hi - lo:
+                cols = np.arange(right, hi - lo)[None, :]
+                edge = cols >= (stops[start:stop] - lo)[:, None]
+                d2[:, right:][edge] = np.inf
+            # The k nearest of each row: k passes of argmin, far cheaper than
+            # a partial sort of every row.
+            limit = PROFILE_RADIUS * PROFILE_RADIUS - norms[start:stop]
+            for _ in range(min(NEIGHBOURS, hi - lo)):
+                nearest = d2.argmin(axis=1)
+                near = d2[rows, nearest] <= limit
+                d2[rows, nearest] = np.inf
+                pairs = zip(
+                    ids[rows[near] + start].tolist(),
+                    ids[nearest[near] + lo].tolist(),
+                    strict=True,
+                )
+                found.update((i, j) if i < j else (j, i) for i, j in pairs)
             start = stop
         return found
 
