@@ -90,6 +90,7 @@ def scan(
     distinct: Callable[[int, int], bool] = lambda a, b: False,
 ) -> ScanResult:
     """Fingerprint, match and group the given items (all when `ids` is None)."""
+    catalog.restore_cleared_fingerprints(lib)
     rows = catalog.load_rows(lib, ids)
     progress = Progress("fingerprinting", 0)
 

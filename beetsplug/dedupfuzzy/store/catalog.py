@@ -19,7 +19,12 @@ from beets.library import Item, Library
 FINGERPRINT = "acoustid_fingerprint"
 FP_MTIME = "dedupfuzzy_fp_mtime"
 BLOCKS = "dedupfuzzy_blocks"
-FLEX_FIELDS = (FP_MTIME, BLOCKS)
+# The file's audio identity when it was fingerprinted (fingerprinting/freshness).
+AUDIO_ID = "dedupfuzzy_audio"
+# Our copy of the fingerprint: `acoustid_fingerprint` is also a tag, and
+# `beet update` resets it from files that do not carry it.
+FP_COPY = "dedupfuzzy_fingerprint"
+FLEX_FIELDS = (FP_MTIME, BLOCKS, AUDIO_ID, FP_COPY)
 
 _PATH_TYPE = Item._fields["path"]
 
@@ -40,6 +45,7 @@ class Row:
     fp_mtime: float | None = None
     blocks: str = ""
     added: float = 0.0
+    audio_id: str = ""
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
 
@@ -60,7 +66,8 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             "acoustid_fingerprint, added FROM items ORDER BY id"
         )
         flex = tx.query(
-            "SELECT entity_id, key, value FROM item_attributes WHERE key IN (?, ?, ?)",
+            "SELECT entity_id, key, value FROM item_attributes "
+            "WHERE key IN (?, ?, ?, ?, ?)",
             (*FLEX_FIELDS, FINGERPRINT),
         )
     rows: dict[int, Row] = {}
@@ -94,7 +101,27 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             row.fp_mtime = _float(value)
         elif key == BLOCKS:
             row.blocks = value or ""
+        elif key == AUDIO_ID:
+            row.audio_id = value or ""
+        elif key == FP_COPY and value:
+            # Ours, the one `fp_mtime` and `audio_id` describe.
+            row.fingerprint = value
     return list(rows.values())
+
+
+def restore_cleared_fingerprints(lib: Library) -> None:
+    """Put our copy back into `acoustid_fingerprint` where beets emptied it
+    (`beet update` of a file without the tag), for us and for chroma."""
+    with lib.transaction() as tx:
+        tx.mutate(
+            "UPDATE items SET acoustid_fingerprint = ("
+            " SELECT value FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ?)"
+            " WHERE (acoustid_fingerprint IS NULL OR acoustid_fingerprint = '')"
+            " AND EXISTS (SELECT 1 FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ? AND value != '')",
+            (FP_COPY, FP_COPY),
+        )
 
 
 def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
