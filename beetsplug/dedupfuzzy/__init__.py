@@ -16,7 +16,7 @@ from .cli.command import make_command
 from .fingerprinting import freshness
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
-from .store.catalog import AUDIO_ID, BLOCKS, FP_COPY, FP_MTIME
+from .store.catalog import AUDIO_ID, BLOCKS, FP_COPY, FP_MTIME, MATCHED, RECORDING
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -37,6 +37,8 @@ class DedupFuzzyPlugin(BeetsPlugin):
         BLOCKS: types.STRING,
         AUDIO_ID: types.STRING,
         FP_COPY: types.STRING,
+        MATCHED: types.STRING,
+        RECORDING: types.INTEGER,
     }
 
     def commands(self):

@@ -67,7 +67,7 @@ def check(row: Row, mtime: float | None) -> Check:
 
     Updates `row.fp_mtime` and `row.audio_id` when it finds out more.
     """
-    if not row.fingerprint or mtime is None:
+    if not (row.fingerprint or row.has_fingerprint) or mtime is None:
         return Check(False)
     if row.fp_mtime is not None and abs(row.fp_mtime - mtime) < MTIME_SLACK:
         if row.audio_id:

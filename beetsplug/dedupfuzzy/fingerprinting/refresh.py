@@ -1,7 +1,7 @@
 """Keep every item's fingerprint and sketch current, decoding only what changed.
 
 A stored fingerprint is reused while its file's audio is unchanged (see
-`freshness`): tag edits cost a `stat` and at most one audio identity per
+`freshness`): a tag edit costs a `stat` and at most one audio identity per
 file, never a decode. Only the other files go through fpcalc.
 """
 
@@ -20,7 +20,10 @@ from ..store.catalog import (
     FINGERPRINT,
     FP_COPY,
     FP_MTIME,
+    MATCHED,
     Row,
+    copy_fingerprints,
+    delete_flex,
     store_flex,
 )
 from .fpcalc import FpcalcResult, fingerprint_files
@@ -58,16 +61,19 @@ def refresh(
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> tuple[list[Row], RefreshReport]:
-    """Bring fingerprints and sketches up to date; return the usable rows.
+    """Bring fingerprints up to date; return the rows that have one.
 
     Rows whose file is missing or cannot be fingerprinted are reported and
-    left out of the result; so are silent ones (kept, with an empty sketch,
-    but they can match nothing).
+    left out of the result. A fresh fingerprint is not read: only files
+    that changed are fingerprinted again (and their sketch recomputed, and
+    their matches forgotten: see `store.recordings`). A fingerprint another
+    plugin stored is adopted: its file's mtime is recorded with it.
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
     usable: list[Row] = []
     writes: list[tuple[int, str, object]] = []
+    adopted: list[int] = []
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
@@ -75,32 +81,26 @@ def refresh(
             continue
         fresh = check(row, mtime)
         if fresh.record:
+            # Adopted (chroma's), or the audio identity confirmed it: note
+            # what makes the next check one `stat`, and keep our copy.
             writes += [
                 (row.id, FP_MTIME, repr(row.fp_mtime)),
                 (row.id, AUDIO_ID, row.audio_id),
-                (row.id, FP_COPY, row.fingerprint),
             ]
+            adopted.append(row.id)
         if fresh.fresh:
             report.reused += 1
-            row.sketch = blockindex.decode_sketch(row.blocks)
-            if row.sketch is None:
-                frames = frames_of_fingerprint(row.fingerprint)
-                if frames is None:
-                    stale.append((row, mtime))
-                    continue
-                row.sketch = sketch_of(frames)
-                row.blocks = blockindex.encode_sketch(row.sketch)
-                writes.append((row.id, BLOCKS, row.blocks))
-                report.sketched += 1
             usable.append(row)
         else:
             stale.append((row, mtime))
     store_flex(lib, writes)
+    copy_fingerprints(lib, adopted)
 
     by_path = {row.path: (row, mtime) for row, mtime in stale}
     if on_start is not None:
         on_start(len(stale))
     writes = []
+    changed: list[int] = []
     result: FpcalcResult
     for result in fingerprint_files([r.path for r, _ in stale], workers):
         if on_progress is not None:
@@ -112,10 +112,13 @@ def refresh(
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint
+        row.has_fingerprint = True
         row.fp_mtime = mtime
         row.audio_id = audio_identity(row.path)
         row.sketch = sketch_of(frames)
         row.blocks = blockindex.encode_sketch(row.sketch)
+        row.matched = ""
+        changed.append(row.id)
         writes += [
             (row.id, FINGERPRINT, row.fingerprint),
             (row.id, FP_MTIME, repr(mtime)),
@@ -124,10 +127,13 @@ def refresh(
             (row.id, FP_COPY, row.fingerprint),
         ]
         usable.append(row)
-        if len(writes) >= 3 * BATCH:
+        if len(writes) >= 5 * BATCH:
             store_flex(lib, writes)
             writes = []
     store_flex(lib, writes)
-    report.quiet = [row.path for row in usable if row.sketch.empty]
+    delete_flex(lib, changed, MATCHED)
+    report.quiet = [
+        row.path for row in usable if row.sketch is not None and row.sketch.empty
+    ]
     usable.sort(key=lambda r: r.id)
     return usable, report

@@ -16,17 +16,16 @@ from beets import util
 from ..cli import prompts
 from ..cli.report import describe
 from ..matching.groups import Member
-from ..matching.libraryindex import (
+from ..matching.matcher import Match
+from ..settings import MatchSettings
+from ..store.catalog import Row
+from .verdicts import (
     KEEP_ALL,
     Tiebreak,
     Verdict,
     best_verdict,
     library_has_as_good,
-    strong,
 )
-from ..matching.matcher import Match
-from ..settings import MatchSettings
-from ..store.catalog import Row
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,12 @@ class Policy:
             action, prompting, can_move_old, settings.keep, settings.match, tiebreak
         )
 
-    def asks(self, matches: Sequence[Match]) -> bool:
-        """Whether these matches are put to the user."""
+    def asks(self, matches: Sequence[Match], certain: Sequence[Match]) -> bool:
+        """Whether these matches are put to the user; `certain` are the
+        strong ones the new copy would be grouped with (the clique rule)."""
         if not matches or not self.prompting or self.action == "keep":
             return False
-        return self.action == "ask" or not strong(matches, self.match)
+        return self.action == "ask" or not certain
 
     def automatic(self, row: Row, old: Sequence[Row]) -> Verdict | None:
         """The verdict without a question; `old` are the certain matches."""
@@ -94,9 +94,10 @@ def verdict_of_answer(answer: str, matches: Sequence[Match]) -> Verdict | None:
     return None
 
 
-def ask(policy: Policy, row: Row, matches: Sequence[Match], rows: dict) -> str:
+def ask(
+    policy: Policy, row: Row, matches: Sequence[Match], rows: dict, certain: bool
+) -> str:
     """Show the new copy and the library copies it matches; return the answer."""
-    certain = bool(strong(matches, policy.match))
     old = [rows[m.b] for m in matches]
     title = (
         "Duplicate of a library track, found by sound:"

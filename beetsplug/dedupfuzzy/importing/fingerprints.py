@@ -19,7 +19,15 @@ from ..fingerprinting import freshness
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
 from ..matching import blockindex
-from ..store.catalog import AUDIO_ID, BLOCKS, FINGERPRINT, FP_COPY, FP_MTIME, Row
+from ..store.catalog import (
+    AUDIO_ID,
+    BLOCKS,
+    FINGERPRINT,
+    FP_COPY,
+    FP_MTIME,
+    MATCHED,
+    Row,
+)
 from .tally import Tally
 
 
@@ -143,6 +151,7 @@ class FingerprintSource:
                 item[FP_COPY] = fingerprint
                 item[BLOCKS] = blockindex.encode_sketch(fingerprints.sketch_of(frames))
                 item[AUDIO_ID] = freshness.audio_identity(item.path)
+                item[MATCHED] = ""  # to be matched (see store.recordings)
                 mtime = freshness.file_mtime(item.path)
                 if mtime is not None:
                     item[FP_MTIME] = mtime

@@ -31,7 +31,7 @@ from beets.library import Item, Library
 from beets.ui import UserError
 
 from ..fingerprinting.fpcalc import fpcalc_command
-from ..matching.libraryindex import KEEP_ALL, LibraryIndex, Verdict, strong
+from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
 from ..safety.places import place_refusal
 from ..scan import tiebreaker
@@ -43,6 +43,7 @@ from .departures import Departures, take_out
 from .fingerprints import FingerprintSource, row_of
 from .modes import QUARANTINED, ImportMode
 from .tally import Tally
+from .verdicts import KEEP_ALL, Verdict, strong
 
 
 class ImportRun:
@@ -128,10 +129,11 @@ class ImportRun:
                 if index is None:
                     return
                 matches = self._matches(row, index)
-                if not self.policy.asks(matches):
+                certain = self._certain(row, matches, index)
+                if not self.policy.asks(matches, certain):
                     continue
                 rows = {m.b: index.row(m.b) for m in matches}
-            answer = deciding.ask(self.policy, row, matches, rows)
+            answer = deciding.ask(self.policy, row, matches, rows, bool(certain))
             self.answers[id(item)] = (item, answer, tuple(m.b for m in matches))
 
     def task_files(self, task, session) -> None:
@@ -257,13 +259,22 @@ class ImportRun:
                 for m in chosen:  # both stay, on purpose: never ask again
                     decisions.mark_distinct(self.lib, m.a, m.b)
                     self.distinct.add((min(m.a, m.b), max(m.a, m.b)))
+                    index.mark_distinct(m.a, m.b)
             return deciding.verdict_of_answer(answer, chosen)
-        if self.policy.asks(matches):
+        certain = self._certain(row, matches, index)
+        if self.policy.asks(matches, certain):
             # Found after its question could be asked (a copy imported
             # earlier in this same import): nobody judged it.
             return None
-        certain = strong(matches, self.policy.match)
         return self.policy.automatic(row, [index.row(m.b) for m in certain])
+
+    def _certain(
+        self, row: Row, matches: list[Match], index: LibraryIndex
+    ) -> list[Match]:
+        """The strong matches the new copy would be grouped with: only these
+        are acted on without a question (the clique rule)."""
+        group = index.clique_of(row, matches)
+        return [m for m in strong(matches, self.policy.match) if m.b in group]
 
     def _apply(
         self,
