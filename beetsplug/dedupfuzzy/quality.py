@@ -64,11 +64,18 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
     if not ranked:
         return set()
     if policy == "best-of-each":
-        kept = set()
-        for lossless in (True, False):
-            for t in ranked:
-                if is_lossless(t.format) == lossless:
-                    kept.add(t.id)
-                    break
-        return kept
+        best_lossless = next((t for t in ranked if is_lossless(t.format)), None)
+        kept = {shown_copy(ranked, "low").id}
+        return kept | ({best_lossless.id} if best_lossless is not None else set())
     return {ranked[0].id}
+
+
+def shown_copy(ranked: Sequence[Any], view: str) -> Any:
+    """The copy a mirror view shows, from copies ranked best first.
+
+    "high" shows the best copy; "low" the best lossy copy, else the best
+    one. `best-of-each` keeps exactly these two, so the views survive it.
+    """
+    if view == "low":
+        return next((t for t in ranked if not is_lossless(t.format)), ranked[0])
+    return ranked[0]

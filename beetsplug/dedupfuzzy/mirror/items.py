@@ -23,7 +23,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import NamedTuple
 
 from beets import config as beets_config
 from beets import plugins, util
@@ -32,7 +31,6 @@ from beets.library.models import DefaultTemplateFunctions
 from beets.ui import UserError
 from beets.util import functemplate
 
-from ..quality import quality_key
 from .albums import Track
 
 # Template functions that only transform their arguments, so they work on
@@ -41,18 +39,10 @@ PURE_FUNCTIONS = frozenset(
     {"lower", "upper", "capitalize", "title", "left", "right", "if", "asciify"}
     | {"time", "first"}
 )
-_BASE_COLUMNS = ("id", "path", "album_id", "format", "bitrate", "bitdepth")
-_BASE_COLUMNS += ("samplerate", "length")
+_BASE_COLUMNS = ("id", "path", "format", "bitrate", "bitdepth", "samplerate")
 _ARTISTS = frozenset({"artist", "albumartist"})
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
-
-
-class _Quality(NamedTuple):
-    format: str
-    bitrate: int
-    bitdepth: int
-    samplerate: int
 
 
 class _Separator:
@@ -84,6 +74,8 @@ class PathTemplate:
             if name in PURE_FUNCTIONS
         }
         self.head, self.rest = _split_at_depth(self.template.expr.parts, depth)
+        if self.head is not None and self.rest is None:
+            raise self._too_shallow()
         fields = _fields(self.template.expr.parts)
         calls = _calls(self.template.expr.parts)
         self.fast = (
@@ -104,29 +96,17 @@ class PathTemplate:
         )
         self._legal: dict[str, str] = {}
         self._entries: dict[tuple, str] = {}
-        self._quality: dict[tuple, tuple[int, ...]] = {}
         self._folders: dict[str, str] = {}
 
     # Reading.
 
-    def read(self, lib: Library, query: Sequence[str]) -> tuple[list[Track], list[str]]:
-        """The items ``query`` selects (all when empty) as tracks, and the
-        paths of every library item.
-        """
+    def read(self, lib: Library) -> list[Track]:
+        """Every library item as a track placed under the template."""
         if not self.fast:
-            tracks = list(self._read_items(lib, query))
-        elif query:
-            wanted = {item.id for item in lib.items(list(query))}
-            tracks = list(self._read_rows(lib, wanted))
-        else:
-            tracks = list(self._read_rows(lib, None))
-        if not query:
-            return tracks, [t.path for t in tracks]
-        with lib.transaction() as tx:
-            rows = tx.query("SELECT path FROM items")
-        return tracks, [self._location(r[0])[0] for r in rows]
+            return list(self._read_items(lib))
+        return list(self._read_rows(lib))
 
-    def _read_rows(self, lib: Library, wanted: set[int] | None) -> Iterator[Track]:
+    def _read_rows(self, lib: Library) -> Iterator[Track]:
         columns = [f"items.{c}" for c in _BASE_COLUMNS]
         for name in self.columns:
             if name in Album.item_keys:
@@ -147,44 +127,42 @@ class PathTemplate:
         # One pick gives a value, several a tuple: either is a fine memo key.
         head_values = itemgetter(*picks) if picks else (lambda row: None)
         for row in rows:
-            if wanted is not None and row[0] not in wanted:
-                continue
             key = head_values(row)
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entry_of(row)
                 self._entries[key] = entry
-            yield self._track(row, entry, self.rest is None, row)
+            yield self._track(row, entry, row)
 
-    def _read_items(self, lib: Library, query: Sequence[str]) -> Iterator[Track]:
-        for item in lib.items(list(query)):
+    def _read_items(self, lib: Library) -> Iterator[Track]:
+        for item in lib.items():
             parts = self._components(item.evaluate_template(self.text, for_path=True))
-            whole = len(parts) <= self.depth
+            if len(parts) <= self.depth:
+                raise self._too_shallow()
             entry = os.sep.join(self._legal_part(p) for p in parts[: self.depth])
             rest = os.sep.join(parts[self.depth :])
-            row = (item.id, item.path, item.album_id, item.format, item.bitrate)
-            row += (item.bitdepth, item.samplerate, item.length)
-            yield self._track(row, entry, whole, rest)
+            row = (item.id, item.path, item.format, item.bitrate, item.bitdepth)
+            row += (item.samplerate,)
+            yield self._track(row, entry, rest)
 
-    def _track(self, row: Sequence, entry: str, whole: bool, source: object) -> Track:
+    def _too_shallow(self) -> UserError:
+        return UserError(
+            f"mirror: the path {self.text!r} cut at depth {self.depth} leaves"
+            " nothing to name the tracks by; use a smaller --depth or a longer"
+            " path (e.g. $albumartist/$album/$track $title at depth 2)"
+        )
+
+    def _track(self, row: Sequence, entry: str, source: object) -> Track:
         path, folder, ext = self._location(row[1])
-        grade = (row[3], row[4], row[5], row[6])
-        quality = self._quality.get(grade)
-        if quality is None:
-            quality = quality_key(
-                _Quality(row[3] or "", row[4] or 0, row[5] or 0, row[6] or 0)
-            )
-            self._quality[grade] = quality
         return Track(
             id=row[0],
             path=path,
             folder=folder,
-            album_id=row[2],
-            format=row[3] or "",
-            quality=quality,
-            length=float(row[7] or 0.0),
+            format=row[2] or "",
+            bitrate=row[3] or 0,
+            bitdepth=row[4] or 0,
+            samplerate=row[5] or 0,
             entry=entry,
-            whole=whole,
             ext=ext,
             source=source,
         )
@@ -294,8 +272,8 @@ def _split_at_depth(parts: list, depth: int) -> tuple[list | None, list | None]:
 
     The head is None when a ``/`` hides in a function's arguments (then
     only the whole evaluated path tells where the folders are); the rest is
-    None when the template has no more than ``depth`` levels (each track is
-    its own entry).
+    None when the template has no more than ``depth`` levels (nothing is
+    left below the entry to name the tracks by).
     """
     if any(isinstance(p, functemplate.Call) and _has_slash(p) for p in parts):
         return None, None
