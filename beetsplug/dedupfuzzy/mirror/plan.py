@@ -16,8 +16,9 @@ The rules the plan follows:
   removed when their entry is gone. A link that is not recorded but stands
   where an entry goes and dangles into one of the *dangling roots* (the
   sources, the library's folders: a link an older version made, whose
-  target moved away) is replaced too; elsewhere it is left alone. A real folder that held only such links
-  and is emptied by the plan is pruned.
+  target moved away) is replaced too; elsewhere it is left alone. A real
+  folder that held only the mirror's links and is emptied by the plan is
+  pruned.
 - Any other link is *foreign*: replaced (and from then on owned) only when
   the caller allows it (``--overwrite-symlinks``), otherwise left and
   reported; a foreign link nobody asks for is never touched.
