@@ -511,7 +511,6 @@ def track(
         bitdepth=16 if lossless else 0,
         samplerate=44100,
         entry=entry,
-        ext=ext,
         recording=recording,
         source=name,
     )
@@ -525,7 +524,7 @@ def album(folder: str, entry: str, fmt: str, recordings, first: int) -> list[Tra
 
 
 def name_of(t: Track) -> str:
-    return str(t.source) + t.ext
+    return str(t.source) + os.path.splitext(t.path)[1]
 
 
 def rank(copies):
@@ -577,9 +576,9 @@ def test_items_without_a_recording_are_one_with_a_namesake():
 
 def test_a_folder_is_linked_whole_only_when_it_holds_exactly_the_choice():
     gold = album("flac/gold", "A/Gold", "FLAC", [1, 2], first=1)
-    census = FolderCensus(t.path for t in gold)
-    crowded = FolderCensus([t.path for t in gold] + ["/lib/flac/gold/03 x.flac"])
-    nested = FolderCensus([t.path for t in gold] + ["/lib/flac/gold/cd2/1.flac"])
+    census = FolderCensus(t.folder for t in gold)
+    crowded = FolderCensus([t.folder for t in gold] + ["/lib/flac/gold"])
+    nested = FolderCensus([t.folder for t in gold] + ["/lib/flac/gold/cd2"])
 
     assert album_links("A/Gold", gold, census, name_of) == {"A/Gold": "/lib/flac/gold"}
     for other in (crowded, nested):
@@ -594,7 +593,7 @@ def test_two_tracks_of_one_name_are_told_apart():
         track(1, "f", "A/X", name="01 t"),
         track(2, "g", "A/X", name="01 t"),
     ]
-    census = FolderCensus(t.path for t in shown)
+    census = FolderCensus(t.folder for t in shown)
 
     found = album_links("A/X", shown, census, name_of)
 
@@ -608,3 +607,20 @@ def test_an_album_is_one_entry_per_view_even_with_one_track():
     high, low = choose_copies(single, rank, name_of)
 
     assert high == low == single.tracks
+
+
+@pytest.mark.parametrize(
+    "rest",
+    ["01 Plain", "01 Mr. Smith", "Trailing.", "  Spaced  ", "Bad:name?*", ".hidden"]
+    + ["x" * 300, "é" * 200, "cd1/01 Nested", ""],
+)
+@pytest.mark.parametrize("ext", [".flac", ".MP3", "", ".tar.gz"])
+def test_track_names_are_legalised_as_beets_does(tmp_path: Path, rest, ext):
+    from beets import util
+
+    lib = Library(str(tmp_path / "lib.db"), str(tmp_path / "music"))
+    template = PathTemplate("$album/$title", 1, lib)
+
+    wanted, _ = util.legalize_path(rest, lib.replacements, ext)
+
+    assert template.legal_name(rest, ext) == wanted

@@ -50,10 +50,9 @@ class Track:
     """One library item as the mirror sees it.
 
     ``folder`` is the folder holding its file; ``entry`` the template's
-    path cut at the depth (folders joined with ``os.sep``); ``ext`` the
-    file's extension with its dot; ``recording`` its recording id, None when
-    it has none yet. ``source`` is whatever the caller needs to name the
-    track's file when it is linked on its own.
+    path cut at the depth (folders joined with ``os.sep``); ``recording``
+    its recording id, None when it has none yet. ``source`` is whatever the
+    caller needs to name the track's file when it is linked on its own.
     """
 
     id: int
@@ -64,7 +63,6 @@ class Track:
     bitdepth: int
     samplerate: int
     entry: str
-    ext: str
     recording: int | None = None
     source: object = None
 
@@ -84,23 +82,27 @@ def join_entries(tracks: Iterable[Track]) -> list[Album]:
     Returns the albums sorted by name; ``names`` lists the entries of each.
     """
     by_entry: dict[str, list[Track]] = defaultdict(list)
+    first: dict[int, str] = {}
+    holders: dict[int, set[str]] = defaultdict(set)
     for track in tracks:
-        by_entry[track.entry].append(track)
-    recordings = {
-        entry: {t.recording for t in members if t.recording is not None}
-        for entry, members in by_entry.items()
-    }
-    holders: dict[int, list[str]] = defaultdict(list)
-    for entry, found in recordings.items():
-        for recording in found:
-            holders[recording].append(entry)
+        entry = track.entry
+        by_entry[entry].append(track)
+        recording = track.recording
+        if recording is not None:
+            seen = first.setdefault(recording, entry)
+            if seen != entry:
+                holders[recording].update((seen, entry))
     shared: Counter[tuple[str, str]] = Counter()
     for entries in holders.values():
-        if len(entries) > 1:
-            entries.sort()
-            for n, a in enumerate(entries):
-                for b in entries[n + 1 :]:
-                    shared[(a, b)] += 1
+        ordered = sorted(entries)
+        for n, a in enumerate(ordered):
+            for b in ordered[n + 1 :]:
+                shared[(a, b)] += 1
+    recordings = {
+        entry: len({t.recording for t in by_entry[entry] if t.recording is not None})
+        for pair in shared
+        for entry in pair
+    }
     parent = {entry: entry for entry in by_entry}
 
     def root(entry: str) -> str:
@@ -110,7 +112,7 @@ def join_entries(tracks: Iterable[Track]) -> list[Album]:
         return entry
 
     for (a, b), count in shared.items():
-        small, large = sorted((len(recordings[a]), len(recordings[b])))
+        small, large = sorted((recordings[a], recordings[b]))
         if count >= JOIN_SMALLER * small and count >= JOIN_LARGER * large:
             ra, rb = root(a), root(b)
             if ra != rb:
@@ -140,7 +142,7 @@ def choose_copies(
     album: Album, rank: Ranker, track_name: TrackNamer
 ) -> tuple[list[Track], list[Track]]:
     """The tracks the high and the low view show: one per recording."""
-    by_recording: dict[object, list[Track]] = defaultdict(list)
+    by_recording: dict[object, list[Track]] = {}
     named: dict[tuple[str, str], object] | None = None
     for track in album.tracks:
         key: object = track.recording
@@ -148,7 +150,13 @@ def choose_copies(
             if named is None:
                 named = _recordings_by_name(album, track_name)
             key = named.get((track.entry, _stem(track_name(track))), ("item", track.id))
-        by_recording[key].append(track)
+        copies = by_recording.get(key)
+        if copies is None:
+            by_recording[key] = [track]
+        else:
+            copies.append(track)
+    if len(by_recording) == len(album.tracks):  # one copy of each: all shown
+        return album.tracks, album.tracks
     high, low = [], []
     for copies in by_recording.values():
         if len(copies) == 1:
@@ -180,13 +188,13 @@ def _stem(name: str) -> str:
 class FolderCensus:
     """Where the library's items are: which folders may be linked whole.
 
-    Built from the paths of every item of the library (not only those a
+    Built from the folder of every item of the library (not only those a
     query selects, nor only those linked), so a folder link never shows an
     item the view should not.
     """
 
-    def __init__(self, paths: Iterable[str]) -> None:
-        self.direct: Counter[str] = Counter(os.path.dirname(p) for p in paths)
+    def __init__(self, folders: Iterable[str]) -> None:
+        self.direct: Counter[str] = Counter(folders)
         self.above: set[str] = set()
         for folder in self.direct:
             parent = os.path.dirname(folder)

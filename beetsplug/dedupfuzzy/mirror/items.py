@@ -20,6 +20,7 @@ functions) is evaluated on beets items instead: slower, never wrong.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
@@ -41,6 +42,7 @@ PURE_FUNCTIONS = frozenset(
 )
 _BASE_COLUMNS = ("id", "path", "format", "bitrate", "bitdepth", "samplerate")
 _ARTISTS = frozenset({"artist", "albumartist"})
+_PLAIN_EXT = re.compile(r"\.[^./\\]+\Z")
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
@@ -64,6 +66,7 @@ class PathTemplate:
         self.depth = depth
         self.libdir = os.fsdecode(lib.directory)
         self.replacements = lib.replacements
+        self._replace_rules = lib.replacements or util.CHAR_REPLACE
         self.sep_replace = beets_config["path_sep_replace"].as_str()
         self.drive_replace = beets_config["drive_sep_replace"].as_str()
         self.asciify = beets_config["asciify_paths"].get(bool)
@@ -153,32 +156,26 @@ class PathTemplate:
         )
 
     def _track(self, row: Sequence, entry: str, source: object) -> Track:
-        path, folder, ext = self._location(row[1])
+        path, folder = self._location(row[1])
         return Track(
-            id=row[0],
-            path=path,
-            folder=folder,
-            format=row[2] or "",
-            bitrate=row[3] or 0,
-            bitdepth=row[4] or 0,
-            samplerate=row[5] or 0,
-            entry=entry,
-            ext=ext,
-            source=source,
-        )
+            row[0], path, folder, row[2] or "", row[3] or 0, row[4] or 0,
+            row[5] or 0, entry, None, source,
+        )  # fmt: skip
 
-    def _location(self, raw: object) -> tuple[str, str, str]:
-        """An item's absolute path, folder and extension, from its `path` column.
+    def _location(self, raw: object) -> tuple[str, str]:
+        """An item's absolute path and folder, from its `path` column.
 
         beets stores the paths inside the library directory relative to it,
-        with ``/`` as the separator (``beets.dbcore.pathutils``); folders are
-        resolved once each.
+        with ``/`` as the separator (``beets.dbcore.pathutils``), the others
+        absolute and normalised; relative folders are resolved once each.
         """
         if isinstance(raw, bytes):
             text = raw.decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode, faster
         else:
             text = os.fsdecode(bytes(raw)) if isinstance(raw, memoryview) else raw or ""
         cut = text.rfind("/")
+        if cut > 0 and text[0] == "/" and os.sep == "/":
+            return text, text[:cut]
         stored, name = (text[:cut] or "/", text[cut + 1 :]) if cut >= 0 else ("", text)
         folder = self._folders.get(stored)
         if folder is None:
@@ -187,13 +184,7 @@ class PathTemplate:
                 folder = os.path.join(self.libdir, folder)
             folder = os.path.normpath(folder)
             self._folders[stored] = folder
-        dot = name.rfind(".")
-        ext = name[dot:] if dot > 0 else ""
-        return (
-            (folder + os.sep + name if folder != os.sep else os.sep + name),
-            folder,
-            ext,
-        )
+        return (folder + os.sep + name if folder != os.sep else os.sep + name), folder
 
     # Evaluating.
 
@@ -220,8 +211,25 @@ class PathTemplate:
             rest = os.sep.join(
                 self._components(_evaluate(self.rest or [], values, self.functions))
             )
-        name, _ = util.legalize_path(rest, self.replacements, track.ext)
-        return name.lstrip(os.sep) or "_" + track.ext.lower()
+        ext = extension(track.path)
+        name = self.legal_name(rest, ext)
+        return name.lstrip(os.sep) or "_" + ext.lower()
+
+    def legal_name(self, rest: str, ext: str) -> str:
+        """``util.legalize_path(rest, replacements, ext)``, without its costly
+        truncation machinery in the common case: one short component with a
+        plain extension, where beets' two sanitising passes and nothing else
+        apply. Anything else goes through beets itself.
+        """
+        if rest and os.sep not in rest and _PLAIN_EXT.match(ext):
+            name = rest
+            for _ in range(2):
+                for regex, replacement in self._replace_rules:
+                    name = regex.sub(replacement, name)
+            if name and len(name.encode()) + len(ext) < self.max_length - 4:
+                return name + ext.lower()
+        legal, _ = util.legalize_path(rest, self.replacements, ext)
+        return legal
 
     def _components(self, text: str) -> list[str]:
         if self.asciify:
@@ -265,6 +273,13 @@ class PathTemplate:
             if sep:
                 value = value.replace(sep, self.sep_replace)
         return value
+
+
+def extension(path: str) -> str:
+    """A file's extension with its dot ("" for none), as beets keeps it."""
+    name = path[path.rfind(os.sep) + 1 :]
+    dot = name.rfind(".")
+    return name[dot:] if dot > 0 else ""
 
 
 def _split_at_depth(parts: list, depth: int) -> tuple[list | None, list | None]:

@@ -100,7 +100,7 @@ def run_library_mode(
     check_views(views, Territory(libdir=libdir))
     template = PathTemplate(options.path, options.depth, lib)
     tracks = template.read(lib)
-    census = FolderCensus(t.path for t in tracks)
+    census = FolderCensus(t.folder for t in tracks)
     check_views(views, Territory(libdir=libdir, item_folders=census.direct.keys()))
     usable, unusable = split_unusable(tracks)
     for path, reason in unusable:
@@ -162,24 +162,49 @@ def recordings_of(lib: Library) -> dict[int, int]:
 def split_unusable(
     tracks: Iterable[Track],
 ) -> tuple[list[Track], list[tuple[str, str]]]:
-    """Tracks whose file is there, and (path, reason) for the others."""
+    """Tracks whose file is there, and (path, reason) for the others.
+
+    Each folder is listed once: ``os.scandir`` knows which names are files
+    without a ``stat`` per file; only the others are looked at closer.
+    """
     usable, unusable = [], []
+    files: dict[str, set[str]] = {}
     for track in tracks:
-        try:
-            mode = os.stat(track.path).st_mode
-        except FileNotFoundError:
-            unusable.append((track.path, "file missing"))
-            continue
-        except OSError as exc:
-            unusable.append((track.path, exc.strerror or str(exc)))
-            continue
-        if stat.S_ISREG(mode):
+        folder = track.folder
+        names = files.get(folder)
+        if names is None:
+            names = files[folder] = _files_in(folder)
+        if track.path[len(folder) + 1 :] in names:
             usable.append(track)
-        elif stat.S_ISDIR(mode):
-            unusable.append((track.path, "a folder, not a file"))
         else:
-            unusable.append((track.path, "not a regular file"))
+            unusable.append((track.path, _why_unusable(track.path)))
     return usable, unusable
+
+
+def _files_in(folder: str) -> set[str]:
+    """The names of the (links to) regular files in a folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return {entry.name for entry in entries if _is_file(entry)}
+    except OSError:
+        return set()
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _why_unusable(path: str) -> str:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "dangling link" if os.path.islink(path) else "file missing"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "a folder, not a file" if stat.S_ISDIR(mode) else "not a regular file"
 
 
 def _ranker(lib: Library):

@@ -66,8 +66,7 @@ class ExistingLink:
     dangling: bool = False
 
 
-@dataclass(frozen=True)
-class RecordedLink:
+class RecordedLink(NamedTuple):
     """A link the mirror made, as its ownership record holds it: the link's
     text, the absolute path it leads to, and the library item it shows
     (None in directory mode).
@@ -357,7 +356,7 @@ class _ViewPlanner:
         return prunable
 
     def _plan_entry(self, rel: str, target: str, prunable: set[str]) -> None:
-        if any(folder in self.blockers for folder in _ancestors(rel)):
+        if self.blockers and any(f in self.blockers for f in _ancestors(rel)):
             return
         state = self.state
         text = self._link_text(rel, target)
@@ -456,14 +455,16 @@ def _apply_order(action: Action) -> tuple[int, int, str]:
 
 def _ancestors(rel: str) -> Iterator[str]:
     """The folders above a relative path, nearest first (the root excluded)."""
-    parent = _parent(rel)
-    while parent:
-        yield parent
-        parent = _parent(parent)
+    cut = rel.rfind(os.sep)
+    while cut > 0:
+        rel = rel[:cut]
+        yield rel
+        cut = rel.rfind(os.sep)
 
 
 def _parent(rel: str) -> str:
-    return os.path.dirname(rel)
+    cut = rel.rfind(os.sep)
+    return rel[:cut] if cut > 0 else ""
 
 
 def _depth(rel: str) -> int:

@@ -139,14 +139,13 @@ def mirror_views(
     record = LinkRecord(lib)
     specs: list[ViewSpec] = []
     for name, root in views.items():
-        state, problems = scan_view(root)
+        records = record.of(name, root)
+        state, problems = scan_view(root, records)
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
         for problem in problems:
             log.warning("{}", problem)
-        spec = ViewSpec(
-            name, root, getattr(desired, name), state, record.of(name, root)
-        )
+        spec = ViewSpec(name, root, getattr(desired, name), state, records)
         specs.append(spec if scope is None else narrow(spec, scope))
         for old in record.old_roots(name, root):
             if old not in views.values():
@@ -199,10 +198,14 @@ def mirror_views(
 def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
     """A view's former folder, to empty of the links the mirror made there."""
     log.debug("the {} view moved away from {}", name, root)
-    state, problems = scan_view(root) if os.path.isdir(root) else (ViewState(), [])
+    records = record.of(name, root)
+    if os.path.isdir(root):
+        state, problems = scan_view(root, records)
+    else:
+        state, problems = ViewState(), []
     for problem in problems:
         log.warning("{}", problem)
-    return ViewSpec(name, root, {}, state, record.of(name, root))
+    return ViewSpec(name, root, {}, state, records)
 
 
 def _within(path: str, folder: str) -> bool:
