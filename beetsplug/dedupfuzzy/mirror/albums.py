@@ -142,6 +142,10 @@ def choose_copies(
     album: Album, rank: Ranker, track_name: TrackNamer
 ) -> tuple[list[Track], list[Track]]:
     """The tracks the high and the low view show: one per recording."""
+    tracks = album.tracks
+    distinct = {t.recording for t in tracks}
+    if len(distinct) == len(tracks) and None not in distinct:
+        return tracks, tracks  # one copy of each recording: all shown
     by_recording: dict[object, list[Track]] = {}
     named: dict[tuple[str, str], object] | None = None
     for track in album.tracks:
@@ -264,7 +268,7 @@ def desired_views(
             ).items():
                 if isinstance(shows, str):
                     targets[path] = shows
-                    items[path] = min(t.id for t in shown)
+                    items[path] = shown[0].id
                 else:
                     targets[path] = shows.path
                     items[path] = shows.id

@@ -94,6 +94,10 @@ class PathTemplate:
         if head_fields & _ARTISTS:
             head_fields |= _ARTISTS
         self.head_columns = [n for n, c in enumerate(self.columns) if c in head_fields]
+        rest_fields = _fields(self.rest or [])
+        if rest_fields & _ARTISTS:
+            rest_fields |= _ARTISTS
+        self.rest_columns = [n for n, c in enumerate(self.columns) if c in rest_fields]
         self._formatters = (
             [self._formatter(name) for name in self.columns] if self.fast else []
         )
@@ -207,7 +211,7 @@ class PathTemplate:
         if isinstance(track.source, str):
             rest = track.source
         else:
-            values = self._values(track.source, range(len(self.columns)))
+            values = self._values(track.source, self.rest_columns)
             rest = os.sep.join(
                 self._components(_evaluate(self.rest or [], values, self.functions))
             )
@@ -224,8 +228,11 @@ class PathTemplate:
         if rest and os.sep not in rest and _PLAIN_EXT.match(ext):
             name = rest
             for _ in range(2):
+                before = name
                 for regex, replacement in self._replace_rules:
                     name = regex.sub(replacement, name)
+                if name == before:  # a second pass would change nothing
+                    break
             if name and len(name.encode()) + len(ext) < self.max_length - 4:
                 return name + ext.lower()
         legal, _ = util.legalize_path(rest, self.replacements, ext)

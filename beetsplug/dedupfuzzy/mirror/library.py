@@ -19,9 +19,11 @@ mirror's, wherever the files live.
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from beets import config as beets_config
@@ -95,6 +97,28 @@ def run_library_mode(
     With a QUERY only the albums holding a matching item are planned; the
     other links stay as they are.
     """
+    with _no_cycle_collection():
+        return _library_mode(lib, log, options, query)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Hold Python's cycle collector while a run builds its many small
+    objects (none of them cyclic): it would otherwise walk them again and
+    again, a third of a re-run's time at 100,000 items.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _library_mode(
+    lib: Library, log, options: MirrorOptions, query: Sequence[str]
+) -> Refresh:
     views = view_roots(options)
     libdir = os.fsdecode(lib.directory)
     check_views(views, Territory(libdir=libdir))
