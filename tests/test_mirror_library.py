@@ -102,19 +102,6 @@ def album_template(tmp_path_factory, corpus) -> Path:
             tags.save()
     env.run("import", "-A", "-C", "-q", str(music))  # in place: copy: no
     env.run("dedupfuzzy")
-    # TEMPORARY until the recording model (issue 12) lands on main: the
-    # recordings the model will store, from the corpus's truth.
-    lib = Library(str(env.dbpath), str(env.libdir))
-    truth = {}
-    for folder, (_, _, tracks) in FOLDERS.items():
-        for number, (variant, song, _) in enumerate(tracks, 1):
-            truth[str(music / file_of(folder, number))] = by_song[(variant, song)]
-    ids: dict[str, int] = {}
-    for item in lib.items():
-        recording = truth[os.fsdecode(item.path)].recording
-        item["dedupfuzzy_recording"] = ids.setdefault(recording, len(ids) + 1)
-        item.store()
-    lib._close()
     return root
 
 

@@ -32,14 +32,12 @@ from beets.ui import UserError
 
 from .. import quality, settings
 from ..scan import tiebreaker
+from ..store.recordings import load_recordings
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots
 from .items import PathTemplate
 from .plan import DesiredViews
 from .views import MirrorRun, Territory, check_views, mirror_views
-
-RECORDING = "dedupfuzzy_recording"
-
 
 @dataclass
 class Refresh:
@@ -163,24 +161,10 @@ def _library_mode(
 
 
 def recordings_of(lib: Library) -> dict[int, int]:
-    """Item id -> recording id, from the recording model.
-
-    The one place the mirror learns which items are one recording: the
-    model keeps it on each item (the flexible attribute
-    ``dedupfuzzy_recording``), maintained by `beet dedupfuzzy`, the import
-    hook, the quarantine and undo.
+    """Item id -> recording id: the one place the mirror learns which items
+    are one recording, from the recording model (``store.recordings``).
     """
-    found: dict[int, int] = {}
-    with lib.transaction() as tx:
-        rows = tx.query(
-            "SELECT entity_id, value FROM item_attributes WHERE key = ?", (RECORDING,)
-        )
-    for item_id, value in rows:
-        try:
-            found[item_id] = int(value)
-        except (TypeError, ValueError):
-            continue
-    return found
+    return load_recordings(lib)
 
 
 def split_unusable(
