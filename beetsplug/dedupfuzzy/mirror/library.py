@@ -39,6 +39,7 @@ from .items import PathTemplate
 from .plan import DesiredViews
 from .views import MirrorRun, Territory, check_views, mirror_views
 
+
 @dataclass
 class Refresh:
     """One refresh of the views: the run (plan and summary line) and, in
