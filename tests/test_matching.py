@@ -117,7 +117,7 @@ def test_uncertain_band_is_reported_not_grouped():
 def test_candidate_query_finds_the_copy_and_its_shift():
     master = song_frames(11)
     sketches = [blockindex.sketch(master), blockindex.sketch(song_frames(12))]
-    index = CandidateIndex([1, 2], [100.0, 100.0], sketches, 5.0)
+    index = CandidateIndex.of([1, 2], [100.0, 100.0], sketches, 5.0)
     copy = np.concatenate([np.full(10, 7, np.uint32), degrade(master, 0.02, 13)])
     found = index.query(blockindex.sketch(copy), 101.0)
     assert 1 in found and found[1][0] == -10
@@ -131,7 +131,7 @@ def test_batch_and_query_modes_find_the_same_copies():
     frames = masters + [degrade(m, 0.03, 40 + k) for k, m in enumerate(masters)]
     sketches = [blockindex.sketch(f) for f in frames]
     ids = list(range(1, 13))
-    index = CandidateIndex(ids, [120.0] * 12, sketches, 5.0)
+    index = CandidateIndex.of(ids, [120.0] * 12, sketches, 5.0)
     batch = set(index.pairs().pairs)
     for k in range(6):
         assert (k + 1, k + 7) in batch
@@ -147,7 +147,7 @@ def test_flat_profiles_cost_k_neighbours_each_not_every_pair():
         rng.integers(0, 2**32, 400, dtype=np.uint64).astype(np.uint32) for _ in range(n)
     ]
     sketches = [blockindex.sketch(f) for f in frames]
-    index = CandidateIndex(list(range(n)), [200.0] * n, sketches, 5.0)
+    index = CandidateIndex.of(list(range(n)), [200.0] * n, sketches, 5.0)
     assert len(index.pairs().pairs) <= 2 * n
 
 

@@ -10,10 +10,11 @@ nothing dirty it matches nothing and the groups come from the model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 from beets.library import Library
 
 from .cli.progress import Progress
@@ -91,37 +92,42 @@ def sketch_texts(prints: list[str]) -> list[str]:
     return texts
 
 
-def load_sketches(lib: Library, rows: Sequence[catalog.Row], workers: int = 1) -> None:
-    """Give every row its sketch: stored, else computed (and stored).
+def load_sketches(
+    lib: Library, rows: Sequence[catalog.Row], workers: int = 1
+) -> blockindex.SketchTable:
+    """Every row's sketch, in the rows' order: stored, else computed (and stored).
 
     Fingerprints are read a chunk at a time (a million of them would not fit
     in memory at once) and sketched by `workers` processes.
     """
-    need = [r for r in rows if r.sketch is None]
-    texts = catalog.load_texts(lib, [r.id for r in need], catalog.BLOCKS)
-    stale = []
-    for row in need:
-        row.sketch = blockindex.decode_sketch(texts.pop(row.id, None))
-        if row.sketch is None:
-            stale.append(row)
+    texts = catalog.load_texts(lib, [r.id for r in rows], catalog.BLOCKS)
+    table = blockindex.SketchTable.decode([texts.pop(r.id, None) for r in rows])
+    for k, row in enumerate(rows):
+        if row.sketch is not None:
+            table.put(k, row.sketch)
+    stale = np.flatnonzero(table.counts < 0).tolist()
     chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
 
-    def prints_of(chunk: list[catalog.Row]) -> list[str]:
-        found = catalog.load_texts(lib, [r.id for r in chunk], catalog.FINGERPRINT)
-        return [found.get(r.id, "") for r in chunk]
+    def prints_of(chunk: list[int]) -> list[str]:
+        ids = [rows[k].id for k in chunk]
+        found = catalog.load_texts(lib, ids, catalog.FINGERPRINT)
+        return [found.get(i, "") for i in ids]
 
-    def store(chunk: list[catalog.Row], sketched: list[str]) -> None:
-        for row, text in zip(chunk, sketched, strict=True):
-            row.sketch = blockindex.decode_sketch(text)
+    def store(chunk: list[int], sketched: list[str]) -> None:
+        for k, text in zip(chunk, sketched, strict=True):
+            table.put(k, blockindex.decode_sketch(text))
         catalog.store_flex(
             lib,
-            [(r.id, catalog.BLOCKS, t) for r, t in zip(chunk, sketched, strict=True)],
+            [
+                (rows[k].id, catalog.BLOCKS, t)
+                for k, t in zip(chunk, sketched, strict=True)
+            ],
         )
 
     if workers < 2 or len(chunks) < 2:
         for chunk in chunks:
             store(chunk, sketch_texts(prints_of(chunk)))
-        return
+        return table
     with ProcessPoolExecutor(workers) as pool:
         pending = []
         for chunk in chunks:
@@ -131,13 +137,31 @@ def load_sketches(lib: Library, rows: Sequence[catalog.Row], workers: int = 1) -
                 store(done, future.result())
         for done, future in pending:
             store(done, future.result())
+    return table
+
+
+class Tracks(dict):
+    """Track records built on first use from rows (most are never needed)."""
+
+    def __init__(self, rows: dict[int, catalog.Row]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def __missing__(self, item_id: int) -> matching.Track:
+        track = track_of(self.rows[item_id], blockindex.EMPTY)
+        track.sketch = None  # an indexed track: its sketch is not empty
+        self[item_id] = track
+        return track
 
 
 def candidate_pairs(
-    index: CandidateIndex, dirty: Iterable[int], rows: dict[int, catalog.Row]
+    index: CandidateIndex,
+    sketches: dict[int, blockindex.Sketch],
+    rows: dict[int, catalog.Row],
 ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
-    """Candidate pairs with at least one dirty item: batch or query mode."""
-    dirty = set(dirty)
+    """Candidate pairs with at least one dirty item (`sketches`): batch mode
+    when they are many, else one query each."""
+    dirty = set(sketches)
     if len(dirty) > BATCH_SHARE * max(1, len(index)):
         found = index.pairs()
         pairs = [p for p in found.pairs if p[0] in dirty or p[1] in dirty]
@@ -146,7 +170,8 @@ def candidate_pairs(
     hints: dict[tuple[int, int], list[int]] = {}
     for item_id in sorted(dirty):
         row = rows[item_id]
-        for other, shifts in index.query(row.sketch, row.length, {item_id}).items():
+        found = index.query(sketches[item_id], row.length, {item_id})
+        for other, shifts in found.items():
             pair = (item_id, other) if item_id < other else (other, item_id)
             wanted.add(pair)
             if shifts and pair not in hints:
@@ -196,26 +221,28 @@ def update_model(
     if not dirty:
         return old, known, 0
     paircache.prune(lib)
-    load_sketches(lib, list(rows.values()), workers)
-    silent = {i for i, r in rows.items() if r.sketch.empty}
+    listed = list(rows.values())
+    table = load_sketches(lib, listed, workers)
+    silent = {
+        r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
+    }
     informative = {i: r for i, r in rows.items() if i not in silent}
     frames = FrameSource(lib)
-    for row in rows.values():
+    for row in listed:
         if row.fingerprint:
             frames.given[row.id] = row.fingerprint
     verifier = matching.Verifier(
-        {i: track_of(r) for i, r in informative.items()},
-        frames,
-        settings,
-        distinct=distinct,
+        Tracks(informative), frames, settings, distinct=distinct
     )
     index = CandidateIndex(
-        list(informative),
-        [r.length for r in informative.values()],
-        [r.sketch for r in informative.values()],
+        [r.id for r in listed],
+        [r.length for r in listed],
+        table,
         settings.length_tolerance,
     )
-    pairs, hints = candidate_pairs(index, dirty - silent, informative)
+    position = {r.id: k for k, r in enumerate(listed)}
+    sketches = {i: table.sketch(position[i]) for i in dirty - silent}
+    pairs, hints = candidate_pairs(index, sketches, informative)
     found = verify_in_chunks(pairs, hints, verifier, frames)
     everything = known + found
     touched = cliques.affected(dirty - silent, old, everything, settings.auto_threshold)

@@ -21,6 +21,8 @@ The sketch is stored on each item as a flexible attribute
 from __future__ import annotations
 
 import base64
+import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,3 +131,94 @@ def decode_sketch(text: str | None) -> Sketch | None:
     if profile is not None and len(profile) != 32:
         profile = None
     return Sketch(keys, positions, profile)
+
+
+@dataclass
+class SketchTable:
+    """Many sketches as arrays, row by row: what a library-wide index needs.
+
+    `counts[i]` is how many keys row i has (0: an empty sketch, nothing to
+    match; -1: no valid sketch stored); profiles are NaN where missing.
+    """
+
+    keys: np.ndarray
+    positions: np.ndarray
+    counts: np.ndarray
+    profiles: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> SketchTable:
+        return cls(
+            np.zeros((n, KEYS_PER_TRACK), np.uint32),
+            np.zeros((n, KEYS_PER_TRACK), np.int32),
+            np.full(n, -1, np.int32),
+            np.full((n, 32), np.nan, np.float32),
+        )
+
+    @classmethod
+    def of(cls, sketches: Sequence[Sketch | None]) -> SketchTable:
+        table = cls.empty(len(sketches))
+        for i, s in enumerate(sketches):
+            table.put(i, s)
+        return table
+
+    @classmethod
+    def decode(cls, texts: Sequence[str | None]) -> SketchTable:
+        """Parse stored sketches in bulk; others row by row."""
+        table = cls.empty(len(texts))
+        fast: list[int] = []
+        bodies: list[str] = []
+        profiles: list[bytes] = []
+        for i, text in enumerate(texts):
+            if text and len(text) == _TEXT_LENGTH and text.startswith(_PREFIX):
+                try:
+                    profiles.append(binascii.a2b_base64(text[_PROFILE_AT:]))
+                except binascii.Error:
+                    continue
+                fast.append(i)
+                bodies.append(text[len(_PREFIX) : _PROFILE_AT - 1])
+            else:
+                table.put(i, decode_sketch(text))
+        if fast:
+            raw = np.frombuffer(base64.b64decode("".join(bodies)), np.uint8)
+            raw = raw.reshape(len(fast), 6 * KEYS_PER_TRACK)
+            cut = 4 * KEYS_PER_TRACK
+            table.keys[fast] = raw[:, :cut].copy().view("<u4")
+            table.positions[fast] = raw[:, cut:].copy().view("<u2")
+            table.counts[fast] = KEYS_PER_TRACK
+            quantised = np.frombuffer(b"".join(profiles), np.uint8).reshape(-1, 32)
+            table.profiles[fast] = quantised.astype(np.float32) / 255
+        return table
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def put(self, i: int, s: Sketch | None) -> None:
+        if s is None:
+            self.counts[i] = -1
+            return
+        n = len(s.keys)
+        self.keys[i, :n] = s.keys
+        self.positions[i, :n] = s.positions
+        self.counts[i] = n
+        if s.profile is not None:
+            self.profiles[i] = s.profile
+
+    def sketch(self, i: int) -> Sketch | None:
+        n = int(self.counts[i])
+        if n < 0:
+            return None
+        if n == 0:
+            return EMPTY
+        profile = self.profiles[i]
+        return Sketch(
+            self.keys[i, :n].copy(),
+            self.positions[i, :n].copy(),
+            None if np.isnan(profile[0]) else profile.copy(),
+        )
+
+
+_PREFIX = f"{INDEX_VERSION}:"
+# A full sketch's text: keys and positions (288 bytes), a profile (32 bytes).
+_PROFILE_AT = len(_PREFIX) + 4 * (6 * KEYS_PER_TRACK // 3) + 1
+_TEXT_LENGTH = _PROFILE_AT + 44

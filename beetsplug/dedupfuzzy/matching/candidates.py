@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blockindex import Sketch
+from .blockindex import Sketch, SketchTable
 
 # Keys shared by more tracks than this are generic (quiet passages, common
 # chroma patterns) and carry no identity: they are ignored.
@@ -63,42 +63,40 @@ class CandidateIndex:
         self,
         ids: Sequence[int],
         lengths: Sequence[float],
-        sketches: Sequence[Sketch | None],
+        table: SketchTable,
         tolerance: float,
     ) -> None:
         self.tolerance = tolerance
-        keep = [k for k, s in enumerate(sketches) if s is not None and not s.empty]
-        self.ids = np.array([ids[k] for k in keep], dtype=np.int64)
-        self.lengths = np.array([lengths[k] for k in keep], dtype=np.float64)
-        self._slot = {int(i): n for n, i in enumerate(self.ids.tolist())}
-        n = len(keep)
-        chosen = [sketches[k] for k in keep]
-        sizes = np.fromiter((len(s.keys) for s in chosen), np.int64, n)
-        owner = np.repeat(np.arange(n, dtype=np.int32), sizes)
-        keys = (
-            np.concatenate([s.keys for s in chosen]).astype(np.uint32)
-            if n
-            else np.zeros(0, np.uint32)
-        )
-        pos = (
-            np.concatenate([s.positions for s in chosen]).astype(np.int32)
-            if n
-            else np.zeros(0, np.int32)
-        )
+        keep = np.flatnonzero(table.counts > 0)
+        self.ids = np.asarray(ids, dtype=np.int64)[keep]
+        self.lengths = np.asarray(lengths, dtype=np.float64)[keep]
+        self._slot = dict(zip(self.ids.tolist(), range(len(keep)), strict=True))
+        valid = np.arange(table.keys.shape[1])[None, :] < table.counts[keep][:, None]
+        owner = np.broadcast_to(
+            np.arange(len(keep), dtype=np.int32)[:, None], valid.shape
+        )[valid]
+        keys = table.keys[keep][valid]
+        pos = table.positions[keep][valid]
         order = np.argsort(keys, kind="stable")
         self._keys, self._owner, self._pos = keys[order], owner[order], pos[order]
-        profiles = np.full((n, 32), np.nan, np.float32)
-        for k, s in enumerate(chosen):
-            if s.profile is not None:
-                profiles[k] = s.profile
-        self._profiles = profiles
-        self._has_profile = ~np.isnan(profiles[:, 0])
+        self._profiles = table.profiles[keep]
+        self._has_profile = ~np.isnan(self._profiles[:, 0])
         self._by_length = np.argsort(self.lengths, kind="stable")
         self._sorted_lengths = self.lengths[self._by_length]
         self._gone: set[int] = set()
         # Tracks added after building: few, searched directly.
         self._added: dict[int, tuple[Sketch, float]] = {}
         self._added_keys: dict[int, list[tuple[int, int]]] = defaultdict(list)
+
+    @classmethod
+    def of(
+        cls,
+        ids: Sequence[int],
+        lengths: Sequence[float],
+        sketches: Sequence[Sketch | None],
+        tolerance: float,
+    ) -> CandidateIndex:
+        return cls(ids, lengths, SketchTable.of(sketches), tolerance)
 
     def __len__(self) -> int:
         return len(self.ids) - len(self._gone) + len(self._added)

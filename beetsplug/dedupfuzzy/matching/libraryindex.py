@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterable
 from beets.library import Library
 
 from ..fingerprinting import refresh as fingerprints
-from ..scan import load_sketches, track_of
+from ..scan import Tracks, load_sketches, track_of
 from ..settings import MatchSettings
 from ..store import catalog, decisions, paircache, recordings
 from ..store.frames import FrameSource
 from . import cliques
 from .blockindex import decode_sketch
 from .candidates import CandidateIndex
-from .matcher import Match, Track, Verifier
+from .matcher import Match, Verifier
 
 
 def sketch_of_row(row: catalog.Row):
@@ -53,10 +53,11 @@ class LibraryIndex:
         self._by_path: dict[bytes, int] = {}
         self._matches: dict[frozenset[int], Match] = {}
         self._frames = FrameSource(lib)
-        self._tracks: dict[int, Track] = {}
+        self._tracks = Tracks(self.rows)
+        self._informative: set[int] = set()
         self._current: dict[int, catalog.Row] = {}
         self.distinct: set[tuple[int, int]] = set()
-        self._index = CandidateIndex([], [], [], settings.length_tolerance)
+        self._index = CandidateIndex.of([], [], [], settings.length_tolerance)
         self._verifier = self._new_verifier()
 
     @classmethod
@@ -83,19 +84,21 @@ class LibraryIndex:
             rows = [r for r in rows if r.id <= upto_id]
         usable = [r for r in rows if r.has_fingerprint]
         index.unfingerprinted = len(rows) - len(usable)
-        load_sketches(lib, usable)
+        table = load_sketches(lib, usable)
         for row in rows:
             index.rows[row.id] = row
             index._by_path[row.path] = row.id
-        informative = [r for r in usable if not r.sketch.empty]
-        for row in informative:
-            index._tracks[row.id] = track_of(row)
-            if row.recording is not None:
-                index.recordings[row.id] = row.recording
+        informative = [
+            r for r, n in zip(usable, table.counts.tolist(), strict=True) if n > 0
+        ]
+        index._informative = {r.id for r in informative}
+        index.recordings = {
+            r.id: r.recording for r in informative if r.recording is not None
+        }
         index._index = CandidateIndex(
-            [r.id for r in informative],
-            [r.length for r in informative],
-            [r.sketch for r in informative],
+            [r.id for r in usable],
+            [r.length for r in usable],
+            table,
             match_settings.length_tolerance,
         )
         # The one invalidation rule: a match holds while both items are
@@ -137,6 +140,7 @@ class LibraryIndex:
         matched: list[Match] = []
         if not s.empty:
             self._tracks[row.id] = track_of(row, s)
+            self._informative.add(row.id)
             matched = self.match_row(row)
             self._index.add(row.id, row.length, s)
         self._commit(row.id, matched)
@@ -158,6 +162,7 @@ class LibraryIndex:
             del self._by_path[old.path]
         self._index.discard(item_id)
         self._tracks.pop(item_id, None)
+        self._informative.discard(item_id)
         self._current.pop(item_id, None)
         self._frames.forget(item_id)
         self.recordings.pop(item_id, None)
@@ -205,9 +210,10 @@ class LibraryIndex:
         if row.fingerprint:
             self._frames.given[row.id] = row.fingerprint
         self._tracks[row.id] = track_of(row, s)
+        self._informative.add(row.id)
         found = []
         for item_id, hints in self._index.query(s, row.length, skip).items():
-            if item_id not in self.rows or item_id not in self._tracks:
+            if item_id not in self.rows or item_id not in self._informative:
                 continue
             if not self._verifier.lengths_agree(
                 self._tracks[row.id], self._tracks[item_id]
@@ -229,7 +235,7 @@ class LibraryIndex:
         self, item_id: int, matches: Iterable[Match], allocate: Callable[[], int]
     ) -> dict[int, int]:
         """New recordings of the items grouping `item_id` touches."""
-        if item_id not in self._tracks:
+        if item_id not in self._informative:
             return {}
         everything = dict(self._matches)
         everything.update((frozenset((m.a, m.b)), m) for m in matches)
@@ -237,7 +243,7 @@ class LibraryIndex:
         touched = cliques.affected(
             [item_id], self.recordings, listed, self.settings.auto_threshold
         )
-        touched &= set(self._tracks)
+        touched &= self._informative
         return cliques.regroup(
             touched, self.recordings, listed, self._verifier, allocate
         )

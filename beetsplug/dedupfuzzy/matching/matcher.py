@@ -128,7 +128,7 @@ class Verifier:
 
 def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
     """Every match among the tracks: batch candidates, verified on their frames."""
-    index = CandidateIndex(
+    index = CandidateIndex.of(
         [t.id for t in tracks],
         [t.length for t in tracks],
         [t.sketch if t.sketch is not None else EMPTY for t in tracks],
