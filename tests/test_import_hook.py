@@ -221,6 +221,23 @@ def test_in_place_without_a_quarantine_leaves_out_the_worse_copy(env, files):
     assert snapshot(incoming) == source
 
 
+def test_a_move_that_fails_is_counted_and_the_import_exits_non_zero(env, files):
+    quarantine = configure(env, quiet_action="best")
+    quarantine.write_text("a file where the quarantine folder should be")
+    incoming = env.root / "incoming"
+    files.place("s1-v0", incoming / "a")
+    files.place("s2-flac", incoming / "b")
+
+    proc = env.run("import", "-q", "-A", str(incoming), check=False)
+
+    assert proc.returncode != 0
+    assert "0 quarantined, 1 not imported; 0 uncertain; 1 could not be moved" in (
+        proc.stdout
+    )
+    assert "1 library cop(ies) could not be moved" in proc.stderr
+    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+
+
 def test_skip_leaves_the_new_copy_where_it_was(env, files):
     quarantine = configure(env, quiet_action="skip")
     incoming = env.root / "incoming"

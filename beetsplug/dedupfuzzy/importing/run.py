@@ -186,6 +186,12 @@ class ImportRun:
                 )
         if self.changed or self.departures.moved:
             self.plugin.after_change(self.lib)
+        if t.errors:
+            # Everything else was done; the warnings above say why.
+            raise UserError(
+                f"dedupfuzzy: {t.errors} library cop(ies) could not be moved to "
+                "the quarantine and stay in the library"
+            )
 
     def _shown(self, item_id: int) -> str:
         item = self.lib.get_item(item_id)
