@@ -3,7 +3,7 @@
 Usage: python bench/bench_scale.py [N_ITEMS] [--flat] [--keep DIR]
   N_ITEMS   library size (default 100000)
   --flat    every song noise-like (flat bit profiles): the worst case
-  --keep    build the library in DIR (reused when it exists)
+  --keep    build the library in DIR (kept afterwards; it must not exist yet)
 
 Prints, with the machine's load: the first run (fingerprints stored, nothing
 matched yet), a warm run with nothing changed, a run after 100 items were
@@ -126,6 +126,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-bench-") as tmp:
         root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / "library.db").exists():
+            raise SystemExit(f"{root} already holds a library")
         t0 = time.perf_counter()
         synth = synthlib.build(root, args.n, flat=1.0 if args.flat else 0.05)
         kind = "flat-profile" if args.flat else "realistic"

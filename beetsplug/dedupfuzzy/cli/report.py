@@ -101,7 +101,8 @@ def to_json(groups: Sequence[ResolvedGroup], summary: dict[str, object]) -> str:
         ],
         "summary": summary,
     }
-    return json.dumps(doc, indent=2)
+    # One line: the C encoder (not used with `indent`) is many times faster.
+    return json.dumps(doc)
 
 
 def write_csv(path: str, groups: Sequence[ResolvedGroup]) -> None:

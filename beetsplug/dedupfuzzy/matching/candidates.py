@@ -40,6 +40,7 @@ MAX_HINTS = 3
 # copies of one recording stay below ~0.45, other songs lie above ~0.75.
 PROFILE_RADIUS = 0.55
 NEIGHBOURS = 2
+QUERY_NEIGHBOURS = 2 * NEIGHBOURS
 # Rows of profiles compared at once, and the most cells of one product.
 BLOCK = 1024
 MAX_CELLS = 8_000_000
@@ -83,6 +84,14 @@ class CandidateIndex:
         self._has_profile = ~np.isnan(self._profiles[:, 0])
         self._by_length = np.argsort(self.lengths, kind="stable")
         self._sorted_lengths = self.lengths[self._by_length]
+        # Profiles in length order, for one query's window: a slice, no copy.
+        self._sorted_ids = self.ids[self._by_length]
+        by_length = self._profiles[self._by_length]
+        missing = np.isnan(by_length[:, 0])
+        self._sorted_profiles = np.where(missing[:, None], 0, by_length)
+        self._sorted_norms = np.where(
+            missing, np.inf, (self._sorted_profiles**2).sum(axis=1)
+        ).astype(np.float32)
         self._gone: set[int] = set()
         # Tracks added after building: few, searched directly.
         self._added: dict[int, tuple[Sketch, float]] = {}
@@ -186,10 +195,12 @@ class CandidateIndex:
         hi = int(
             np.searchsorted(self._sorted_lengths, length + self.tolerance, "right")
         )
-        slots = self._by_length[lo:hi]
-        ids = self.ids[slots]
-        d2 = ((self._profiles[slots] - q) ** 2).sum(axis=1)
-        d2[np.isnan(d2)] = np.inf
+        ids = self._sorted_ids[lo:hi]
+        d2 = (
+            self._sorted_norms[lo:hi]
+            - 2.0 * (self._sorted_profiles[lo:hi] @ q)
+            + float(q @ q)
+        )
         extra = [
             (tid, float(((s.profile - q) ** 2).sum()))
             for tid, (s, other) in self._added.items()
@@ -200,7 +211,9 @@ class CandidateIndex:
             d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
         if skip:
             d2[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = np.inf
-        k = min(NEIGHBOURS, len(d2))
+        # A query sees only its own nearest (a batch also gets the pairs where
+        # it is someone else's nearest), so it takes a few more.
+        k = min(QUERY_NEIGHBOURS, len(d2))
         if k == 0:
             return set()
         top = np.argpartition(d2, k - 1)[:k]

@@ -79,10 +79,12 @@ def load_rows(
 
     Without `fingerprints` (or `blocks`) those texts are not read, only
     whether a fingerprint exists: a warm run over a large library needs
-    neither.
+    neither. (Even testing the column for emptiness reads every fingerprint,
+    so it is tested only for items without our `dedupfuzzy_fp_mtime`: those
+    we fingerprinted or adopted have one.)
     """
     wanted = None if ids is None else set(ids)
-    fingerprint = FINGERPRINT if fingerprints else f"{FINGERPRINT} != ''"
+    fingerprint = FINGERPRINT if fingerprints else "''"
     keys = (*FLEX_FIELDS, FINGERPRINT) + ((BLOCKS,) if blocks else ())
     with lib.transaction() as tx:
         base = tx.query(
@@ -135,7 +137,28 @@ def load_rows(
             row.recording = None if number is None else int(number)
         elif key == AUDIO_ID:
             row.audio_id = value or ""
+    if not fingerprints:
+        unknown = [i for i, r in rows.items() if r.fp_mtime is None]
+        for i in _with_fingerprint(lib, unknown):
+            rows[i].has_fingerprint = True
+        for row in rows.values():
+            row.has_fingerprint = row.has_fingerprint or row.fp_mtime is not None
     return list(rows.values())
+
+
+def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
+    """Which of these items have a fingerprint in beets' column."""
+    found: set[int] = set()
+    with lib.transaction() as tx:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = tx.query(
+                f"SELECT id FROM items WHERE id IN ({marks}) AND {FINGERPRINT} != ''",
+                chunk,
+            )
+            found.update(r[0] for r in rows)
+    return found
 
 
 def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
