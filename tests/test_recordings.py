@@ -39,6 +39,10 @@ def partition(values: dict[str, int]) -> set[frozenset[str]]:
     return {frozenset(paths) for paths in by_rec.values()}
 
 
+def duplicates(groups: list[dict]) -> list[list[dict]]:
+    return [g["items"] for g in groups if g["status"] == "duplicate"]
+
+
 def summary(env: BeetEnv, *args: str) -> dict:
     return json.loads(env.run("dedupfuzzy", "--json", *args).stdout)["summary"]
 
@@ -81,7 +85,9 @@ def test_quarantine_keeps_the_recordings_and_undo_rematches(library):
     doc = json.loads(library.run("dedupfuzzy", "--json").stdout)
     moved = len(before) - len(after)
     assert moved and doc["summary"]["matched"] == moved
-    assert doc["groups"] == groups
+    # The same groups of copies (which uncertain pair stands for two groups
+    # may differ: the restored copies were matched one by one).
+    assert duplicates(doc["groups"]) == duplicates(groups)
     assert recordings_of(library) == before
 
 
