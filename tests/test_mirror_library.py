@@ -428,6 +428,33 @@ def test_an_empty_library_makes_empty_views(beet: BeetEnv):
     assert "0 created" in out
 
 
+def test_on_the_whole_corpus_each_view_shows_every_recording_once_per_album(
+    library: BeetEnv, corpus
+):
+    views = {name: library.root / "views" / name for name in ("high", "low")}
+    library.run("mirror", "--high", str(views["high"]), "--low", str(views["low"]))
+    recording_of = {
+        str(library.libdir / e.relpath): e.recording
+        for e in corpus.entries
+        if e.recording is not None
+    }
+
+    for name, view in views.items():
+        shown: dict[str, list[str]] = {}
+        for rel, target in links(view).items():
+            album = os.sep.join(Path(rel).parts[:2])
+            files = (
+                [os.path.join(target, f) for f in os.listdir(target)]
+                if os.path.isdir(target)
+                else [target]
+            )
+            shown.setdefault(album, []).extend(recording_of[f] for f in files)
+        every = [r for album in shown.values() for r in album]
+        assert set(every) == set(recording_of.values()), name
+        for album, recordings in shown.items():
+            assert len(recordings) == len(set(recordings)), (name, album)
+
+
 def test_entries_are_named_as_beets_names_folders(tmp_path: Path):
     """The SQL path evaluates the template exactly as `Item.destination` does."""
     lib = Library(str(tmp_path / "lib.db"), str(tmp_path / "music"))
