@@ -265,6 +265,20 @@ def test_a_moved_view_folder_takes_its_links_along(mirror: Mirror):
     assert links(mirror.low) == expected_low(mirror)
 
 
+def test_a_view_reached_through_a_symlink_keeps_its_links(mirror: Mirror):
+    # --relative names the view by its real path, the record by the other.
+    (mirror.beet.root / "via").symlink_to(mirror.beet.root / "views")
+    mirror.configure(high=mirror.beet.root / "via" / "high")
+    mirror.run()
+
+    out = mirror.run("--relative").stdout
+
+    assert "6 replaced" in out and "0 removed" in out
+    for rel, target in expected_high(mirror).items():
+        assert not os.readlink(mirror.high / rel).startswith("/")
+        assert (mirror.high / rel).resolve() == Path(target).resolve()
+
+
 def test_a_query_refreshes_only_its_albums(mirror: Mirror):
     mirror.run()
     mirror.beet.run("remove", "-f", "album:Radio Days")
