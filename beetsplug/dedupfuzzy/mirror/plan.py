@@ -58,8 +58,7 @@ CHANGES = frozenset(
 _PHASE = {kind: index for index, kind in enumerate(ActionKind)}
 
 
-@dataclass(frozen=True)
-class ExistingLink:
+class ExistingLink(NamedTuple):
     """A symbolic link found in a view: its text and whether it dangles."""
 
     text: str
@@ -110,9 +109,9 @@ class ViewSpec:
     records: Mapping[str, RecordedLink] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Action:
-    """One step of the plan at one path of a view.
+class Action(NamedTuple):
+    """One step of the plan at one path of a view (a tuple: a big view
+    makes tens of thousands of them).
 
     ``link_text`` is what a created, replaced or kept link contains and
     ``target`` the absolute path it leads to; both are empty for other kinds.
