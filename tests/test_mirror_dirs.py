@@ -11,7 +11,7 @@ from conftest import BeetEnv, assert_link, links
 
 from beetsplug.dedupfuzzy.mirror import scan as mirror_scan
 from beetsplug.dedupfuzzy.mirror.command import MirrorOptions, run_directory_mode
-from beetsplug.dedupfuzzy.mirror.plan import ActionKind
+from beetsplug.dedupfuzzy.mirror.model import ActionKind
 
 
 @pytest.fixture

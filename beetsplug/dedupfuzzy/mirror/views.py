@@ -16,16 +16,8 @@ from beets.library import Library
 from beets.ui import UserError, print_
 
 from .apply import apply_plan
-from .plan import (
-    Action,
-    ActionKind,
-    DesiredViews,
-    MirrorPlan,
-    ViewSpec,
-    ViewState,
-    narrow,
-    plan_mirror,
-)
+from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
+from .plan import narrow, plan_mirror
 from .record import LinkRecord, ViewKey, ViewRows, record_after
 from .scan import scan_view
 
