@@ -15,6 +15,7 @@ from . import settings
 from .cli.command import make_command
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
+from .safety.guard import RunGuard
 from .store.catalog import BLOCKS, FP_MTIME
 
 
@@ -25,6 +26,9 @@ class DedupFuzzyPlugin(BeetsPlugin):
         super().__init__("dedupfuzzy")
         self.config.add(settings.DEFAULTS)
         settings.mirror_view()
+        # Before the import hook: its listeners must find the library
+        # locked and the journal settled.
+        self.guard = RunGuard(self)
         self.import_hook = ImportHook(self)
 
     item_types = {

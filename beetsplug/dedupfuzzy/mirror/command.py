@@ -161,6 +161,10 @@ def make_mirror_command(plugin) -> Subcommand:
     )
 
     def func(lib, opts, args: list[str]) -> None:
+        with plugin.guard.command(lib, print_):
+            mirror(lib, opts, args)
+
+    def mirror(lib, opts, args: list[str]) -> None:
         view = settings.mirror_view()
         view.set_args(opts)
         options = load_mirror_options(view)
