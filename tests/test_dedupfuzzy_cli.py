@@ -133,7 +133,10 @@ def test_json_keeps_stdout_clean_when_files_fail(library):
     proc = library.run("dedupfuzzy", "--json")
     doc = json.loads(proc.stdout)
     assert doc["summary"]["failed"] == 1
-    assert "file not found" in proc.stderr
+    assert f"skipped (missing): {library.libdir / victim}" in proc.stderr.splitlines()
+    assert {"path": str(library.libdir / victim), "reason": "missing", "detail": ""} in (
+        doc["skipped"]
+    )
 
 
 def test_corrupt_and_empty_files_get_one_line_each_and_run_goes_on(library):

@@ -7,6 +7,7 @@ import sys
 
 from beets import config, ui, util
 
+from ..display import shown
 from ..matching.groups import ResolvedGroup
 from .report import describe
 
@@ -36,8 +37,7 @@ def ask(group: ResolvedGroup) -> str:
     )
     for n, m in ((1, first), (2, second)):
         ui.print_(
-            f"  {n}: {describe(m, True)}  {_size(m.row.path)}  "
-            f"{util.displayable_path(m.row.path)}"
+            f"  {n}: {describe(m, True)}  {_size(m.row.path)}  {shown(m.row.path)}"
         )
     choice = ui.input_options(("keep First", "keep Second", "keep Both", "sKip"))
     return {"f": FIRST, "s": SECOND, "b": BOTH, "k": SKIP}[choice]

@@ -18,7 +18,14 @@ from beets.library import Library
 
 from ..matching import blockindex, codec, similarity
 from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
-from .fpcalc import FpcalcResult, fingerprint_files
+from .fpcalc import (
+    MISSING,
+    SILENT,
+    UNREADABLE,
+    FpcalcResult,
+    Skipped,
+    fingerprint_files,
+)
 
 BATCH = 64
 MTIME_SLACK = 1e-3
@@ -31,8 +38,13 @@ class RefreshReport:
     computed: int = 0
     reused: int = 0
     sketched: int = 0
-    failed: list[tuple[bytes, str]] = field(default_factory=list)
+    failed: list[Skipped] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        """Every file that cannot take part, with its reason."""
+        return [*self.failed, *(Skipped(path, SILENT) for path in self.quiet)]
 
 
 def file_mtime(path: bytes) -> float | None:
@@ -91,7 +103,7 @@ def refresh(
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
-            report.failed.append((row.path, "file not found"))
+            report.failed.append(Skipped(row.path, MISSING))
             continue
         if is_fresh(row, mtime):
             report.reused += 1
@@ -121,7 +133,11 @@ def refresh(
         row, mtime = by_path[result.path]
         frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
         if frames is None:
-            report.failed.append((row.path, result.error or "unreadable fingerprint"))
+            report.failed.append(
+                result.skipped
+                if not result.ok
+                else Skipped(row.path, UNREADABLE, "fpcalc's fingerprint is unreadable")
+            )
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint
