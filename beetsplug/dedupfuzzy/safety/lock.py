@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from beets.ui import UserError
 
@@ -71,16 +71,28 @@ class LibraryLock:
             if held is not None:
                 self._held[self.path] = (held[0], held[1] + 1)
                 return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
+        if fd is None:
+            return  # No lock file possible (a read-only folder): nothing to share.
         try:
             self._wait_for(fd)
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {_this_run()}\n".encode(), 0)
+        with suppress(OSError):  # A read-only lock file still locks.
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {_this_run()}\n".encode(), 0)
         with self._guard:
             self._held[self.path] = (fd, 1)
+
+    def _open(self) -> int | None:
+        assert self.path is not None
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+            try:
+                return os.open(self.path, flags, 0o644)
+            except OSError:
+                continue
+        return None
 
     def release(self) -> None:
         if self.path is None:
