@@ -17,7 +17,8 @@ from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from .. import settings
-from .plan import Entries, choose_views
+from .model import Entries
+from .plan import choose_views
 from .scan import scan_source
 from .views import MirrorRun, Territory, check_sources, check_views, mirror_views
 
