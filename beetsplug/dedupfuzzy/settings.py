@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from beets import config as beets_config
 from beets.ui import UserError
@@ -34,6 +34,8 @@ DEFAULTS: dict[str, object] = {
     "auto": True,
     "import_action": "ask",
     "quiet_action": "keep",
+    # Another run of the plugin on the same library: wait this long, then stop.
+    "lock_wait": 3600,
 }
 
 MIRROR_DEFAULTS: dict[str, object] = {
@@ -71,25 +73,25 @@ class MatchSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything `beet dedupfuzzy` and the import hook read from config
-    (built only by `load_settings`: the defaults are `DEFAULTS`)."""
+    """Everything `beet dedupfuzzy` and the import hook read from config."""
 
-    match: MatchSettings
-    keep: str
-    tiebreak: dict[str, list[str]]
-    quarantine: str
-    move: bool
-    tag: str
-    pretend: bool
-    format: str
-    count: bool
-    report: str
-    threads: int
-    auto: bool
-    import_action: str
-    quiet_action: str
+    match: MatchSettings = field(default_factory=MatchSettings)
+    keep: str = "best"
+    tiebreak: dict[str, list[str]] = field(default_factory=dict)
+    quarantine: str = ""
+    move: bool = False
+    tag: str = ""
+    pretend: bool = False
+    format: str = ""
+    count: bool = False
+    report: str = ""
+    threads: int = 0
+    auto: bool = True
+    import_action: str = "ask"
+    quiet_action: str = "keep"
+    lock_wait: float = 3600.0
     # `keep` was not set and a low view is configured: best-of-each applies.
-    keep_for_views: bool
+    keep_for_views: bool = False
 
     @property
     def workers(self) -> int:
@@ -132,6 +134,7 @@ def load_settings(view) -> Settings:
         auto=bool(view["auto"].get()),
         import_action=import_action,
         quiet_action=quiet_action,
+        lock_wait=float(view["lock_wait"].as_number()),
         keep_for_views=keep_for_views,
     )
 
