@@ -185,7 +185,12 @@ def verify_in_chunks(
     verifier: matching.Verifier,
     frames: FrameSource,
 ) -> list[matching.Match]:
-    """Verify pairs, reading their fingerprints from the DB a chunk at a time."""
+    """Verify pairs, reading their fingerprints from the DB a chunk at a time.
+
+    Pairs go in order of length: both tracks of a pair have about the same
+    length, so the frames in memory serve the next pairs too.
+    """
+    pairs = sorted(pairs, key=lambda p: verifier.tracks[p[0]].length)
     found = []
     for start in range(0, len(pairs), VERIFY_CHUNK):
         chunk = pairs[start : start + VERIFY_CHUNK]

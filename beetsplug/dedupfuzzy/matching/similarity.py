@@ -21,6 +21,8 @@ FRAME_SECONDS = 4096 / 3 / 11025
 MIN_FRAMES = 40
 MIN_CHANGE_RATE = 0.25
 MIN_DISTINCT = 24
+# The shift search looks at every this many frames first.
+COARSE_STEP = 4
 
 
 def seconds_to_frames(seconds: float) -> int:
@@ -86,21 +88,24 @@ def _coarse_shifts(
     """The `keep` most promising shifts, all tried at once on a padded copy of b.
 
     Pairs every frame of `a` with `b` at each shift in one 2-D array (a view,
-    not a copy); padding frames count as neither errors nor overlap.
+    not a copy); padding frames count as neither errors nor overlap. Every
+    `COARSE_STEP`-th frame of a long fingerprint is enough to rank the shifts
+    (the few kept are then scored on every frame).
     """
     n = len(a)
+    step = COARSE_STEP if n >= COARSE_STEP * MIN_FRAMES else 1
     width = 2 * max_shift + 1
     padded = np.zeros(n + 2 * max_shift + len(b), dtype=np.uint32)
     valid = np.zeros(len(padded), dtype=bool)
     padded[max_shift : max_shift + len(b)] = b
     valid[max_shift : max_shift + len(b)] = True
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n)[:width]
-    masks = np.lib.stride_tricks.sliding_window_view(valid, n)[:width]
-    errors = np.bitwise_count(windows ^ a[None, :])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n)[:width, ::step]
+    masks = np.lib.stride_tricks.sliding_window_view(valid, n)[:width, ::step]
+    errors = np.bitwise_count(windows ^ a[None, ::step])
     errors[~masks] = 0
-    overlap = masks.sum(axis=1)
-    ber = errors.sum(axis=1, dtype=np.int64) / np.maximum(1, 32 * overlap)
-    ber[overlap < MIN_FRAMES] = 1.0
+    sampled = masks.sum(axis=1)
+    ber = errors.sum(axis=1, dtype=np.int64) / np.maximum(1, 32 * sampled)
+    ber[sampled * step < MIN_FRAMES] = 1.0
     order = np.argsort(ber, kind="stable")[:keep]
     # Row k of the window array is shift k - max_shift.
     return [int(k) - max_shift for k in order]
