@@ -25,6 +25,7 @@ CSV_COLUMNS = (
     "length",
     "similarity",
     "offset",
+    "speed",
 )
 
 
@@ -42,6 +43,8 @@ def describe(member: Member, is_keeper: bool) -> str:
         detail += f" {r.bitdepth}bit/{r.samplerate / 1000:g}kHz"
     if not is_keeper:
         detail += f"  similarity {member.similarity:.2f}  offset {member.offset:+.2f}s"
+        if member.speed:
+            detail += f"  speed {100 * member.speed:+.1f}%"
     return detail
 
 
@@ -87,6 +90,7 @@ def _member_record(m: Member) -> dict[str, object]:
         "keep": m.keep,
         "similarity": m.similarity,
         "offset": m.offset,
+        "speed": m.speed,
         "format": m.row.format,
         "bitrate": m.row.bitrate,
         "length": round(m.row.length, 3),
@@ -126,5 +130,6 @@ def write_csv(path: str, groups: Sequence[ResolvedGroup]) -> None:
                         f"{r.length:.3f}",
                         f"{m.similarity:.4f}",
                         f"{m.offset:.2f}",
+                        f"{m.speed:.4f}",
                     )
                 )

@@ -503,7 +503,7 @@ class ImportRun:
         for m in matches:
             old = index.row(m.b)
             ui.print_(
-                f"  old  {describe(Member(old, True, m.similarity, m.offset), False)}"
+                f"  old  {describe(_as_member(old, m), False)}"
                 f"  {util.displayable_path(old.path)}"
             )
         if not self.quarantine:
@@ -634,3 +634,8 @@ class ImportHook:
         run, self.run = self.run, None
         if run is not None:
             run.end()
+
+
+def _as_member(old: Row, m: Match) -> Member:
+    """A library copy as shown beside the new one (`m` has the new one as `a`)."""
+    return Member(old, True, m.similarity, m.offset, round(1.0 / m.speed - 1.0, 4))

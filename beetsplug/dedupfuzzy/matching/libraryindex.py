@@ -27,6 +27,7 @@ from beets.library import Library
 
 from .. import quality
 from ..fingerprinting import refresh as fingerprints
+from ..fingerprinting.excerpts import ExcerptSource
 from ..scan import track_of
 from ..settings import MatchSettings
 from ..store import catalog
@@ -163,7 +164,9 @@ class LibraryIndex:
             self._p_owner = np.array([k for k, _, _ in with_profile], np.int32)[order]
 
     def _new_verifier(self) -> Verifier:
-        return Verifier(self._tracks, self._frames_of, self.settings)
+        return Verifier(
+            self._tracks, self._frames_of, self.settings, audio=ExcerptSource()
+        )
 
     # Growing and shrinking during the import.
 
@@ -341,7 +344,8 @@ def _oriented(m: Match, first: int) -> Match:
     """The match with `first` as its `a` (offsets are relative to `a`)."""
     if m.a == first:
         return m
-    return Match(first, m.a, m.similarity, -m.offset + 0.0)
+    offset = round(-m.offset / m.speed, 2) + 0.0
+    return Match(first, m.a, m.similarity, offset, round(1.0 / m.speed, 4))
 
 
 def _stored_fingerprint(lib: Library, item_id: int) -> str:

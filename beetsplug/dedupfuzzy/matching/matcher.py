@@ -1,10 +1,15 @@
 """Verify candidate pairs on their raw frames and gather matches into groups.
 
 Everything here works on plain data: tracks with a length, a sketch and a
-way to get their frames. The guards that keep different edits apart live
-here: lengths must agree (fpcalc reads only the first two minutes, where a
-radio edit equals the album version), the overlap must be long enough, and
+way to get their frames (and, for the few pairs that need it, audio fpcalc
+did not read, through an `endings.AudioSource`). The guards that keep
+different edits apart live here: the stretch both copies hold must have the
+same length once aligned (fpcalc reads only the first two minutes, where a
+radio edit equals the album version; a lead-in of room noise is no other
+edit), the ends must agree (`endings`), the overlap must be long enough, and
 silent fingerprints have empty sketches so they are never candidates.
+Off-speed copies are found by a drifting alignment and judged on audio
+played back at the corrected speed.
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..settings import MatchSettings
+from . import endings
 from .blockindex import Sketch, candidate_pairs
 from .neighbours import profile_pairs
-from .similarity import MIN_FRAMES, Alignment, align, seconds_to_frames
+from .similarity import (
+    FRAME_SECONDS,
+    MAX_SPEED_ERROR,
+    MIN_FRAMES,
+    Alignment,
+    align,
+    align_drifting,
+    fit_drift,
+    seconds_to_frames,
+)
 
 DUPLICATE = "duplicate"
 UNCERTAIN = "uncertain"
@@ -45,6 +60,7 @@ class Match:
     b: int
     similarity: float
     offset: float
+    speed: float = 1.0  # b's length per second of a (1.008: b runs 0.8 % slow)
 
     def other(self, track_id: int) -> int:
         return self.b if track_id == self.a else self.a
@@ -66,7 +82,13 @@ FramesOf = Callable[[int], np.ndarray | None]
 
 
 class Verifier:
-    """Checks pairs of tracks on their frames, remembering every answer."""
+    """Checks pairs of tracks on their frames, remembering every answer.
+
+    With an `audio` source, pairs whose verdict needs audio fpcalc did not
+    read (the end of a long track, an off-speed copy played back at the
+    corrected speed) get it decoded; without one, those checks are skipped
+    where the fingerprints cannot answer and off-speed copies match nothing.
+    """
 
     def __init__(
         self,
@@ -74,20 +96,33 @@ class Verifier:
         frames_of: FramesOf,
         settings: MatchSettings,
         known: dict[frozenset[int], Match | None] | None = None,
+        audio: endings.AudioSource | None = None,
     ) -> None:
         self.tracks = tracks
         self.frames_of = frames_of
         self.settings = settings
+        self.audio = audio
         self.max_shift = seconds_to_frames(settings.max_offset)
         self.min_overlap = seconds_to_frames(settings.min_overlap)
         # Answers remembered from earlier runs, and those computed in this one.
         self._cache: dict[frozenset[int], Match | None] = dict(known or {})
         self.computed: dict[frozenset[int], Match | None] = {}
+        self._heads: dict[tuple[int, int], Alignment | None] = {}
 
     def lengths_agree(self, a: Track, b: Track) -> bool:
+        """A quick test before any frame is read: can these lengths match?
+
+        The difference may hide a lead-in of up to `max_offset` and a speed
+        error; the stretch both copies hold is compared once aligned.
+        """
         if not a.length or not b.length:
             return True
-        return abs(a.length - b.length) <= self.settings.length_tolerance
+        slack = (
+            self.settings.length_tolerance
+            + self.settings.max_offset
+            + MAX_SPEED_ERROR * max(a.length, b.length)
+        )
+        return abs(a.length - b.length) <= slack
 
     def verify(self, a_id: int, b_id: int, hints: Sequence[int] = ()) -> Match | None:
         """The match between two tracks, or None when they are not alike."""
@@ -97,32 +132,152 @@ class Verifier:
         result = self._verify(a_id, b_id, hints)
         self._cache[key] = result
         self.computed[key] = result
+        self._heads.pop((a_id, b_id), None)
         return result
 
-    def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:
+    def verify_many(
+        self, pairs: Sequence[tuple[int, int, Sequence[int]]]
+    ) -> list[Match | None]:
+        """`verify` for many pairs, decoding the audio they need in one go."""
+        if self.audio is not None:
+            wanted: list[tuple[bytes, endings.Span]] = []
+            for a_id, b_id, hints in pairs:
+                if frozenset((a_id, b_id)) not in self._cache:
+                    wanted += self._audio_needed(a_id, b_id, hints)
+            self.audio.prefetch(wanted)
+        return [self.verify(a, b, hints) for a, b, hints in pairs]
+
+    def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
+        """The best alignment of the two stored fingerprints (memoised).
+
+        A straight shift first; when that is not convincing, a drifting one
+        (an off-speed copy), as long as there is audio to confirm it with.
+        """
+        if (a_id, b_id) in self._heads:
+            return self._heads[(a_id, b_id)]
         a, b = self.tracks[a_id], self.tracks[b_id]
-        if not self.lengths_agree(a, b):
+        found: Alignment | None = None
+        fa = fb = None
+        if self.lengths_agree(a, b) and not (
+            (a.sketch is not None and a.sketch.empty)
+            or (b.sketch is not None and b.sketch.empty)
+        ):
+            fa, fb = self.frames_of(a_id), self.frames_of(b_id)
+        if fa is not None and fb is not None:
+            # Short tracks cannot offer the configured overlap; demand most
+            # of what they have, and never less than a few seconds.
+            need = max(
+                MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb))))
+            )
+            found = align(
+                fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
+            )
+            if found is None and hints:
+                found = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
+            weak = found is None or found.similarity < self.settings.auto_threshold
+            if weak and self.audio is not None:
+                drift = fit_drift(fa, fb, self.max_shift)
+                if drift is not None and drift.is_speed_error:
+                    found = align_drifting(fa, fb, drift) or found
+        self._heads[(a_id, b_id)] = found
+        return found
+
+    def _window(
+        self, a: Track, b: Track, found: Alignment
+    ) -> tuple[tuple[float, float], endings.TimeMap] | None:
+        tm = endings.TimeMap(found.speed, found.shift * FRAME_SECONDS)
+        if a.length and b.length:
+            stretch = endings.stretch_difference(a.length, b.length, tm)
+            if abs(stretch) > self.settings.length_tolerance:
+                return None
+        window = endings.ending_window(a.length, b.length, tm)
+        if window is None:
             return None
-        if a.sketch is not None and a.sketch.empty:
+        return window, tm
+
+    def _audio_needed(
+        self, a_id: int, b_id: int, hints: Sequence[int]
+    ) -> list[tuple[bytes, endings.Span]]:
+        found = self._head(a_id, b_id, hints)
+        if found is None:
+            return []
+        a, b = self.tracks[a_id], self.tracks[b_id]
+        placed = self._window(a, b, found)
+        if placed is None:
+            return []
+        span_a, span_b = endings.spans(*placed)
+        wanted = []
+        if endings.from_head(self.frames_of(a_id), span_a) is None:
+            wanted.append((a.path, span_a))
+        if endings.from_head(self.frames_of(b_id), span_b) is None:
+            wanted.append((b.path, span_b))
+        return wanted
+
+    def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:
+        found = self._head(a_id, b_id, hints)
+        if found is None:
             return None
-        if b.sketch is not None and b.sketch.empty:
+        a, b = self.tracks[a_id], self.tracks[b_id]
+        off_speed = found.speed != 1.0
+        if not off_speed and found.similarity < self.settings.ask_threshold:
             return None
-        fa, fb = self.frames_of(a_id), self.frames_of(b_id)
-        if fa is None or fb is None:
-            return None
-        # Short tracks cannot offer the configured overlap; demand most of
-        # what they have, and never less than a few seconds.
-        need = max(MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb)))))
-        found: Alignment | None = align(
-            fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
-        )
-        if found is None and hints:
-            found = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
-        if found is None or found.similarity < self.settings.ask_threshold:
+        tm = endings.TimeMap(found.speed, found.shift * FRAME_SECONDS)
+        if a.length and b.length:
+            # The stretch both hold must agree, not the file lengths: a
+            # lead-in of room noise is no other edit, an intro cut is.
+            stretch = endings.stretch_difference(a.length, b.length, tm)
+            if abs(stretch) > self.settings.length_tolerance:
+                return None
+        similarity = found.similarity
+        ending = self._ending(a, b, found)
+        if off_speed:
+            # The drift only says where to look; the corrected audio decides.
+            if ending is None or ending is _UNREADABLE:
+                return None
+            similarity = ending
+        elif ending is _UNREADABLE:
+            # The end could not be read: never merge on half the evidence.
+            similarity = min(similarity, self.settings.auto_threshold - 0.01)
+        elif ending is not None and ending < self.settings.ask_threshold:
+            return None  # another ending: a medley, an alternate outro
+        if similarity < self.settings.ask_threshold:
             return None
         return Match(
-            a_id, b_id, round(found.similarity, 4), round(found.offset, 2) + 0.0
+            a_id,
+            b_id,
+            round(similarity, 4),
+            round(tm.offset, 2) + 0.0,
+            round(found.speed, 4),
         )
+
+    def _ending(self, a: Track, b: Track, found: Alignment) -> float | object | None:
+        """The similarity of the two copies' ending windows.
+
+        None when there is nothing to compare (a short shared stretch, a
+        silent window, no audio source); `_UNREADABLE` when the audio
+        needed could not be decoded.
+        """
+        placed = self._window(a, b, found)
+        if placed is None:
+            return None
+        window, tm = placed
+        span_a, span_b = endings.spans(window, tm)
+        frames = []
+        for track, span in ((a, span_a), (b, span_b)):
+            got = endings.from_head(self.frames_of(track.id), span)
+            if got is None:
+                if self.audio is None:
+                    return None
+                got = self.audio.frames(track.path, span)
+                if got is None:
+                    return _UNREADABLE
+            frames.append(got)
+        return endings.ending_similarity(
+            frames[0], frames[1], endings.b_lead(window, span_b, tm)
+        )
+
+
+_UNREADABLE = object()
 
 
 def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
@@ -133,15 +288,12 @@ def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
     near = profile_pairs(
         profiles, [t.length for t in tracks], verifier.settings.length_tolerance
     )
-    matches = []
-    for i, j in sorted(set(candidates.pairs).union(near)):
-        a, b = tracks[i], tracks[j]
-        if not verifier.lengths_agree(a, b):
-            continue
-        m = verifier.verify(a.id, b.id, candidates.hints.get((i, j), ()))
-        if m is not None:
-            matches.append(m)
-    return matches
+    pairs = [
+        (tracks[i].id, tracks[j].id, candidates.hints.get((i, j), ()))
+        for i, j in sorted(set(candidates.pairs).union(near))
+        if verifier.lengths_agree(tracks[i], tracks[j])
+    ]
+    return [m for m in verifier.verify_many(pairs) if m is not None]
 
 
 def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:

@@ -19,7 +19,7 @@ from ..settings import MatchSettings
 from .catalog import Row
 
 TABLE = "dedupfuzzy_pairs"
-ALGORITHM = "1"
+ALGORITHM = "2"  # 2: ends compared, stretch-length guard, speed
 
 
 def settings_token(settings: MatchSettings) -> str:
@@ -41,6 +41,9 @@ def _ensure(lib: Library) -> None:
             "a INTEGER NOT NULL, b INTEGER NOT NULL, token TEXT NOT NULL, "
             "similarity REAL, offset REAL, PRIMARY KEY (a, b))"
         )
+        columns = {row[1] for row in tx.query(f"PRAGMA table_info({TABLE})")}
+        if "speed" not in columns:  # a table from before speed was measured
+            tx.script(f"ALTER TABLE {TABLE} ADD COLUMN speed REAL")
 
 
 def _pair_token(a: Row, b: Row, settings: MatchSettings) -> str:
@@ -53,14 +56,16 @@ def load(
     """The remembered answers that still hold for these rows and settings."""
     _ensure(lib)
     with lib.transaction() as tx:
-        stored = tx.query(f"SELECT a, b, token, similarity, offset FROM {TABLE}")
+        stored = tx.query(f"SELECT a, b, token, similarity, offset, speed FROM {TABLE}")
     known: dict[frozenset[int], Match | None] = {}
-    for a, b, token, similarity, offset in stored:
+    for a, b, token, similarity, offset, speed in stored:
         ra, rb = rows.get(a), rows.get(b)
         if ra is None or rb is None or token != _pair_token(ra, rb, settings):
             continue
         known[frozenset((a, b))] = (
-            None if similarity is None else Match(a, b, similarity, offset)
+            None
+            if similarity is None
+            else Match(a, b, similarity, offset, speed if speed is not None else 1.0)
         )
     return known
 
@@ -81,13 +86,14 @@ def store(
         token = _pair_token(ra, rb, settings)
         sim = None if match is None else match.similarity
         off = None if match is None else match.offset
-        values.append((a, b, token, sim, off))
+        speed = None if match is None else match.speed
+        values.append((a, b, token, sim, off, speed))
     if not values:
         return
     _ensure(lib)
     with lib.transaction() as tx:
         tx.mutate_many(
-            f"INSERT OR REPLACE INTO {TABLE} (a, b, token, similarity, offset) "
-            "VALUES (?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO {TABLE} "
+            "(a, b, token, similarity, offset, speed) VALUES (?, ?, ?, ?, ?, ?)",
             values,
         )
