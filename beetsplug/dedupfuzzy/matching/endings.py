@@ -2,17 +2,18 @@
 
 Two files whose first two minutes match can still be different edits: a
 medley that leaves the song after 90 s, an alternate ending, a hidden track.
-The verdict therefore also compares a window near the end of the stretch the
-two copies share: from 40 s to 25 s before its end. A DJ-mix copy whose
-last 25 s cross-fade into the next song still matches there; a copy with 40 s
-or more of other material at the end does not.
+The verdict therefore also compares a window near the end: from 37 s to
+25 s before it. A DJ-mix copy whose last 25 s cross-fade into the next song
+still matches there; a copy with 37 s or more of other material at the end
+does not.
 
 The window is taken from the stored fingerprint when fpcalc's two minutes
-reach it (most files shorter than 2:25), else from a short excerpt decoded
-for this pair only (`fingerprinting.excerpts`). An off-speed copy's window is
-always decoded, played back at the corrected speed: its frames then line up
-with the other copy's without drift, and their BER is the pair's similarity.
-Everything here is plain arithmetic on times and frames.
+reach it (files shorter than about 2:25), else from a short excerpt of the
+file (`fingerprinting.excerpts`), decoded only when a pair needs it and then
+shared by all the file's pairs. An off-speed copy's excerpt is played back at
+the corrected speed: its frames then line up with the other copy's without
+drift, and their BER is the pair's similarity. Everything here is plain
+arithmetic on times and frames.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from typing import Protocol
 
 import numpy as np
 
-from .similarity import align, is_informative, seconds_to_frames
+from .similarity import FRAME_SECONDS, align, is_informative, seconds_to_frames
 
-# The window, in seconds before the end of the shared stretch.
+# The window, in seconds before the end of the file.
 WINDOW_FROM = 37.0
 WINDOW_TO = 25.0
-# An off-speed copy's window doubles as its proof of identity: a longer one.
-SPEED_WINDOW_FROM = 55.0
 # Shorter windows (very short tracks) are not worth a look: the first two
-# minutes already covered them.
+# minutes already saw them.
 MIN_WINDOW = 8.0
 # Extra audio decoded on both sides of a window: in front, Chromaprint's
 # filters settle; around the second copy's, the alignment searches. Both
@@ -50,11 +49,6 @@ class TimeMap:
         return self.speed * t + self.offset
 
 
-def shared_end(length_a: float, length_b: float, tm: TimeMap) -> float:
-    """The end of the stretch both copies hold, in a's seconds."""
-    return min(length_a, (length_b - tm.offset) / tm.speed)
-
-
 def stretch_difference(length_a: float, length_b: float, tm: TimeMap) -> float:
     """How much longer b runs than a once b's lead-in and speed are accounted for.
 
@@ -63,19 +57,6 @@ def stretch_difference(length_a: float, length_b: float, tm: TimeMap) -> float:
     shorter: their whole difference.
     """
     return length_b - tm.to_b(length_a)
-
-
-def ending_window(
-    length_a: float, length_b: float, tm: TimeMap
-) -> tuple[float, float] | None:
-    """The window to compare, in a's seconds; None when it would be too short."""
-    end = shared_end(length_a, length_b, tm)
-    start = max(0.0, -tm.offset / tm.speed)
-    reach = SPEED_WINDOW_FROM if tm.speed != 1.0 else WINDOW_FROM
-    lo, hi = max(start, end - reach), end - WINDOW_TO
-    if hi - lo < MIN_WINDOW:
-        return None
-    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -96,23 +77,46 @@ class Span:
         return frames[self.skip : stop]
 
 
-def spans(window: tuple[float, float], tm: TimeMap) -> tuple[Span, Span]:
-    """What to read of each copy: the window and a margin on both sides.
+def file_span(length: float, speed: float = 1.0) -> Span:
+    """The part of a file its ending is judged on, with a margin on each side.
 
-    Of a's excerpt only the window itself is compared; b's is searched whole.
+    It depends on the file alone (and the speed it is played back at), so
+    one excerpt serves every pair the file is in; the stretch check has
+    already made the two copies' ends agree within `length_tolerance`.
     """
-    lo, hi = window
-    a_start = max(0.0, lo - SEARCH_MARGIN)
-    a = Span(
-        a_start,
-        hi + SEARCH_MARGIN - a_start,
+    speed = round(speed, 3)  # as played back: near-equal speeds share one excerpt
+    start = max(0.0, length - (WINDOW_FROM + SEARCH_MARGIN) * speed)
+    stop = max(start, length - (WINDOW_TO - SEARCH_MARGIN) * speed)
+    return Span(start, stop - start, speed)
+
+
+def window_spans(
+    length_a: float, length_b: float, tm: TimeMap
+) -> tuple[Span, Span] | None:
+    """What to compare: a's window (its margins cut off), and b's whole span.
+
+    None when the window is too short to be worth it (a very short track:
+    the first two minutes saw all of it).
+    """
+    a = file_span(length_a)
+    lo = a.start + (SEARCH_MARGIN if a.start > 0 else 0.0)
+    hi = length_a - WINDOW_TO
+    if hi - lo < MIN_WINDOW:
+        return None
+    window = Span(
+        a.start,
+        a.seconds,
         1.0,
-        seconds_to_frames(lo - a_start),
+        seconds_to_frames(lo - a.start),
         seconds_to_frames(hi - lo),
     )
-    b_start = max(0.0, tm.to_b(lo) - SEARCH_MARGIN * tm.speed)
-    b_stop = tm.to_b(hi) + SEARCH_MARGIN * tm.speed
-    return a, Span(b_start, b_stop - b_start, tm.speed)
+    return window, file_span(length_b, tm.speed)
+
+
+def b_lead(window: Span, b_span: Span, tm: TimeMap) -> float:
+    """Seconds (in a's time scale) from the start of b's excerpt to a's window."""
+    lo = window.start + window.skip * FRAME_SECONDS
+    return (tm.to_b(lo) - b_span.start) / tm.speed
 
 
 def from_head(head: np.ndarray, span: Span) -> np.ndarray | None:
@@ -149,14 +153,11 @@ def ending_similarity(
     return None if found is None else found.similarity
 
 
-def b_lead(window: tuple[float, float], b_span: Span, tm: TimeMap) -> float:
-    """Seconds (in a's scale) from the start of b's excerpt to a's window."""
-    return (tm.to_b(window[0]) - b_span.start) / tm.speed
-
-
 class AudioSource(Protocol):
     """Fingerprints of stretches of files that fpcalc did not read (I/O)."""
 
     def frames(self, path: bytes, span: Span) -> np.ndarray | None: ...
 
     def prefetch(self, wanted: Iterable[tuple[bytes, Span]]) -> None: ...
+
+    def holds(self, path: bytes, span: Span) -> bool: ...

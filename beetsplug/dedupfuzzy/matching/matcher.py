@@ -14,6 +14,7 @@ played back at the corrected speed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -108,6 +109,9 @@ class Verifier:
         self._cache: dict[frozenset[int], Match | None] = dict(known or {})
         self.computed: dict[frozenset[int], Match | None] = {}
         self._heads: dict[tuple[int, int], Alignment | None] = {}
+        # Off-speed pairs whose first copy, not the second, is played back at
+        # the corrected speed (see `_choose_playback`).
+        self._play_first: set[tuple[int, int]] = set()
 
     def lengths_agree(self, a: Track, b: Track) -> bool:
         """A quick test before any frame is read: can these lengths match?
@@ -133,6 +137,7 @@ class Verifier:
         self._cache[key] = result
         self.computed[key] = result
         self._heads.pop((a_id, b_id), None)
+        self._play_first.discard((a_id, b_id))
         return result
 
     def verify_many(
@@ -140,10 +145,15 @@ class Verifier:
     ) -> list[Match | None]:
         """`verify` for many pairs, decoding the audio they need in one go."""
         if self.audio is not None:
+            pending = [
+                (a, b, hints)
+                for a, b, hints in pairs
+                if frozenset((a, b)) not in self._cache
+            ]
+            self._choose_playback(pending)
             wanted: list[tuple[bytes, endings.Span]] = []
-            for a_id, b_id, hints in pairs:
-                if frozenset((a_id, b_id)) not in self._cache:
-                    wanted += self._audio_needed(a_id, b_id, hints)
+            for a_id, b_id, hints in pending:
+                wanted += self._audio_needed(a_id, b_id, hints)
             self.audio.prefetch(wanted)
         return [self.verify(a, b, hints) for a, b, hints in pairs]
 
@@ -182,18 +192,58 @@ class Verifier:
         self._heads[(a_id, b_id)] = found
         return found
 
-    def _window(
+    def _choose_playback(self, pairs: Sequence[tuple[int, int, Sequence[int]]]) -> None:
+        """For off-speed pairs, which copy to play back at the corrected speed.
+
+        One vinyl rip running 0.8 % slow beside three copies at the right
+        speed: playing the rip 0.8 % faster serves all three pairs with one
+        excerpt; correcting the three others would take three. Each pair
+        takes the side that more pairs of this batch would share.
+        """
+        options: dict[int, tuple[tuple[bytes, float], tuple[bytes, float]]] = {}
+        votes: Counter[tuple[bytes, float]] = Counter()
+        for n, (a_id, b_id, hints) in enumerate(pairs):
+            found = self._head(a_id, b_id, hints)
+            if found is None or found.speed == 1.0:
+                continue
+            a, b = self.tracks[a_id], self.tracks[b_id]
+            play_b = (b.path, round(found.speed, 3))
+            play_a = (a.path, round(1.0 / found.speed, 3))
+            options[n] = (play_a, play_b)
+            votes.update((play_a, play_b))
+        for n, (play_a, play_b) in options.items():
+            if votes[play_a] > votes[play_b]:
+                self._play_first.add((pairs[n][0], pairs[n][1]))
+
+    def _played(
         self, a: Track, b: Track, found: Alignment
-    ) -> tuple[tuple[float, float], endings.TimeMap] | None:
+    ) -> tuple[Track, Track, Alignment]:
+        """The pair ordered so that its second copy is the one played back.
+
+        Outside a batch, the side already decoded for another pair is taken.
+        """
+        if found.speed == 1.0:
+            return a, b, found
+        flip = (a.id, b.id) in self._play_first
+        if not flip and self.audio is not None:
+            inverse = found.inverse()
+            flip = self.audio.holds(
+                a.path, endings.file_span(a.length, inverse.speed)
+            ) and not self.audio.holds(b.path, endings.file_span(b.length, found.speed))
+        return (b, a, found.inverse()) if flip else (a, b, found)
+
+    def _spans(
+        self, a: Track, b: Track, found: Alignment
+    ) -> tuple[endings.Span, endings.Span, endings.TimeMap] | None:
+        """The ending windows to compare, once the stretches agree."""
         tm = endings.TimeMap(found.speed, found.shift * FRAME_SECONDS)
-        if a.length and b.length:
-            stretch = endings.stretch_difference(a.length, b.length, tm)
-            if abs(stretch) > self.settings.length_tolerance:
-                return None
-        window = endings.ending_window(a.length, b.length, tm)
-        if window is None:
+        if not a.length or not b.length:
             return None
-        return window, tm
+        stretch = endings.stretch_difference(a.length, b.length, tm)
+        if abs(stretch) > self.settings.length_tolerance:
+            return None
+        spans = endings.window_spans(a.length, b.length, tm)
+        return None if spans is None else (*spans, tm)
 
     def _audio_needed(
         self, a_id: int, b_id: int, hints: Sequence[int]
@@ -201,11 +251,11 @@ class Verifier:
         found = self._head(a_id, b_id, hints)
         if found is None:
             return []
-        a, b = self.tracks[a_id], self.tracks[b_id]
-        placed = self._window(a, b, found)
+        a, b, found = self._played(self.tracks[a_id], self.tracks[b_id], found)
+        placed = self._spans(a, b, found)
         if placed is None:
             return []
-        span_a, span_b = endings.spans(*placed)
+        span_a, span_b, _ = placed
         wanted = []
         if endings.from_head(self.frames_of(a_id), span_a) is None:
             wanted.append((a.path, span_a))
@@ -257,11 +307,11 @@ class Verifier:
         silent window, no audio source); `_UNREADABLE` when the audio
         needed could not be decoded.
         """
-        placed = self._window(a, b, found)
+        a, b, found = self._played(a, b, found)
+        placed = self._spans(a, b, found)
         if placed is None:
             return None
-        window, tm = placed
-        span_a, span_b = endings.spans(window, tm)
+        span_a, span_b, tm = placed
         frames = []
         for track, span in ((a, span_a), (b, span_b)):
             got = endings.from_head(self.frames_of(track.id), span)
@@ -273,7 +323,7 @@ class Verifier:
                     return _UNREADABLE
             frames.append(got)
         return endings.ending_similarity(
-            frames[0], frames[1], endings.b_lead(window, span_b, tm)
+            frames[0], frames[1], endings.b_lead(span_a, span_b, tm)
         )
 
 
@@ -329,6 +379,17 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
 
     cluster: dict[int, list[int]] = {}
     for component in _components(strong):
+        # The clique rule needs every pair of the component: verify those
+        # not yet known in one batch, so their audio is decoded together.
+        missing = [
+            (x, y, ())
+            for k, x in enumerate(component)
+            for y in component[k + 1 :]
+            if frozenset((x, y)) not in pair_match
+        ]
+        for (x, y, _), m in zip(missing, verifier.verify_many(missing), strict=True):
+            if m is not None:
+                pair_match[frozenset((x, y))] = m
         remaining = set(component)
         while remaining:
             degree = {t: len(strong[t] & remaining) for t in remaining}

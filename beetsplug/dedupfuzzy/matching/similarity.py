@@ -60,6 +60,15 @@ class Alignment:
     def offset(self) -> float:
         return self.shift * FRAME_SECONDS
 
+    def inverse(self) -> Alignment:
+        """The same alignment seen from b (b[j] pairs with a[(j - shift) / speed])."""
+        return Alignment(
+            self.bit_error_rate,
+            int(round(-self.shift / self.speed)),
+            self.overlap,
+            1.0 / self.speed,
+        )
+
     @property
     def similarity(self) -> float:
         return similarity_from_ber(self.bit_error_rate)
