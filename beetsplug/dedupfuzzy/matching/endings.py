@@ -18,13 +18,20 @@ arithmetic on times and frames.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from .similarity import FRAME_SECONDS, align, is_informative, seconds_to_frames
+from .similarity import (
+    FRAME_SECONDS,
+    Alignment,
+    align,
+    is_informative,
+    seconds_to_frames,
+)
 
 # The window, in seconds before the end of the file.
 WINDOW_FROM = 37.0
@@ -119,9 +126,9 @@ def b_lead(window: Span, b_span: Span, tm: TimeMap) -> float:
     return (tm.to_b(lo) - b_span.start) / tm.speed
 
 
-def from_head(head: np.ndarray, span: Span) -> np.ndarray | None:
+def from_head(head: np.ndarray | None, span: Span) -> np.ndarray | None:
     """The span's frames out of the stored fingerprint, when it reaches them."""
-    if span.speed != 1.0:
+    if head is None or span.speed != 1.0:
         return None
     first = seconds_to_frames(span.start)
     last = seconds_to_frames(span.start + span.seconds)
@@ -161,3 +168,132 @@ class AudioSource(Protocol):
     def prefetch(self, wanted: Iterable[tuple[bytes, Span]]) -> None: ...
 
     def holds(self, path: bytes, span: Span) -> bool: ...
+
+
+class Copy(Protocol):
+    """What the ending check needs of a track."""
+
+    id: int
+    path: bytes
+    length: float
+
+
+# A similarity no pair can have: the audio of an ending could not be decoded.
+UNREADABLE = -1.0
+
+
+def stretches_agree(a: Copy, b: Copy, tm: TimeMap, tolerance: float) -> bool:
+    """The stretch both copies hold must agree, not the file lengths: a
+    lead-in of room noise is no other edit, an intro cut is."""
+    if not a.length or not b.length:
+        return True
+    return abs(stretch_difference(a.length, b.length, tm)) <= tolerance
+
+
+class EndingCheck:
+    """Compares the ends of aligned pairs, decoding only what fingerprints lack.
+
+    `frames_of` gives a track's stored frames; `audio` decodes excerpts
+    (None: pairs whose window lies past the fingerprint are not compared,
+    and off-speed pairs cannot be confirmed).
+    """
+
+    def __init__(
+        self,
+        frames_of: Callable[[int], np.ndarray | None],
+        audio: AudioSource | None,
+        tolerance: float,
+    ) -> None:
+        self.frames_of = frames_of
+        self.audio = audio
+        self.tolerance = tolerance
+        # Off-speed pairs whose first copy, not the second, is played back
+        # at the corrected speed (see `choose_playback`).
+        self._play_first: set[tuple[int, int]] = set()
+
+    def choose_playback(self, pairs: Iterable[tuple[Copy, Copy, Alignment]]) -> None:
+        """For off-speed pairs, which copy to play back at the corrected speed.
+
+        One vinyl rip running 0.8 % slow beside three copies at the right
+        speed: playing the rip 0.8 % faster serves all three pairs with one
+        excerpt; correcting the three others would take three. Each pair
+        takes the side that more pairs of this batch would share.
+        """
+        options = []
+        votes: Counter[tuple[bytes, float]] = Counter()
+        for a, b, found in pairs:
+            if found.speed == 1.0:
+                continue
+            play_a = (a.path, round(1.0 / found.speed, 3))
+            play_b = (b.path, round(found.speed, 3))
+            options.append((a.id, b.id, play_a, play_b))
+            votes.update((play_a, play_b))
+        for a_id, b_id, play_a, play_b in options:
+            if votes[play_a] > votes[play_b]:
+                self._play_first.add((a_id, b_id))
+
+    def forget(self, a: Copy, b: Copy) -> None:
+        self._play_first.discard((a.id, b.id))
+
+    def needed(self, a: Copy, b: Copy, found: Alignment) -> list[tuple[bytes, Span]]:
+        """The excerpts `similarity` will ask the audio source for."""
+        placed = self._spans(*self._played(a, b, found))
+        if placed is None:
+            return []
+        x, y, span_x, span_y, _ = placed
+        return [
+            (track.path, span)
+            for track, span in ((x, span_x), (y, span_y))
+            if from_head(self.frames_of(track.id), span) is None
+        ]
+
+    def similarity(self, a: Copy, b: Copy, found: Alignment) -> float | None:
+        """The similarity of the two copies' ending windows.
+
+        None when there is nothing to compare (a short track, a silent
+        window, no audio source); UNREADABLE when the audio needed could not
+        be decoded.
+        """
+        placed = self._spans(*self._played(a, b, found))
+        if placed is None:
+            return None
+        x, y, span_x, span_y, tm = placed
+        frames = []
+        for track, span in ((x, span_x), (y, span_y)):
+            got = from_head(self.frames_of(track.id), span)
+            if got is None:
+                if self.audio is None:
+                    return None
+                got = self.audio.frames(track.path, span)
+                if got is None:
+                    return UNREADABLE
+            frames.append(got)
+        return ending_similarity(frames[0], frames[1], b_lead(span_x, span_y, tm))
+
+    def _played(
+        self, a: Copy, b: Copy, found: Alignment
+    ) -> tuple[Copy, Copy, Alignment]:
+        """The pair ordered so that its second copy is the one played back.
+
+        Outside a batch, the side already decoded for another pair is taken.
+        """
+        if found.speed == 1.0:
+            return a, b, found
+        flip = (a.id, b.id) in self._play_first
+        if not flip and self.audio is not None:
+            back = found.inverse()
+            flip = self.audio.holds(
+                a.path, file_span(a.length, back.speed)
+            ) and not self.audio.holds(b.path, file_span(b.length, found.speed))
+        return (b, a, found.inverse()) if flip else (a, b, found)
+
+    def _spans(
+        self, a: Copy, b: Copy, found: Alignment
+    ) -> tuple[Copy, Copy, Span, Span, TimeMap] | None:
+        tm = TimeMap(found.speed, found.offset)
+        if not a.length or not b.length:
+            return None
+        if not stretches_agree(a, b, tm, self.tolerance):
+            return None
+        spans = window_spans(a.length, b.length, tm)
+        return None if spans is None else (a, b, *spans, tm)

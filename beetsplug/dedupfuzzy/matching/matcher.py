@@ -14,7 +14,6 @@ played back at the corrected speed.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,6 @@ from . import endings
 from .blockindex import Sketch, candidate_pairs
 from .neighbours import profile_pairs
 from .similarity import (
-    FRAME_SECONDS,
     MAX_SPEED_ERROR,
     MIN_FRAMES,
     Alignment,
@@ -109,9 +107,7 @@ class Verifier:
         self._cache: dict[frozenset[int], Match | None] = dict(known or {})
         self.computed: dict[frozenset[int], Match | None] = {}
         self._heads: dict[tuple[int, int], Alignment | None] = {}
-        # Off-speed pairs whose first copy, not the second, is played back at
-        # the corrected speed (see `_choose_playback`).
-        self._play_first: set[tuple[int, int]] = set()
+        self.endings = endings.EndingCheck(frames_of, audio, settings.length_tolerance)
 
     def lengths_agree(self, a: Track, b: Track) -> bool:
         """A quick test before any frame is read: can these lengths match?
@@ -137,7 +133,7 @@ class Verifier:
         self._cache[key] = result
         self.computed[key] = result
         self._heads.pop((a_id, b_id), None)
-        self._play_first.discard((a_id, b_id))
+        self.endings.forget(self.tracks[a_id], self.tracks[b_id])
         return result
 
     def verify_many(
@@ -150,11 +146,17 @@ class Verifier:
                 for a, b, hints in pairs
                 if frozenset((a, b)) not in self._cache
             ]
-            self._choose_playback(pending)
-            wanted: list[tuple[bytes, endings.Span]] = []
+            aligned = []
             for a_id, b_id, hints in pending:
-                wanted += self._audio_needed(a_id, b_id, hints)
-            self.audio.prefetch(wanted)
+                found = self._head(a_id, b_id, hints)
+                if found is not None:
+                    aligned.append((self.tracks[a_id], self.tracks[b_id], found))
+            self.endings.choose_playback(aligned)
+            self.audio.prefetch(
+                need
+                for a, b, found in aligned
+                for need in self.endings.needed(a, b, found)
+            )
         return [self.verify(a, b, hints) for a, b, hints in pairs]
 
     def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
@@ -192,77 +194,6 @@ class Verifier:
         self._heads[(a_id, b_id)] = found
         return found
 
-    def _choose_playback(self, pairs: Sequence[tuple[int, int, Sequence[int]]]) -> None:
-        """For off-speed pairs, which copy to play back at the corrected speed.
-
-        One vinyl rip running 0.8 % slow beside three copies at the right
-        speed: playing the rip 0.8 % faster serves all three pairs with one
-        excerpt; correcting the three others would take three. Each pair
-        takes the side that more pairs of this batch would share.
-        """
-        options: dict[int, tuple[tuple[bytes, float], tuple[bytes, float]]] = {}
-        votes: Counter[tuple[bytes, float]] = Counter()
-        for n, (a_id, b_id, hints) in enumerate(pairs):
-            found = self._head(a_id, b_id, hints)
-            if found is None or found.speed == 1.0:
-                continue
-            a, b = self.tracks[a_id], self.tracks[b_id]
-            play_b = (b.path, round(found.speed, 3))
-            play_a = (a.path, round(1.0 / found.speed, 3))
-            options[n] = (play_a, play_b)
-            votes.update((play_a, play_b))
-        for n, (play_a, play_b) in options.items():
-            if votes[play_a] > votes[play_b]:
-                self._play_first.add((pairs[n][0], pairs[n][1]))
-
-    def _played(
-        self, a: Track, b: Track, found: Alignment
-    ) -> tuple[Track, Track, Alignment]:
-        """The pair ordered so that its second copy is the one played back.
-
-        Outside a batch, the side already decoded for another pair is taken.
-        """
-        if found.speed == 1.0:
-            return a, b, found
-        flip = (a.id, b.id) in self._play_first
-        if not flip and self.audio is not None:
-            inverse = found.inverse()
-            flip = self.audio.holds(
-                a.path, endings.file_span(a.length, inverse.speed)
-            ) and not self.audio.holds(b.path, endings.file_span(b.length, found.speed))
-        return (b, a, found.inverse()) if flip else (a, b, found)
-
-    def _spans(
-        self, a: Track, b: Track, found: Alignment
-    ) -> tuple[endings.Span, endings.Span, endings.TimeMap] | None:
-        """The ending windows to compare, once the stretches agree."""
-        tm = endings.TimeMap(found.speed, found.shift * FRAME_SECONDS)
-        if not a.length or not b.length:
-            return None
-        stretch = endings.stretch_difference(a.length, b.length, tm)
-        if abs(stretch) > self.settings.length_tolerance:
-            return None
-        spans = endings.window_spans(a.length, b.length, tm)
-        return None if spans is None else (*spans, tm)
-
-    def _audio_needed(
-        self, a_id: int, b_id: int, hints: Sequence[int]
-    ) -> list[tuple[bytes, endings.Span]]:
-        found = self._head(a_id, b_id, hints)
-        if found is None:
-            return []
-        a, b, found = self._played(self.tracks[a_id], self.tracks[b_id], found)
-        placed = self._spans(a, b, found)
-        if placed is None:
-            return []
-        span_a, span_b, _ = placed
-        wanted = []
-        if endings.from_head(self.frames_of(a_id), span_a) is None:
-            wanted.append((a.path, span_a))
-        if endings.from_head(self.frames_of(b_id), span_b) is None:
-            wanted.append((b.path, span_b))
-        return wanted
-
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:
         found = self._head(a_id, b_id, hints)
         if found is None:
@@ -271,21 +202,17 @@ class Verifier:
         off_speed = found.speed != 1.0
         if not off_speed and found.similarity < self.settings.ask_threshold:
             return None
-        tm = endings.TimeMap(found.speed, found.shift * FRAME_SECONDS)
-        if a.length and b.length:
-            # The stretch both hold must agree, not the file lengths: a
-            # lead-in of room noise is no other edit, an intro cut is.
-            stretch = endings.stretch_difference(a.length, b.length, tm)
-            if abs(stretch) > self.settings.length_tolerance:
-                return None
+        tm = endings.TimeMap(found.speed, found.offset)
+        if not endings.stretches_agree(a, b, tm, self.settings.length_tolerance):
+            return None
         similarity = found.similarity
-        ending = self._ending(a, b, found)
+        ending = self.endings.similarity(a, b, found)
         if off_speed:
             # The drift only says where to look; the corrected audio decides.
-            if ending is None or ending is _UNREADABLE:
+            if ending is None or ending == endings.UNREADABLE:
                 return None
             similarity = ending
-        elif ending is _UNREADABLE:
+        elif ending == endings.UNREADABLE:
             # The end could not be read: never merge on half the evidence.
             similarity = min(similarity, self.settings.auto_threshold - 0.01)
         elif ending is not None and ending < self.settings.ask_threshold:
@@ -300,34 +227,16 @@ class Verifier:
             round(found.speed, 4),
         )
 
-    def _ending(self, a: Track, b: Track, found: Alignment) -> float | object | None:
-        """The similarity of the two copies' ending windows.
-
-        None when there is nothing to compare (a short shared stretch, a
-        silent window, no audio source); `_UNREADABLE` when the audio
-        needed could not be decoded.
+    def explain(self, a_id: int, b_id: int) -> tuple[Alignment | None, float | None]:
+        """The two numbers a verdict rests on: the head alignment (its
+        similarity, offset and speed) and the similarity of the ending
+        windows (None when not compared). For calibration, not for verdicts.
         """
-        a, b, found = self._played(a, b, found)
-        placed = self._spans(a, b, found)
-        if placed is None:
-            return None
-        span_a, span_b, tm = placed
-        frames = []
-        for track, span in ((a, span_a), (b, span_b)):
-            got = endings.from_head(self.frames_of(track.id), span)
-            if got is None:
-                if self.audio is None:
-                    return None
-                got = self.audio.frames(track.path, span)
-                if got is None:
-                    return _UNREADABLE
-            frames.append(got)
-        return endings.ending_similarity(
-            frames[0], frames[1], endings.b_lead(span_a, span_b, tm)
-        )
-
-
-_UNREADABLE = object()
+        found = self._head(a_id, b_id, ())
+        if found is None:
+            return None, None
+        ending = self.endings.similarity(self.tracks[a_id], self.tracks[b_id], found)
+        return found, None if ending == endings.UNREADABLE else ending
 
 
 def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
