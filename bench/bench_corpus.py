@@ -30,10 +30,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from itertools import combinations
 from pathlib import Path
 
@@ -229,16 +231,22 @@ SAME_RECORDING = ("pregap-8s", "speed+0.3", "speed-0.8", "speed+2", "speed-2", "
 EXCERPT_LOG = re.compile(r"(\d+) excerpts decoded for endings and speed in ([\d.]+) s")
 
 
-def library_rows(configdir: Path) -> dict[str, tuple[int, float, str]]:
-    """path -> (id, length, fingerprint) of every item, as stored."""
-    out = beet(
-        configdir, "ls", "-f", "$id\t$length\t$acoustid_fingerprint\t$path"
-    ).stdout
-    rows = {}
-    for line in out.splitlines():
-        item_id, length, fp, path = line.split("\t", 3)
-        rows[path] = (int(item_id), float(length), fp)
-    return rows
+def library_rows(configdir: Path, files: Path) -> dict[str, tuple[int, float, str]]:
+    """Relative path -> (id, length, fingerprint, path) of every item, as stored."""
+    with sqlite3.connect(configdir / "library.db") as db:
+        stored = db.execute(
+            "SELECT id, length, acoustid_fingerprint, path FROM items"
+        ).fetchall()
+    return {
+        # beets stores paths relative to the library directory
+        unicodedata.normalize("NFC", os.fsdecode(path)): (
+            i,
+            length,
+            fp,
+            os.fsencode(files) + b"/" + path,
+        )
+        for i, length, fp, path in stored
+    }
 
 
 def check_pairs(rows, pairs: list[tuple[str, str]]) -> list[tuple]:
@@ -247,12 +255,12 @@ def check_pairs(rows, pairs: list[tuple[str, str]]) -> list[tuple]:
     Returns (match or None, head alignment, ending similarity) per pair.
     """
     tracks, frames = {}, {}
-    for path, (item_id, length, fp) in rows.items():
+    for item_id, length, fp, path in rows.values():
         frames[item_id] = codec.decode(fp)
         informative = similarity.is_informative(frames[item_id])
         tracks[item_id] = Track(
             item_id,
-            path.encode(),
+            path,
             length,
             sketch=blockindex.sketch(frames[item_id], informative),
         )
@@ -321,13 +329,13 @@ def run_cases(n_songs: int) -> None:
                 == group_of.get(entry[(s, "master")].relpath)
             )
             uncertain = sum(1 for g in doc["groups"] if g["status"] == "uncertain")
-            rows = library_rows(lib)
+            rows = library_rows(lib, files)
             checked = check_pairs(
                 rows,
                 [
                     (
-                        str(files / entry[(s, "master")].relpath),
-                        str(files / entry[(s, case)].relpath),
+                        unicodedata.normalize("NFC", entry[(s, "master")].relpath),
+                        unicodedata.normalize("NFC", entry[(s, case)].relpath),
                     )
                     for s in songs
                 ],
