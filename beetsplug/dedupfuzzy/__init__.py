@@ -15,7 +15,7 @@ from . import settings
 from .cli.command import make_command
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
-from .store.catalog import BLOCKS, FP_MTIME
+from .store.catalog import BLOCKS, FP_MTIME, MATCHED, RECORDING
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -30,6 +30,8 @@ class DedupFuzzyPlugin(BeetsPlugin):
     item_types = {
         FP_MTIME: types.FLOAT,
         BLOCKS: types.STRING,
+        MATCHED: types.STRING,
+        RECORDING: types.INTEGER,
     }
 
     def commands(self):

@@ -11,13 +11,13 @@ from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from ..fingerprinting.fpcalc import FpcalcMissing
+from ..matching.cliques import DUPLICATE
 from ..matching.groups import Member, ResolvedGroup
-from ..matching.matcher import DUPLICATE
 from ..safety import actions
 from ..safety.journal import Journal
 from ..scan import ScanResult, scan
 from ..settings import Settings, load_settings
-from ..store import decisions
+from ..store import decisions, recordings
 from . import prompts as resolver
 from . import report
 
@@ -133,6 +133,9 @@ def run_undo(lib: Library, all_runs: bool, plugin) -> None:
     if not results:
         print_("nothing to undo")
         return
+    # Restored items are matched again by the next run: their copies may
+    # have changed while they were away.
+    recordings.forget(lib, [r.item_id for r in results if r.ok and r.item_id])
     restored = sum(1 for r in results if getattr(r, "ok", True))
     print_(f"undo: {restored} file(s) put back, {len(results) - restored} problem(s)")
     plugin.after_change(lib)
@@ -159,6 +162,7 @@ def summary_of(result: ScanResult) -> dict[str, object]:
         "unchanged": result.refresh.reused,
         "failed": len(result.refresh.failed),
         "silent": len(result.refresh.quiet),
+        "matched": result.matched,
         "duplicate_groups": len(dup),
         "copies_to_drop": sum(len(g.leaving) for g in dup),
         "uncertain": len(result.groups) - len(dup),

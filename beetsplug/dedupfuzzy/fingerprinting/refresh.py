@@ -17,7 +17,15 @@ from beets import util
 from beets.library import Library
 
 from ..matching import blockindex, codec, similarity
-from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
+from ..store.catalog import (
+    BLOCKS,
+    FINGERPRINT,
+    FP_MTIME,
+    MATCHED,
+    Row,
+    delete_flex,
+    store_flex,
+)
 from .fpcalc import FpcalcResult, fingerprint_files
 
 BATCH = 64
@@ -51,7 +59,7 @@ def is_fresh(row: Row, mtime: float | None) -> bool:
     the fingerprint changes, and then a file untouched since it was added to
     the library is still the file that was fingerprinted.
     """
-    if not row.fingerprint or mtime is None:
+    if not (row.fingerprint or row.has_fingerprint) or mtime is None:
         return False
     if row.fp_mtime is not None:
         return abs(row.fp_mtime - mtime) < MTIME_SLACK
@@ -78,11 +86,13 @@ def refresh(
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> tuple[list[Row], RefreshReport]:
-    """Bring fingerprints and sketches up to date; return the usable rows.
+    """Bring fingerprints up to date; return the rows that have one.
 
     Rows whose file is missing or cannot be fingerprinted are reported and
-    left out of the result; so are silent ones (kept, with an empty sketch,
-    but they can match nothing).
+    left out of the result. A fresh fingerprint is not read: only files
+    that changed are fingerprinted again (and their sketch recomputed, and
+    their matches forgotten: see `store.recordings`). A fingerprint another
+    plugin stored is adopted: its file's mtime is recorded with it.
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
@@ -92,19 +102,11 @@ def refresh(
         mtime = file_mtime(row.path)
         if mtime is None:
             report.failed.append((row.path, "file not found"))
-            continue
-        if is_fresh(row, mtime):
+        elif is_fresh(row, mtime):
             report.reused += 1
-            row.sketch = blockindex.decode_sketch(row.blocks)
-            if row.sketch is None:
-                frames = frames_of_fingerprint(row.fingerprint)
-                if frames is None:
-                    stale.append((row, mtime))
-                    continue
-                row.sketch = sketch_of(frames)
-                row.blocks = blockindex.encode_sketch(row.sketch)
-                writes.append((row.id, BLOCKS, row.blocks))
-                report.sketched += 1
+            if row.fp_mtime is None:
+                row.fp_mtime = mtime
+                writes.append((row.id, FP_MTIME, repr(mtime)))
             usable.append(row)
         else:
             stale.append((row, mtime))
@@ -114,6 +116,7 @@ def refresh(
     if on_start is not None:
         on_start(len(stale))
     writes = []
+    changed: list[int] = []
     result: FpcalcResult
     for result in fingerprint_files([r.path for r, _ in stale], workers):
         if on_progress is not None:
@@ -125,9 +128,12 @@ def refresh(
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint
+        row.has_fingerprint = True
         row.fp_mtime = mtime
         row.sketch = sketch_of(frames)
         row.blocks = blockindex.encode_sketch(row.sketch)
+        row.matched = ""
+        changed.append(row.id)
         writes += [
             (row.id, FINGERPRINT, row.fingerprint),
             (row.id, FP_MTIME, repr(mtime)),
@@ -138,6 +144,9 @@ def refresh(
             store_flex(lib, writes)
             writes = []
     store_flex(lib, writes)
-    report.quiet = [row.path for row in usable if row.sketch.empty]
+    delete_flex(lib, changed, MATCHED)
+    report.quiet = [
+        row.path for row in usable if row.sketch is not None and row.sketch.empty
+    ]
     usable.sort(key=lambda r: r.id)
     return usable, report

@@ -54,14 +54,7 @@ from ..fingerprinting.fpcalc import (
 )
 from ..matching import blockindex
 from ..matching.groups import Member
-from ..matching.libraryindex import (
-    KEEP_ALL,
-    LibraryIndex,
-    Verdict,
-    best_verdict,
-    library_has_as_good,
-    strong,
-)
+from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
 from ..safety.actions import quarantine_destination
 from ..safety.journal import Journal
@@ -69,7 +62,14 @@ from ..safety.safemove import prune_empty_dirs
 from ..scan import tiebreaker
 from ..settings import Settings, load_settings
 from ..store import decisions
-from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row
+from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, MATCHED, Row
+from .verdicts import (
+    KEEP_ALL,
+    Verdict,
+    best_verdict,
+    library_has_as_good,
+    strong,
+)
 
 QUARANTINE = "quarantine"
 SKIP = "skip"
@@ -357,6 +357,7 @@ class ImportRun:
                 mtime = fingerprints.file_mtime(item.path)
                 item[FINGERPRINT] = fingerprint
                 item[BLOCKS] = blocks
+                item[MATCHED] = ""
                 if mtime is not None:
                     item[FP_MTIME] = mtime
                 item.store()
@@ -421,8 +422,13 @@ class ImportRun:
     def _decide(
         self, row: Row, matches: list[Match], index: LibraryIndex
     ) -> tuple[Verdict | None, str]:
-        """What happens to the copies; None for an uncertain match nobody judged."""
-        certain = strong(matches, self.settings.match)
+        """What happens to the copies; None for an uncertain match nobody judged.
+
+        Only the copies the new item is grouped with (all matching each
+        other: the clique rule) are acted on without a question.
+        """
+        group = index.clique_of(row, matches)
+        certain = [m for m in strong(matches, self.settings.match) if m.b in group]
         if self.asks and (self.action == "ask" or not certain):
             answer = self._ask(row, matches, index)
             if answer == NEW:
@@ -434,6 +440,7 @@ class ImportRun:
             for m in matches:  # both stay, on purpose: never ask again
                 decisions.mark_distinct(self.lib, m.a, m.b)
                 self.distinct.add((min(m.a, m.b), max(m.a, m.b)))
+                index.mark_distinct(m.a, m.b)
             return KEEP_ALL, QUARANTINE
         if not certain:
             best = matches[0]
