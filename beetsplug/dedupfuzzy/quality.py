@@ -13,6 +13,7 @@ to the next.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 LOSSLESS_FORMATS = frozenset(
@@ -27,16 +28,23 @@ class HasQuality(Protocol):
     samplerate: int
 
 
+@lru_cache(maxsize=256)
 def is_lossless(fmt: str) -> bool:
     return (fmt or "").strip().lower() in LOSSLESS_FORMATS
 
 
 def quality_key(track: HasQuality) -> tuple[int, ...]:
     """A sort key: the larger, the better the copy."""
-    bitrate = int(track.bitrate or 0)
-    samplerate = int(track.samplerate or 0)
-    if is_lossless(track.format):
-        return (1, int(track.bitdepth or 0), samplerate, 0)
+    return _grade(track.format, track.bitrate, track.bitdepth, track.samplerate)
+
+
+# A library holds few distinct grades, and the mirror ranks 100,000 copies.
+@lru_cache(maxsize=4096)
+def _grade(fmt: str, bitrate: int, bitdepth: int, samplerate: int) -> tuple[int, ...]:
+    bitrate = int(bitrate or 0)
+    samplerate = int(samplerate or 0)
+    if is_lossless(fmt):
+        return (1, int(bitdepth or 0), samplerate, 0)
     return (0, 0, bitrate, samplerate)
 
 
@@ -64,11 +72,18 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
     if not ranked:
         return set()
     if policy == "best-of-each":
-        kept = set()
-        for lossless in (True, False):
-            for t in ranked:
-                if is_lossless(t.format) == lossless:
-                    kept.add(t.id)
-                    break
-        return kept
+        best_lossless = next((t for t in ranked if is_lossless(t.format)), None)
+        kept = {shown_copy(ranked, "low").id}
+        return kept | ({best_lossless.id} if best_lossless is not None else set())
     return {ranked[0].id}
+
+
+def shown_copy(ranked: Sequence[Any], view: str) -> Any:
+    """The copy a mirror view shows, from copies ranked best first.
+
+    "high" shows the best copy; "low" the best lossy copy, else the best
+    one. `best-of-each` keeps exactly these two, so the views survive it.
+    """
+    if view == "low":
+        return next((t for t in ranked if not is_lossless(t.format)), ranked[0])
+    return ranked[0]

@@ -232,6 +232,7 @@ def scan(
     The model covers every fingerprinted item of the library; only the
     given items are fingerprinted and shown.
     """
+    catalog.restore_cleared_fingerprints(lib)
     every = catalog.load_rows(lib, fingerprints=False, blocks=False)
     wanted = None if ids is None else set(ids)
     chosen = [r for r in every if wanted is None or r.id in wanted]

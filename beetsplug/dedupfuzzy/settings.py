@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from beets import config as beets_config
@@ -21,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "quarantine": "",
     "move": False,
     "tag": "",
+    "pretend": False,
     # Listing.
     "format": "",
     "count": False,
@@ -72,6 +75,7 @@ class Settings:
     quarantine: str = ""
     move: bool = False
     tag: str = ""
+    pretend: bool = False
     format: str = ""
     count: bool = False
     report: str = ""
@@ -79,6 +83,8 @@ class Settings:
     auto: bool = True
     import_action: str = "ask"
     quiet_action: str = "keep"
+    # `keep` was not set and a low view is configured: best-of-each applies.
+    keep_for_views: bool = False
 
     @property
     def workers(self) -> int:
@@ -100,6 +106,9 @@ def load_settings(view) -> Settings:
             f"{match.ask_threshold} and {match.auto_threshold}"
         )
     keep = view["keep"].as_choice(KEEP_POLICIES)
+    keep_for_views = keep == "best" and not _set_by_user(view["keep"]) and _low_view()
+    if keep_for_views:
+        keep = "best-of-each"
     import_action = view["import_action"].as_choice(IMPORT_ACTIONS)
     quiet_action = view["quiet_action"].as_choice(IMPORT_ACTIONS[1:])
     tiebreak = view["tiebreak"].get(dict) or {}
@@ -110,6 +119,7 @@ def load_settings(view) -> Settings:
         quarantine=view["quarantine"].as_str() or "",
         move=bool(view["move"].get()),
         tag=view["tag"].as_str() or "",
+        pretend=bool(view["pretend"].get()),
         format=view["format"].as_str() or "",
         count=bool(view["count"].get()),
         report=view["report"].as_str() or "",
@@ -117,6 +127,24 @@ def load_settings(view) -> Settings:
         auto=bool(view["auto"].get()),
         import_action=import_action,
         quiet_action=quiet_action,
+        keep_for_views=keep_for_views,
+    )
+
+
+def _set_by_user(view) -> bool:
+    """Whether a key comes from a config file or the command line, not a default."""
+    return any(source.filename for _, source in view.resolve())
+
+
+def _low_view() -> bool:
+    """Whether `beet mirror` builds a low view from the library's items.
+
+    Then `keep` defaults to best-of-each: the low view shows the lossy
+    copies, and `keep: best` would send them to the quarantine.
+    """
+    mirror = mirror_view()
+    return bool(mirror["low"].get()) and not (
+        mirror["source_high"].get() or mirror["source_low"].get()
     )
 
 
@@ -125,3 +153,26 @@ def mirror_view():
     view = beets_config["mirror"]
     view.add(MIRROR_DEFAULTS)
     return view
+
+
+def unknown_keys(view, known: Iterable[str]) -> list[str]:
+    """Keys set under this config view that the plugin does not know."""
+    known = set(known)
+    try:
+        keys = view.keys()
+    except Exception:  # not a mapping: confuse reports it when read
+        return []
+    return [k for k in keys if k not in known]
+
+
+def warn_unknown_keys(plugin_view, log) -> None:
+    """One line per unknown key under `dedupfuzzy:` or `mirror:` (a typo such
+    as `auto_treshold` is otherwise silently ignored)."""
+    for name, view, known in (
+        ("dedupfuzzy", plugin_view, DEFAULTS),
+        ("mirror", beets_config["mirror"], MIRROR_DEFAULTS),
+    ):
+        for key in unknown_keys(view, known):
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {name}.{close[0]}?)" if close else ""
+            log.warning("unknown config key {}.{} is ignored{}", name, key, hint)

@@ -15,11 +15,11 @@ from ..matching.cliques import DUPLICATE
 from ..matching.groups import Member, ResolvedGroup
 from ..safety import actions
 from ..safety.journal import Journal
+from ..safety.places import place_refusal
 from ..scan import ScanResult, scan
 from ..settings import Settings, load_settings
 from ..store import decisions, recordings
-from . import prompts as resolver
-from . import report
+from . import prompts, report
 
 
 def build_parser(cmd: Subcommand) -> None:
@@ -111,7 +111,7 @@ def make_command(plugin) -> Subcommand:
             settings,
             plugin,
             json_out=bool(opts.json),
-            pretend=bool(opts.pretend),
+            pretend=settings.pretend,
         )
 
     cmd.func = func
@@ -139,6 +139,8 @@ def run_undo(lib: Library, all_runs: bool, plugin) -> None:
     restored = sum(1 for r in results if getattr(r, "ok", True))
     print_(f"undo: {restored} file(s) put back, {len(results) - restored} problem(s)")
     plugin.after_change(lib)
+    if restored < len(results):
+        raise UserError(f"dedupfuzzy: {len(results) - restored} undo problem(s)")
 
 
 def _formatter(lib: Library, fmt: str):
@@ -192,9 +194,21 @@ def run(
     moving = settings.move and bool(settings.quarantine)
     if settings.move and not settings.quarantine:
         raise UserError("dedupfuzzy: move is on but no quarantine folder is set")
+    if moving:
+        refusal = place_refusal(
+            lib, os.path.expanduser(settings.quarantine).encode(), "the quarantine"
+        )
+        if refusal:
+            raise UserError(f"dedupfuzzy: {refusal}")
     if moving and not pretend:
         for line in Journal(lib).recover():
             _say(line, json_out)
+    if moving and settings.keep_for_views:
+        _say(
+            "keeping the best lossless and the best lossy copy of each recording:"
+            " the low mirror view shows the lossy ones (set keep: best to drop them)",
+            json_out,
+        )
     try:
         result = scan(
             lib, ids, settings, distinct=lambda a, b: (min(a, b), max(a, b)) in distinct
@@ -249,10 +263,11 @@ def run(
         )
     if outcome.tagged:
         _say(f"tagged {outcome.tagged} item(s) with {settings.tag}", json_out)
-    if outcome.failed:
-        _say(f"{outcome.failed} action(s) failed", json_out)
     if outcome.moved:
         plugin.after_change(lib)
+    if outcome.failed:
+        # The rest was done; the lines above say what failed and why.
+        raise UserError(f"dedupfuzzy: {outcome.failed} of {len(plan)} action(s) failed")
 
 
 def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
@@ -264,16 +279,30 @@ def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
         for g in groups
         if g.status != DUPLICATE and not going & {m.row.id for m in g.members}
     ]
-    if not uncertain or pretend or not resolver.can_prompt():
+    if not uncertain or pretend or not prompts.can_prompt():
         return []
     leaving = []
     for g in uncertain:
-        answer = resolver.ask(g)
-        first, second = g.members[0].row, g.members[1].row
-        if answer == resolver.FIRST:
-            leaving.append(second)
-        elif answer == resolver.SECOND:
-            leaving.append(first)
-        elif answer == resolver.BOTH:
-            decisions.mark_distinct(lib, first.id, second.id)
+        # The copy added first is the "old" one, as at import.
+        old, new = sorted(g.members[:2], key=lambda m: m.row.id)
+        pair = g.members[1]
+        answer = prompts.ask(
+            f"Uncertain match: similarity {pair.similarity:.2f}, "
+            f"offset {pair.offset:+.2f}s",
+            [_shown(old)],
+            _shown(new),
+        )
+        if answer == prompts.NEW:
+            leaving.append(old.row)
+        elif answer == prompts.OLD:
+            leaving.append(new.row)
+        elif answer == prompts.BOTH:
+            decisions.mark_distinct(lib, old.row.id, new.row.id)
     return leaving
+
+
+def _shown(m: Member) -> str:
+    return (
+        f"{report.describe(m, True)}  {prompts.size_of(m.row.path)}  "
+        f"{util.displayable_path(m.row.path)}"
+    )

@@ -1,35 +1,35 @@
 """Keep every item's fingerprint and sketch current, decoding only what changed.
 
-A stored fingerprint is reused while its file is unchanged: its mtime equals
-the one recorded when the fingerprint was taken (`dedupfuzzy_fp_mtime`), or,
-for a fingerprint another plugin stored (chroma's `acoustid_fingerprint`),
-the item's own `mtime`. Only the other files go through fpcalc.
+A stored fingerprint is reused while its file's audio is unchanged (see
+`freshness`): a tag edit costs a `stat` and at most one audio identity per
+file, never a decode. Only the other files go through fpcalc.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from beets import util
 from beets.library import Library
 
 from ..matching import blockindex, codec, similarity
 from ..store.catalog import (
+    AUDIO_ID,
     BLOCKS,
     FINGERPRINT,
+    FP_COPY,
     FP_MTIME,
     MATCHED,
     Row,
+    copy_fingerprints,
     delete_flex,
     store_flex,
 )
 from .fpcalc import FpcalcResult, fingerprint_files
+from .freshness import audio_identity, check, file_mtime
 
 BATCH = 64
-MTIME_SLACK = 1e-3
 
 
 @dataclass
@@ -41,31 +41,6 @@ class RefreshReport:
     sketched: int = 0
     failed: list[tuple[bytes, str]] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
-
-
-def file_mtime(path: bytes) -> float | None:
-    try:
-        return os.path.getmtime(util.syspath(path))
-    except OSError:
-        return None
-
-
-def is_fresh(row: Row, mtime: float | None) -> bool:
-    """Whether the stored fingerprint still describes the file.
-
-    Our own fingerprints carry the file's mtime from when they were taken.
-    For one another plugin stored (chroma), the item's `mtime` field says
-    when beets last read the file; beets zeroes it when a tag field such as
-    the fingerprint changes, and then a file untouched since it was added to
-    the library is still the file that was fingerprinted.
-    """
-    if not (row.fingerprint or row.has_fingerprint) or mtime is None:
-        return False
-    if row.fp_mtime is not None:
-        return abs(row.fp_mtime - mtime) < MTIME_SLACK
-    if row.mtime:
-        return abs(row.mtime - mtime) < MTIME_SLACK
-    return bool(row.added) and mtime <= row.added
 
 
 def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
@@ -98,19 +73,28 @@ def refresh(
     stale: list[tuple[Row, float | None]] = []
     usable: list[Row] = []
     writes: list[tuple[int, str, object]] = []
+    adopted: list[int] = []
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
             report.failed.append((row.path, "file not found"))
-        elif is_fresh(row, mtime):
+            continue
+        fresh = check(row, mtime)
+        if fresh.record:
+            # Adopted (chroma's), or the audio identity confirmed it: note
+            # what makes the next check one `stat`, and keep our copy.
+            writes += [
+                (row.id, FP_MTIME, repr(row.fp_mtime)),
+                (row.id, AUDIO_ID, row.audio_id),
+            ]
+            adopted.append(row.id)
+        if fresh.fresh:
             report.reused += 1
-            if row.fp_mtime is None:
-                row.fp_mtime = mtime
-                writes.append((row.id, FP_MTIME, repr(mtime)))
             usable.append(row)
         else:
             stale.append((row, mtime))
     store_flex(lib, writes)
+    copy_fingerprints(lib, adopted)
 
     by_path = {row.path: (row, mtime) for row, mtime in stale}
     if on_start is not None:
@@ -130,6 +114,7 @@ def refresh(
         row.fingerprint = result.fingerprint
         row.has_fingerprint = True
         row.fp_mtime = mtime
+        row.audio_id = audio_identity(row.path)
         row.sketch = sketch_of(frames)
         row.blocks = blockindex.encode_sketch(row.sketch)
         row.matched = ""
@@ -138,9 +123,11 @@ def refresh(
             (row.id, FINGERPRINT, row.fingerprint),
             (row.id, FP_MTIME, repr(mtime)),
             (row.id, BLOCKS, row.blocks),
+            (row.id, AUDIO_ID, row.audio_id),
+            (row.id, FP_COPY, row.fingerprint),
         ]
         usable.append(row)
-        if len(writes) >= 3 * BATCH:
+        if len(writes) >= 5 * BATCH:
             store_flex(lib, writes)
             writes = []
     store_flex(lib, writes)

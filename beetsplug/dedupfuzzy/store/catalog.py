@@ -23,7 +23,13 @@ BLOCKS = "dedupfuzzy_blocks"
 # the settings it was matched under ("" or absent: match it again).
 RECORDING = "dedupfuzzy_recording"
 MATCHED = "dedupfuzzy_matched"
-FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING)
+# The file's audio identity when it was fingerprinted (fingerprinting/freshness).
+AUDIO_ID = "dedupfuzzy_audio"
+FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID)
+# Our copy of the fingerprint, never read in bulk: `acoustid_fingerprint` is
+# also a tag, and `beet update` empties it for files that do not carry it;
+# `restore_cleared_fingerprints` puts the copy back.
+FP_COPY = "dedupfuzzy_fingerprint"
 
 _PATH_TYPE = Item._fields["path"]
 # Ids per `IN (...)` query: below SQLite's limit on bound parameters.
@@ -52,6 +58,7 @@ class Row:
     has_fingerprint: bool = False
     matched: str = ""
     recording: int | None = None
+    audio_id: str = ""
 
 
 def _float(value: object) -> float | None:
@@ -126,6 +133,8 @@ def load_rows(
         elif key == RECORDING:
             number = _float(value)
             row.recording = None if number is None else int(number)
+        elif key == AUDIO_ID:
+            row.audio_id = value or ""
     return list(rows.values())
 
 
@@ -154,6 +163,32 @@ def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
             )
             found.update((i, v) for i, v in rows if v)
     return found
+
+
+def restore_cleared_fingerprints(lib: Library) -> None:
+    """Put our copy back into `acoustid_fingerprint` where beets emptied it
+    (`beet update` of a file without the tag), for us and for chroma."""
+    with lib.transaction() as tx:
+        tx.mutate(
+            "UPDATE items SET acoustid_fingerprint = ("
+            " SELECT value FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ?)"
+            " WHERE (acoustid_fingerprint IS NULL OR acoustid_fingerprint = '')"
+            " AND EXISTS (SELECT 1 FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ? AND value != '')",
+            (FP_COPY, FP_COPY),
+        )
+
+
+def copy_fingerprints(lib: Library, ids: Iterable[int]) -> None:
+    """Keep our copy of these items' stored fingerprints (one transaction)."""
+    with lib.transaction() as tx:
+        tx.mutate_many(
+            "INSERT INTO item_attributes (entity_id, key, value) "
+            f"SELECT id, ?, {FINGERPRINT} FROM items "
+            f"WHERE id = ? AND {FINGERPRINT} != ''",
+            [(FP_COPY, i) for i in ids],
+        )
 
 
 def delete_flex(lib: Library, ids: Iterable[int], key: str) -> None:
