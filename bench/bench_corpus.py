@@ -346,6 +346,8 @@ def run_cases(n_songs: int) -> None:
             same = case in SAME_RECORDING
             total_cold += cold_s
             total_extra += excerpt_s
+            # 2:40 FLACs add up: one case's library at a time on the disk.
+            shutil.rmtree(Path(tmp) / case)
 
             def span(values: list[float]) -> str:
                 return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
