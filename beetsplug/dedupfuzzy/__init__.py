@@ -15,7 +15,7 @@ from . import settings
 from .cli.command import make_command
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
-from .store.catalog import BLOCKS, FP_MTIME
+from .store.catalog import BLOCKS, CUTOFF, FP_MTIME, LOSSLESS, SOURCE
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -30,6 +30,9 @@ class DedupFuzzyPlugin(BeetsPlugin):
     item_types = {
         FP_MTIME: types.FLOAT,
         BLOCKS: types.STRING,
+        LOSSLESS: types.STRING,
+        CUTOFF: types.INTEGER,
+        SOURCE: types.STRING,
     }
 
     def commands(self):

@@ -8,12 +8,22 @@ lossy codec's output rate says nothing about its quality (Opus always decodes
 at 48 kHz). Ties are broken by the configured `tiebreak` fields, then the copy
 that came into the library first stays, so the choice is stable from one run
 to the next.
+
+The lossless check (analysis/) refines this. A fake lossless copy, made from
+a lossy file, counts as lossy at its estimated source bitrate: a genuine
+lossless copy always beats it, a 320 kbps MP3 beats a FLAC made from a
+128 kbps one, and at equal bitrate the lossless container still wins (one
+generation closer to the source). An upsampled copy counts at its original
+sample rate and 16 bits: upsampling adds nothing. Copies not analysed, or
+judged `unknown`, keep the benefit of the doubt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+from .analysis.verdict import FAKE, parse_source
 
 LOSSLESS_FORMATS = frozenset(
     {"flac", "alac", "wav", "aiff", "ape", "wavpack", "tta", "wma lossless", "dsf"}
@@ -31,13 +41,28 @@ def is_lossless(fmt: str) -> bool:
     return (fmt or "").strip().lower() in LOSSLESS_FORMATS
 
 
+def is_fake(track: Any) -> bool:
+    """A lossless copy the lossless check found made from a lossy file."""
+    return is_lossless(track.format) and getattr(track, "lossless", "") == FAKE
+
+
+def counts_as_lossless(track: Any) -> bool:
+    return is_lossless(track.format) and not is_fake(track)
+
+
 def quality_key(track: HasQuality) -> tuple[int, ...]:
     """A sort key: the larger, the better the copy."""
     bitrate = int(track.bitrate or 0)
     samplerate = int(track.samplerate or 0)
+    kbps, original_rate = parse_source(getattr(track, "source", ""))
+    if is_fake(track):
+        return (0, kbps * 1000, 1, 0)
     if is_lossless(track.format):
-        return (1, int(track.bitdepth or 0), samplerate, 0)
-    return (0, 0, bitrate, samplerate)
+        bitdepth = int(track.bitdepth or 0)
+        if original_rate:
+            bitdepth, samplerate = min(bitdepth, 16), min(samplerate, original_rate)
+        return (1, bitdepth, samplerate, 0)
+    return (0, bitrate, 0, samplerate)
 
 
 def rank(
@@ -59,7 +84,8 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
     """Ids of the copies that stay, from tracks ranked best first.
 
     `best` keeps one copy per recording; `best-of-each` keeps the best
-    lossless and the best lossy copy, for people who keep both.
+    lossless and the best lossy copy, for people who keep both (a fake
+    lossless copy is a lossy one).
     """
     if not ranked:
         return set()
@@ -67,7 +93,7 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
         kept = set()
         for lossless in (True, False):
             for t in ranked:
-                if is_lossless(t.format) == lossless:
+                if counts_as_lossless(t) == lossless:
                     kept.add(t.id)
                     break
         return kept

@@ -20,6 +20,7 @@ from ..settings import Settings, load_settings
 from ..store import decisions
 from . import prompts as resolver
 from . import report
+from .fakes import run_fakes
 
 
 def build_parser(cmd: Subcommand) -> None:
@@ -72,6 +73,12 @@ def build_parser(cmd: Subcommand) -> None:
         help="show what would happen, change nothing",
     )
     p.add_option(
+        "--fakes",
+        dest="fakes",
+        action="store_true",
+        help="list every lossless item made from a lossy file (with -f, --json)",
+    )
+    p.add_option(
         "--undo",
         dest="undo",
         action="store_true",
@@ -105,6 +112,9 @@ def make_command(plugin) -> Subcommand:
             return
         if opts.undo_all:
             raise UserError("--all goes with --undo")
+        if opts.fakes:
+            run_fakes(lib, args, settings, json_out=bool(opts.json))
+            return
         run(
             lib,
             args,

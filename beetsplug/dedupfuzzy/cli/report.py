@@ -11,6 +11,7 @@ from beets.util.units import human_seconds_short
 
 from ..matching.groups import Member, ResolvedGroup
 from ..quality import is_lossless
+from .fakes import verdict_note, verdict_record
 
 CSV_COLUMNS = (
     "group",
@@ -25,6 +26,9 @@ CSV_COLUMNS = (
     "length",
     "similarity",
     "offset",
+    "lossless",
+    "cutoff",
+    "source",
 )
 
 
@@ -40,6 +44,8 @@ def describe(member: Member, is_keeper: bool) -> str:
     )
     if r.bitdepth and is_lossless(r.format):
         detail += f" {r.bitdepth}bit/{r.samplerate / 1000:g}kHz"
+    if verdict_note(r):
+        detail += f" ({verdict_note(r)})"
     if not is_keeper:
         detail += f"  similarity {member.similarity:.2f}  offset {member.offset:+.2f}s"
     return detail
@@ -90,6 +96,7 @@ def _member_record(m: Member) -> dict[str, object]:
         "format": m.row.format,
         "bitrate": m.row.bitrate,
         "length": round(m.row.length, 3),
+        **verdict_record(m.row),
     }
 
 
@@ -126,5 +133,6 @@ def write_csv(path: str, groups: Sequence[ResolvedGroup]) -> None:
                         f"{r.length:.3f}",
                         f"{m.similarity:.4f}",
                         f"{m.offset:.2f}",
+                        *("" if v is None else v for v in verdict_record(r).values()),
                     )
                 )

@@ -4,6 +4,9 @@ A stored fingerprint is reused while its file is unchanged: its mtime equals
 the one recorded when the fingerprint was taken (`dedupfuzzy_fp_mtime`), or,
 for a fingerprint another plugin stored (chroma's `acoustid_fingerprint`),
 the item's own `mtime`. Only the other files go through fpcalc.
+
+Lossless files also get the lossless check (analysis/) in the same workers,
+under the same rule: with a new fingerprint, or when none was stored yet.
 """
 
 from __future__ import annotations
@@ -16,9 +19,20 @@ import numpy as np
 from beets import util
 from beets.library import Library
 
+from ..analysis import Analysis
 from ..matching import blockindex, codec, similarity
-from ..store.catalog import BLOCKS, FINGERPRINT, FP_MTIME, Row, store_flex
-from .fpcalc import FpcalcResult, fingerprint_files
+from ..quality import is_lossless
+from ..store.catalog import (
+    BLOCKS,
+    CUTOFF,
+    FINGERPRINT,
+    FP_MTIME,
+    LOSSLESS,
+    SOURCE,
+    Row,
+    store_flex,
+)
+from .work import Task, run_tasks
 
 BATCH = 64
 MTIME_SLACK = 1e-3
@@ -30,6 +44,7 @@ class RefreshReport:
 
     computed: int = 0
     reused: int = 0
+    analysed: int = 0
     sketched: int = 0
     failed: list[tuple[bytes, str]] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
@@ -71,6 +86,31 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
     return blockindex.sketch(frames, similarity.is_informative(frames))
 
 
+def needs_analysis(row: Row) -> bool:
+    return is_lossless(row.format)
+
+
+def task_of(row: Row, fingerprint: bool) -> Task:
+    return Task(
+        row.path,
+        fingerprint=fingerprint,
+        analyse=needs_analysis(row) and (fingerprint or not row.lossless),
+        length=row.length,
+        samplerate=row.samplerate,
+    )
+
+
+def take_analysis(row: Row, analysis: Analysis) -> list[tuple[int, str, object]]:
+    """Put a verdict on the row; return the fields to store."""
+    row.lossless, row.cutoff, row.source = (
+        analysis.verdict,
+        analysis.cutoff,
+        analysis.source_code,
+    )
+    return [(row.id, LOSSLESS, row.lossless), (row.id, CUTOFF, str(row.cutoff)),
+            (row.id, SOURCE, row.source)]  # fmt: skip
+
+
 def refresh(
     lib: Library,
     rows: Sequence[Row],
@@ -110,15 +150,26 @@ def refresh(
             stale.append((row, mtime))
     store_flex(lib, writes)
 
+    tasks = [task_of(row, True) for row, _ in stale]
+    tasks += [task_of(r, False) for r in usable if task_of(r, False).analyse]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
+    by_path.update({r.path: (r, None) for r in usable})
     if on_start is not None:
-        on_start(len(stale))
+        on_start(len(tasks))
     writes = []
-    result: FpcalcResult
-    for result in fingerprint_files([r.path for r, _ in stale], workers):
+    for outcome in run_tasks(tasks, workers):
         if on_progress is not None:
             on_progress()
-        row, mtime = by_path[result.path]
+        row, mtime = by_path[outcome.task.path]
+        analysis = outcome.analysis
+        if analysis is not None and analysis.ok:
+            writes += take_analysis(row, analysis)
+            report.analysed += 1
+        elif analysis is not None:  # not stored: tried again next time
+            report.failed.append((row.path, f"lossless check: {analysis.error}"))
+        result = outcome.fpcalc
+        if result is None:
+            continue
         frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
         if frames is None:
             report.failed.append((row.path, result.error or "unreadable fingerprint"))

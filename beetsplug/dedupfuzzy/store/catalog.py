@@ -19,7 +19,11 @@ from beets.library import Item, Library
 FINGERPRINT = "acoustid_fingerprint"
 FP_MTIME = "dedupfuzzy_fp_mtime"
 BLOCKS = "dedupfuzzy_blocks"
-FLEX_FIELDS = (FP_MTIME, BLOCKS)
+# the lossless check (analysis/): verdict, cutoff in Hz, likely source
+LOSSLESS = "dedupfuzzy_lossless"
+CUTOFF = "dedupfuzzy_cutoff"
+SOURCE = "dedupfuzzy_source"
+FLEX_FIELDS = (FP_MTIME, BLOCKS, LOSSLESS, CUTOFF, SOURCE)
 
 _PATH_TYPE = Item._fields["path"]
 
@@ -40,6 +44,9 @@ class Row:
     fp_mtime: float | None = None
     blocks: str = ""
     added: float = 0.0
+    lossless: str = ""  # genuine, fake, unknown; "" when not analysed
+    cutoff: int = 0
+    source: str = ""
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
 
@@ -60,7 +67,8 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             "acoustid_fingerprint, added FROM items ORDER BY id"
         )
         flex = tx.query(
-            "SELECT entity_id, key, value FROM item_attributes WHERE key IN (?, ?, ?)",
+            "SELECT entity_id, key, value FROM item_attributes WHERE key IN "
+            f"({', '.join('?' * (len(FLEX_FIELDS) + 1))})",
             (*FLEX_FIELDS, FINGERPRINT),
         )
     rows: dict[int, Row] = {}
@@ -94,6 +102,12 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             row.fp_mtime = _float(value)
         elif key == BLOCKS:
             row.blocks = value or ""
+        elif key == LOSSLESS:
+            row.lossless = value or ""
+        elif key == CUTOFF:
+            row.cutoff = int(_float(value) or 0)
+        elif key == SOURCE:
+            row.source = value or ""
     return list(rows.values())
 
 

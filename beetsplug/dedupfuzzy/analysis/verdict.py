@@ -1,0 +1,124 @@
+"""From spectra to a verdict: genuine, fake or unknown, with its evidence.
+
+A lossy encoder removes everything above a cutoff it picks from its bitrate
+(MP3 128 kbps about 16-17 kHz, 320 kbps about 20 kHz, Opus 20 kHz): decoded
+and stored losslessly, the file shows a brick wall, a fall of tens of dB
+within a few hundred Hz, and above it an empty band at the quantisation
+floor. Recorded music rolls off gradually, or reaches the top of the band.
+The verdict says `fake` only on a brick wall below the highest lossy cutoff,
+`genuine` only when real content reaches above it, and `unknown` otherwise:
+music with nothing up there (soft, quiet, old transfers) cannot tell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import spectrum
+
+GENUINE = "genuine"
+FAKE = "fake"
+UNKNOWN = "unknown"
+VERDICTS = (GENUINE, FAKE, UNKNOWN)
+
+# no lossy encoder keeps content above this (LAME 320 kbps: about 20.5 kHz)
+LOSSY_CEILING = 20900.0
+# an upsampled CD-rate file: a resampler's brick wall just under 22.05/24 kHz
+CD_CEILING = 24500.0
+MIN_DROP_DB = 20.0
+MAX_EMPTY_SPREAD_DB = 10.0
+# the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
+CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
+                  (19100.0, 192), (19900.0, 256))  # fmt: skip
+TOP_CLASS = 320
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the detector concluded about one file."""
+
+    verdict: str
+    cutoff: int = 0  # Hz: where the music stops (0: not measured)
+    source_kbps: int = 0  # the lossy source's estimated bitrate class (fakes)
+    source_rate: int = 0  # an upsampled file's original sample rate
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def source_code(self) -> str:
+        """The likely source as stored: `lossy-128`, `upsampled-44100` or ""."""
+        if self.verdict == FAKE:
+            return f"lossy-{self.source_kbps}"
+        if self.source_rate:
+            return f"upsampled-{self.source_rate}"
+        return ""
+
+
+def parse_source(code: str) -> tuple[int, int]:
+    """(lossy kbps, original sample rate) from a stored source code."""
+    kind, _, number = (code or "").partition("-")
+    value = int(number) if number.isdigit() else 0
+    if kind == "lossy":
+        return value, 0
+    if kind == "upsampled":
+        return 0, value
+    return 0, 0
+
+
+def describe_source(code: str) -> str:
+    """A stored source code in words."""
+    kbps, rate = parse_source(code)
+    if kbps:
+        return f"lossy ~{kbps} kbps"
+    if rate:
+        return f"upsampled from {rate / 1000:g} kHz"
+    return ""
+
+
+def source_kbps(cutoff: float) -> int:
+    for limit, kbps in CUTOFF_CLASSES:
+        if cutoff < limit:
+            return kbps
+    return TOP_CLASS
+
+
+def quantisation_floor(n_fft: int, bits: int = 16) -> float:
+    """Rounding noise of `bits`-bit samples per bin, two channels, Hann window."""
+    lsb = 2.0 / (1 << bits)
+    return float(2 * (lsb**2 / 12) * 0.375 * n_fft)
+
+
+def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
+    """The verdict on decoded excerpts (stereo float arrays)."""
+    spec = spectrum.spectrogram(parts, samplerate)
+    level = spectrum.smooth(spectrum.db(spec.power.mean(axis=0)), 5)
+    freqs = spec.freqs
+    nyquist = samplerate / 2
+    floor = float(spectrum.db(np.array(quantisation_floor(len(freqs) * 2 - 2))))
+    if float(np.max(level)) < floor + 20:
+        return Analysis(UNKNOWN)
+    top = min(nyquist - 800.0, CD_CEILING)
+    edge = spectrum.steepest_edge(level, freqs, 4000.0, top)
+    reach = spectrum.reach(level, freqs, floor)
+    brick = (
+        edge is not None
+        and edge.drop >= MIN_DROP_DB
+        and (
+            edge.above_spread <= MAX_EMPTY_SPREAD_DB
+            or edge.above_top <= floor + MAX_EMPTY_SPREAD_DB
+        )
+    )
+    if brick and edge is not None:
+        if edge.freq < LOSSY_CEILING:
+            return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
+        if nyquist > CD_CEILING:
+            rate = 44100 if edge.freq < 22050 else 48000
+            return Analysis(GENUINE, round(edge.freq), source_rate=rate)
+    if reach >= LOSSY_CEILING:
+        return Analysis(GENUINE, round(reach))
+    return Analysis(UNKNOWN, round(reach))
