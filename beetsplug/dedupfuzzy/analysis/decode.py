@@ -17,6 +17,9 @@ from beets import util
 
 EXCERPTS = 4
 EXCERPT_SECONDS = 3.0
+# a multiple of every codec frame hop the detector looks at (AAC/Vorbis 1024,
+# MP3 576)
+GRID = 9216
 INSTALL_HINT = "ffmpeg is not installed: install it with 'apt-get install ffmpeg'"
 
 
@@ -39,12 +42,18 @@ def ffmpeg_command() -> str:
     return found
 
 
-def excerpt_starts(length: float, count: int = EXCERPTS) -> list[float]:
-    """Where the excerpts start: spread over the track, away from its ends."""
+def excerpt_starts(length: float, samplerate: int, count: int = EXCERPTS) -> list[int]:
+    """Where the excerpts start, in samples: spread over the track, away
+    from its ends, on multiples of GRID so a codec's frame grid keeps its
+    place relative to the file's start (see grid.py)."""
     span = EXCERPT_SECONDS
     if length <= span * count:
-        return [0.0]
-    return [round(length * (k + 1) / (count + 1) - span / 2, 3) for k in range(count)]
+        return [0]
+    starts = []
+    for k in range(count):
+        centre = length * (k + 1) / (count + 1) - span / 2
+        starts.append(round(centre * samplerate / GRID) * GRID)
+    return starts
 
 
 def probe_rate(command: str, path: bytes) -> int:
@@ -71,11 +80,12 @@ def decode_excerpts(path: bytes, length: float, samplerate: int = 0) -> Excerpts
     """Decode the excerpts; `samplerate` 0 means ask ffmpeg first."""
     command = ffmpeg_command()
     rate = samplerate or probe_rate(command, path)
-    starts = excerpt_starts(length)
+    starts = excerpt_starts(length, rate)
     span = EXCERPT_SECONDS if len(starts) > 1 else EXCERPT_SECONDS * EXCERPTS
     cmd = [command, "-nostdin", "-hide_banner", "-loglevel", "error"]
     for start in starts:
-        cmd += ["-ss", f"{start:.3f}", "-t", f"{span:.3f}", "-i", util.syspath(path)]
+        cmd += ["-ss", f"{start / rate:.6f}", "-t", f"{span:.3f}"]
+        cmd += ["-i", util.syspath(path)]
     inputs = "".join(f"[{k}:a:0]" for k in range(len(starts)))
     cmd += [
         "-filter_complex",

@@ -25,8 +25,6 @@ VERDICTS = (GENUINE, FAKE, UNKNOWN)
 
 # no lossy encoder keeps content above this (LAME 320 kbps: about 20.5 kHz)
 LOSSY_CEILING = 20900.0
-# an upsampled CD-rate file: a resampler's brick wall just under 22.05/24 kHz
-CD_CEILING = 24500.0
 MIN_DROP_DB = 20.0
 MAX_EMPTY_SPREAD_DB = 10.0
 # the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
@@ -102,7 +100,7 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     floor = float(spectrum.db(np.array(quantisation_floor(len(freqs) * 2 - 2))))
     if float(np.max(level)) < floor + 20:
         return Analysis(UNKNOWN)
-    top = min(nyquist - 800.0, CD_CEILING)
+    top = min(nyquist - 800.0, LOSSY_CEILING + 1000.0)
     edge = spectrum.steepest_edge(level, freqs, 4000.0, top)
     reach = spectrum.reach(level, freqs, floor)
     brick = (
@@ -113,12 +111,32 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
             or edge.above_top <= floor + MAX_EMPTY_SPREAD_DB
         )
     )
-    if brick and edge is not None:
-        if edge.freq < LOSSY_CEILING:
-            return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
-        if nyquist > CD_CEILING:
-            rate = 44100 if edge.freq < 22050 else 48000
-            return Analysis(GENUINE, round(edge.freq), source_rate=rate)
-    if reach >= LOSSY_CEILING:
-        return Analysis(GENUINE, round(reach))
-    return Analysis(UNKNOWN, round(reach))
+    if brick and edge is not None and edge.freq < LOSSY_CEILING:
+        return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
+    rate = upsampled_from(level, freqs, floor, samplerate)
+    return Analysis(
+        GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
+        round(reach),
+        source_rate=rate,
+    )
+
+
+def upsampled_from(
+    level: np.ndarray, freqs: np.ndarray, floor: float, samplerate: int
+) -> int:
+    """The CD or DAT rate a high-rate file was made from; 0 if it was not.
+
+    Nothing above 26.5 kHz but the 16-bit floor, while the music is loud
+    below 20 kHz: a resampler made this file. Where the music falls 30 dB
+    under its 15-20 kHz level tells 44.1 from 48 kHz.
+    """
+    if samplerate <= 50000:
+        return 0
+    top = level[(freqs >= 26500) & (freqs <= samplerate / 2 - 1000)]
+    if not len(top) or float(np.percentile(top, 95)) > floor + 6:
+        return 0
+    ref = float(np.median(level[(freqs >= 15000) & (freqs < 20000)]))
+    if ref < floor + 20:
+        return 0
+    fallen = freqs[(freqs > 20000) & (level < ref - 30)]
+    return 44100 if len(fallen) and fallen[0] < 24800 else 48000
