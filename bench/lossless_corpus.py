@@ -86,7 +86,9 @@ def _normalise(x: np.ndarray, peak_dbfs: float = -1.0) -> np.ndarray:
     return (x * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
 
 
-def render_midi(midi: Path, seconds: float, sr: int = SR, skip: float = 4.0) -> np.ndarray:
+def render_midi(
+    midi: Path, seconds: float, sr: int = SR, skip: float = 4.0
+) -> np.ndarray:
     """`seconds` of a MIDI file rendered with sampled instruments."""
     need = int((seconds + skip) * sr) * 4
     proc = subprocess.Popen(
@@ -157,38 +159,69 @@ def sources(seconds: float, count: int) -> list[dict]:
     midis = sorted(MIDI_DIR.glob("*.mid"))
     out: list[dict] = []
     for i in range(count):
-        out.append(dict(name=f"synth{i}", kind="synth", sr=SR,
-                        audio=synthmusic.render_song(100 + i, seconds)))
+        out.append(
+            dict(
+                name=f"synth{i}",
+                kind="synth",
+                sr=SR,
+                audio=synthmusic.render_song(100 + i, seconds),
+            )
+        )
         midi = render_midi(midis[i % len(midis)], seconds)
         out.append(dict(name=f"midi{i}", kind="midi", sr=SR, audio=midi))
         kit = ACOUSTIC_KITS[i % len(ACOUSTIC_KITS)]
         loop = drum_loop(kit, seconds, seed=i)
         bed = render_midi(midis[(i + 5) % len(midis)], seconds)
-        out.append(dict(name=f"kit{i}", kind="kit", sr=SR,
-                        audio=_normalise(_normalise(loop) + 0.5 * bed)))
+        out.append(
+            dict(
+                name=f"kit{i}",
+                kind="kit",
+                sr=SR,
+                audio=_normalise(_normalise(loop) + 0.5 * bed),
+            )
+        )
     for i in range(max(1, count // 2)):
-        out.append(dict(name=f"hires-synth{i}", kind="hires", sr=96000, bits=24,
-                        audio=synthmusic.render_song(200 + i, seconds, sr=96000)))
-        out.append(dict(name=f"hires-midi{i}", kind="hires", sr=96000, bits=24,
-                        audio=render_midi(midis[(i + 2) % len(midis)], seconds,
-                                          sr=96000)))
+        out.append(
+            dict(
+                name=f"hires-synth{i}",
+                kind="hires",
+                sr=96000,
+                bits=24,
+                audio=synthmusic.render_song(200 + i, seconds, sr=96000),
+            )
+        )
+        out.append(
+            dict(
+                name=f"hires-midi{i}",
+                kind="hires",
+                sr=96000,
+                bits=24,
+                audio=render_midi(midis[(i + 2) % len(midis)], seconds, sr=96000),
+            )
+        )
         # band-limited genuine recordings
         old = render_midi(midis[(i + 3) % len(midis)], seconds)
         old = _lowpass(old, SR, 7000, 4) + _hiss(len(old), rng, -58)
-        out.append(dict(name=f"oldtransfer{i}", kind="banded", sr=SR,
-                        audio=_normalise(old)))
+        out.append(
+            dict(name=f"oldtransfer{i}", kind="banded", sr=SR, audio=_normalise(old))
+        )
         stems = synthmusic.render_song_stems(300 + i, seconds)
         soft = _lowpass(synthmusic.mix(stems, ("chords", "bass")), SR, 5000, 2)
-        out.append(dict(name=f"softsynth{i}", kind="banded", sr=SR,
-                        audio=_normalise(soft)))
-        quiet = synthmusic.mix(synthmusic.render_song_stems(400 + i, seconds),
-                               ("melody",))
-        out.append(dict(name=f"quiet{i}", kind="banded", sr=SR,
-                        audio=_normalise(quiet, -30.0)))
-        wall = _lowpass(render_midi(midis[(i + 7) % len(midis)], seconds), SR,
-                        16000, 48)
-        out.append(dict(name=f"brickwall{i}", kind="brickwall", sr=SR,
-                        audio=_normalise(wall)))
+        out.append(
+            dict(name=f"softsynth{i}", kind="banded", sr=SR, audio=_normalise(soft))
+        )
+        quiet = synthmusic.mix(
+            synthmusic.render_song_stems(400 + i, seconds), ("melody",)
+        )
+        out.append(
+            dict(name=f"quiet{i}", kind="banded", sr=SR, audio=_normalise(quiet, -30.0))
+        )
+        wall = _lowpass(
+            render_midi(midis[(i + 7) % len(midis)], seconds), SR, 16000, 48
+        )
+        out.append(
+            dict(name=f"brickwall{i}", kind="brickwall", sr=SR, audio=_normalise(wall))
+        )
     return out  # fmt: skip
 
 
@@ -212,15 +245,23 @@ def _fake(job: tuple) -> list[dict]:
         rel = f"fake/{name}.{codec}.flac"
         _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(lossy), "-c:a",
               "flac", "-sample_fmt", "s16", str(root / rel)])  # fmt: skip
-        made.append(dict(path=rel, truth="fake", kind=kind, codec=codec, kbps=kbps, hires=False))
+        made.append(
+            dict(path=rel, truth="fake", kind=kind, codec=codec, kbps=kbps, hires=False)
+        )
         if codec in UPSAMPLED:
             rel96 = f"fake/{name}.{codec}.24-96.flac"
             _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(lossy),
                   "-ar", "96000", "-c:a", "flac", "-sample_fmt", "s32",
                   "-bits_per_raw_sample", "24", str(root / rel96)])  # fmt: skip
             made.append(
-                dict(path=rel96, truth="fake", kind=kind, codec=codec, kbps=kbps,
-                     hires=True)
+                dict(
+                    path=rel96,
+                    truth="fake",
+                    kind=kind,
+                    codec=codec,
+                    kbps=kbps,
+                    hires=True,
+                )
             )
     return made
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets import config  # noqa: E402
 from beets.library import Library  # noqa: E402
 
-from beetsplug.dedupfuzzy import codec  # noqa: E402
+from beetsplug.dedupfuzzy.matching import codec  # noqa: E402
 from beetsplug.dedupfuzzy.matching.similarity import FRAME_SECONDS  # noqa: E402
 
 MTIME = 1_600_000_000.0

@@ -25,6 +25,9 @@ class BeetEnv:
     root: Path
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # Leave beets' own import defaults alone (threaded, `copy: yes`,
+    # `write: yes`) instead of pinning `threaded: no` and `write: no`.
+    beets_defaults: bool = False
 
     @property
     def configdir(self) -> Path:
@@ -42,20 +45,20 @@ class BeetEnv:
         """(Re)write config.yaml; `extra` is YAML appended verbatim."""
         self.configdir.mkdir(parents=True, exist_ok=True)
         self.libdir.mkdir(parents=True, exist_ok=True)
-        base = textwrap.dedent(
-            f"""\
-            directory: {self.libdir}
-            library: {self.dbpath}
-            plugins: [dedupfuzzy]
-            threaded: no
-            create_backup_before_migrations: no
-            import:
-                write: no
-                duplicate_action: keep
-                log:
-            ui:
-                color: no
-            """
+        pinned = "" if self.beets_defaults else "threaded: no\n"
+        write = "" if self.beets_defaults else "    write: no\n"
+        base = (
+            f"directory: {self.libdir}\n"
+            f"library: {self.dbpath}\n"
+            "plugins: [dedupfuzzy]\n"
+            f"{pinned}"
+            "create_backup_before_migrations: no\n"
+            "import:\n"
+            f"{write}"
+            "    duplicate_action: keep\n"
+            "    log:\n"
+            "ui:\n"
+            "    color: no\n"
         )
         self.extra_config = extra
         (self.configdir / "config.yaml").write_text(base + textwrap.dedent(extra))
@@ -155,17 +158,25 @@ def relpaths(env: BeetEnv, query: tuple[str, ...] = ()) -> set[str]:
 
 
 def run_on_terminal(
-    env: BeetEnv, args: list[str], answers: list[str], prompt_mark: str = "sKip"
+    env: BeetEnv,
+    args: list[str],
+    answers: list[str],
+    prompt_mark: str | tuple[str, ...] = "keep Both, decide",
+    stdout: Path | None = None,
 ) -> str:
     """Run `beet ARGS` in a pseudo-terminal, answering each prompt in turn.
 
-    A prompt is recognised by `prompt_mark` (text of its options line).
+    A prompt is recognised by `prompt_mark` (text of its options line; one
+    of several marks when beets' own prompts are answered too). With
+    `stdout`, standard output goes to that file instead of the terminal.
     """
+    marks = (prompt_mark,) if isinstance(prompt_mark, str) else prompt_mark
     master, slave = pty.openpty()
+    out_file = open(stdout, "wb") if stdout else None  # noqa: SIM115
     proc = subprocess.Popen(
         [BEET, *args],
         stdin=slave,
-        stdout=slave,
+        stdout=out_file or slave,
         stderr=slave,
         env=dict(os.environ, BEETSDIR=str(env.configdir), HOME=str(env.root)),
         close_fds=True,
@@ -184,12 +195,14 @@ def run_on_terminal(
         if not chunk:
             break
         output += chunk
-        while output.count(prompt_mark) > asked:
+        while sum(output.count(m) for m in marks) > asked:
             asked += 1
             assert pending, f"unexpected prompt:\n{output}"
             os.write(master, (pending.pop(0) + "\n").encode())
     proc.wait()
     os.close(master)
+    if out_file:
+        out_file.close()
     assert proc.returncode == 0, output
     assert not pending, f"prompts not shown:\n{output}"
     return output

@@ -106,11 +106,13 @@ def test_configured_quarantine_alone_does_not_make_a_listing_move(library, tmp_p
     assert (tmp_path / "q").is_dir()
 
 
-def test_rerun_decodes_nothing_and_changed_file_is_fingerprinted(library):
+def test_rerun_decodes_nothing_and_changed_audio_is_fingerprinted(library):
     out = library.run("dedupfuzzy", "-c").stdout
     assert " 0 fingerprinted" in out
-    some = sorted(relpaths(library))[0]
-    os.utime(library.libdir / some, (1_700_000_000, 1_700_000_000))
+    paths = sorted(relpaths(library))
+    touched, replaced = library.libdir / paths[0], library.libdir / paths[1]
+    os.utime(touched, (1_700_000_000, 1_700_000_000))  # same audio
+    replaced.write_bytes((library.libdir / paths[-1]).read_bytes())  # new audio
     out = library.run("dedupfuzzy", "-c").stdout
     assert " 1 fingerprinted" in out
 

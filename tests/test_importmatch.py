@@ -9,6 +9,7 @@ from beets.library import Item, Library
 
 from beetsplug.dedupfuzzy.fingerprinting import refresh as fingerprints
 from beetsplug.dedupfuzzy.fingerprinting.fpcalc import fingerprint_files
+from beetsplug.dedupfuzzy.importing import verdicts
 from beetsplug.dedupfuzzy.matching import blockindex
 from beetsplug.dedupfuzzy.matching import libraryindex as importmatch
 from beetsplug.dedupfuzzy.settings import MatchSettings
@@ -170,22 +171,20 @@ def copy(item_id: int, fmt: str, bitrate: int, bitdepth: int = 0) -> Row:
 
 def test_best_keeps_the_lossless_copy_wherever_it_is():
     flac, mp3 = copy(1, "FLAC", 900_000, 16), copy(2, "MP3", 320_000)
-    assert importmatch.best_verdict(flac, [mp3], "best") == importmatch.Verdict(
-        leaving=(2,)
-    )
-    assert importmatch.best_verdict(mp3, [flac], "best").new_leaves
+    assert verdicts.best_verdict(flac, [mp3], "best") == verdicts.Verdict(leaving=(2,))
+    assert verdicts.best_verdict(mp3, [flac], "best").new_leaves
 
 
 def test_best_of_each_keeps_a_lossless_and_a_lossy_copy():
     flac, mp3 = copy(1, "FLAC", 900_000, 16), copy(2, "MP3", 320_000)
-    assert importmatch.best_verdict(mp3, [flac], "best-of-each").keeps_all
+    assert verdicts.best_verdict(mp3, [flac], "best-of-each").keeps_all
     worse = copy(3, "MP3", 128_000)
-    assert importmatch.best_verdict(worse, [flac, mp3], "best-of-each").new_leaves
+    assert verdicts.best_verdict(worse, [flac, mp3], "best-of-each").new_leaves
 
 
 def test_between_equal_copies_the_one_in_the_library_stays():
     new, old = copy(1, "MP3", 320_000), copy(2, "MP3", 320_000)
-    assert importmatch.best_verdict(new, [old], "best").new_leaves
-    assert importmatch.library_has_as_good(new, [old], "best")
+    assert verdicts.best_verdict(new, [old], "best").new_leaves
+    assert verdicts.library_has_as_good(new, [old], "best")
     better = copy(3, "MP3", 321_000)
-    assert not importmatch.library_has_as_good(better, [old], "best")
+    assert not verdicts.library_has_as_good(better, [old], "best")

@@ -6,13 +6,19 @@ import numpy as np
 import pytest
 
 from beetsplug.dedupfuzzy.matching import blockindex, similarity
-from beetsplug.dedupfuzzy.matching.matcher import (
+from beetsplug.dedupfuzzy.matching.candidates import CandidateIndex
+from beetsplug.dedupfuzzy.matching.cliques import (
     DUPLICATE,
     UNCERTAIN,
+    affected,
+    build_groups,
+    groups_of,
+    regroup,
+)
+from beetsplug.dedupfuzzy.matching.matcher import (
     Match,
     Track,
     Verifier,
-    build_groups,
     find_matches,
 )
 from beetsplug.dedupfuzzy.settings import MatchSettings
@@ -108,15 +114,73 @@ def test_uncertain_band_is_reported_not_grouped():
     assert [g.status for g in groups] == [UNCERTAIN]
 
 
-def test_block_index_query_finds_the_copy_and_its_shift():
-    index = blockindex.BlockIndex()
+def test_candidate_query_finds_the_copy_and_its_shift():
     master = song_frames(11)
-    index.add(1, blockindex.sketch(master))
-    index.add(2, blockindex.sketch(song_frames(12)))
+    sketches = [blockindex.sketch(master), blockindex.sketch(song_frames(12))]
+    index = CandidateIndex([1, 2], [100.0, 100.0], sketches, 5.0)
     copy = np.concatenate([np.full(10, 7, np.uint32), degrade(master, 0.02, 13)])
-    found = index.query(blockindex.sketch(copy))
-    assert list(found) == [1]
-    assert found[1][0] == -10
+    found = index.query(blockindex.sketch(copy), 101.0)
+    assert 1 in found and found[1][0] == -10
+    # Added later (as during an import), found the same way.
+    index.add(3, 101.0, blockindex.sketch(copy))
+    assert 3 in index.query(blockindex.sketch(degrade(master, 0.02, 14)), 100.0)
+
+
+def test_batch_and_query_modes_find_the_same_copies():
+    masters = [song_frames(20 + k) for k in range(6)]
+    frames = masters + [degrade(m, 0.03, 40 + k) for k, m in enumerate(masters)]
+    sketches = [blockindex.sketch(f) for f in frames]
+    ids = list(range(1, 13))
+    index = CandidateIndex(ids, [120.0] * 12, sketches, 5.0)
+    batch = set(index.pairs().pairs)
+    for k in range(6):
+        assert (k + 1, k + 7) in batch
+        assert k + 7 in index.query(sketches[k], 120.0, {k + 1})
+
+
+def test_flat_profiles_cost_k_neighbours_each_not_every_pair():
+    """Noise-like tracks all lie within the profile radius of each other:
+    each still proposes only its nearest few."""
+    rng = np.random.default_rng(3)
+    n = 300
+    frames = [
+        rng.integers(0, 2**32, 400, dtype=np.uint64).astype(np.uint32) for _ in range(n)
+    ]
+    sketches = [blockindex.sketch(f) for f in frames]
+    index = CandidateIndex(list(range(n)), [200.0] * n, sketches, 5.0)
+    assert len(index.pairs().pairs) <= 2 * n
+
+
+def test_regrouping_what_changed_equals_grouping_everything():
+    """A chain A~B~C plus a new copy D of A: regrouping only what D touches
+    gives the groups a run over everything gives."""
+    settings = MatchSettings(auto_threshold=0.8, ask_threshold=0.5)
+    a = song_frames(6)
+    b, d = degrade(a, 0.06, 7), degrade(a, 0.02, 9)
+    c = degrade(b, 0.06, 8)
+    e = song_frames(30)
+    tracks, verifier = make(
+        {1: (a, 100.0), 2: (b, 100.0), 3: (c, 100.0), 4: (d, 100.0), 5: (e, 90.0)},
+        settings,
+    )
+    everything = find_matches(tracks, verifier)
+    whole = [
+        sorted(g.ids)
+        for g in build_groups(everything, verifier)
+        if g.status == DUPLICATE
+    ]
+    before = [m for m in everything if 4 not in (m.a, m.b)]
+    counter = iter(range(100, 200))
+    old = regroup({1, 2, 3, 5}, {}, before, verifier, lambda: next(counter))
+    touched = affected([4], old, everything, settings.auto_threshold)
+    assert 5 not in touched
+    new = regroup(touched, old, everything, verifier, lambda: next(counter))
+    recs = {**old, **new}
+    shown = [
+        sorted(g.ids) for g in groups_of(recs, everything) if g.status == DUPLICATE
+    ]
+    assert sorted(shown) == sorted(whole)
+    assert recs[5] == old[5]
 
 
 def test_sketch_survives_its_text_form():

@@ -1,20 +1,32 @@
-"""Uncertain pairs are asked about on a terminal, and only there."""
+"""Uncertain pairs are asked about on a terminal, and only there.
+
+`beet dedupfuzzy` and `beet import` ask the same question with the same
+answers: keep New, keep Old, keep Both, decide Later. The copy added first
+is the "old" one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import subprocess
 
-from conftest import BeetEnv, relpaths, run_on_terminal
+from conftest import BEET, BeetEnv, relpaths, run_on_terminal
 
-PROMPT_MARK = "sKip"
+PROMPT_MARK = "keep Both, decide"
 
 
-def uncertain_pairs(env: BeetEnv) -> list[list[str]]:
-    groups = json.loads(env.run("dedupfuzzy", "--json").stdout)["groups"]
+def uncertain_pairs(env: BeetEnv, query: str = "") -> list[list[str]]:
+    """Uncertain pairs as [old, new] paths relative to the library."""
+    args = ["dedupfuzzy", "--json", *([query] if query else [])]
+    groups = json.loads(env.run(*args).stdout)["groups"]
     return [
-        [os.path.relpath(i["path"], env.libdir) for i in g["items"]]
+        [
+            os.path.relpath(i["path"], env.libdir)
+            for i in sorted(g["items"], key=lambda i: i["id"])
+        ]
         for g in groups
         if g["status"] == "uncertain"
     ]
@@ -26,70 +38,106 @@ def only(env: BeetEnv, *relpaths_: str) -> str:
     return f"path::(^|/)({alternatives})$"
 
 
-def test_keep_first_moves_the_second_copy(library, tmp_path):
-    pair = uncertain_pairs(library)[0]
-    query = only(library, *pair)
-    first, second = uncertain_pairs_in(library, query)[0]
+def one_pair(env: BeetEnv) -> tuple[list[str], str]:
+    pair = uncertain_pairs(env)[0]
+    return pair, only(env, *pair)
+
+
+def test_keep_old_moves_the_new_copy(library, tmp_path):
+    (old, new), query = one_pair(library)
     out = run_on_terminal(
-        library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], ["f"]
+        library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], ["o"]
     )
     assert "Uncertain match" in out and "similarity" in out
+    assert "keep New, keep Old, keep Both, decide [L]ater" in out.replace("\r", "")
     left = relpaths(library)
-    assert first in left and second not in left
-    assert (tmp_path / "q" / second).is_file()
+    assert old in left and new not in left
+    assert (tmp_path / "q" / new).is_file()
 
 
-def test_keep_second_keeps_the_other_one(library, tmp_path):
-    pair = uncertain_pairs(library)[0]
-    query = only(library, *pair)
-    shown = uncertain_pairs_in(library, query)[0]
-    run_on_terminal(library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], ["s"])
+def test_keep_new_moves_the_old_copy(library, tmp_path):
+    (old, new), query = one_pair(library)
+    run_on_terminal(library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], ["n"])
     left = relpaths(library)
-    assert shown[1] in left and shown[0] not in left
+    assert new in left and old not in left
 
 
 def test_keep_both_is_remembered(library, tmp_path):
-    pair = uncertain_pairs(library)[0]
-    query = only(library, *pair)
+    pair, query = one_pair(library)
     run_on_terminal(library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], ["b"])
     assert set(pair) <= relpaths(library)
-    assert uncertain_pairs_in(library, query) == []
+    assert uncertain_pairs(library, query) == []
     # Nothing to ask any more: no terminal answers needed.
     run_on_terminal(library, ["dedupfuzzy", "-m", str(tmp_path / "q"), query], [])
 
 
-def test_skip_leaves_both_and_asks_again_next_time(library, tmp_path):
-    pair = uncertain_pairs(library)[0]
-    query = only(library, *pair)
-    run_on_terminal(library, ["dedupfuzzy", "-t", "dupe=1", query], ["k"])
+def test_later_is_the_default_and_asks_again_next_time(library, tmp_path):
+    pair, query = one_pair(library)
+    run_on_terminal(library, ["dedupfuzzy", "-t", "dupe=1", query], [""])
     assert relpaths(library, ("dupe:1",)) == set()
-    run_on_terminal(library, ["dedupfuzzy", "-t", "dupe=1", query], ["k"])
+    run_on_terminal(library, ["dedupfuzzy", "-t", "dupe=1", query], ["l"])
 
 
 def test_no_prompt_without_a_terminal(library, tmp_path):
-    pair = uncertain_pairs(library)[0]
-    proc = library.run("dedupfuzzy", "-m", str(tmp_path / "q"), only(library, *pair))
-    assert PROMPT_MARK not in proc.stdout
+    pair, query = one_pair(library)
+    proc = library.run("dedupfuzzy", "-m", str(tmp_path / "q"), query)
+    assert PROMPT_MARK not in proc.stdout + proc.stderr
     assert set(pair) <= relpaths(library)
 
 
-def uncertain_pairs_in(env: BeetEnv, query: str) -> list[list[str]]:
-    groups = json.loads(env.run("dedupfuzzy", "--json", query).stdout)["groups"]
-    return [
-        [os.path.relpath(i["path"], env.libdir) for i in g["items"]]
-        for g in groups
-        if g["status"] == "uncertain"
-    ]
+def test_a_redirected_listing_gets_no_prompt_the_terminal_does(library, tmp_path):
+    pair, query = one_pair(library)
+    listing = tmp_path / "list.txt"
+    out = run_on_terminal(
+        library,
+        ["dedupfuzzy", "-m", str(tmp_path / "q"), query],
+        ["b"],
+        stdout=listing,
+    )
+    assert "Uncertain match" in out  # asked on the terminal (stderr)
+    text = listing.read_text()
+    assert PROMPT_MARK not in text and "Uncertain match" not in text
+    assert "1 uncertain" in text  # the listing itself went to the file
 
 
-def test_progress_bar_only_on_a_terminal(library):
-    stale = sorted(relpaths(library))[:3]
-    for p in stale:
-        os.utime(library.libdir / p, (1_700_000_000, 1_700_000_000))
-    out = run_on_terminal(library, ["dedupfuzzy", "-c"], [])
+def test_a_piped_run_does_not_wait_for_an_invisible_prompt(library, tmp_path):
+    """`beet dedupfuzzy -m Q | tail`, typed on a terminal, stderr piped too."""
+    pair, query = one_pair(library)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [BEET, "dedupfuzzy", "-m", str(tmp_path / "q"), query],
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(
+                os.environ, BEETSDIR=str(library.configdir), HOME=str(library.root)
+            ),
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    assert PROMPT_MARK not in proc.stdout + proc.stderr
+    assert set(pair) <= relpaths(library)
+
+
+def test_progress_bar_only_on_a_terminal(library, tmp_path):
+    paths = sorted(relpaths(library))
+    stale = [library.libdir / p for p in paths[:3]]
+    others = [library.libdir / p for p in paths[-3:]]
+    originals = [p.read_bytes() for p in stale]
+    for path, other in zip(stale, others, strict=True):
+        path.write_bytes(other.read_bytes())  # other audio, same name
+    out = run_on_terminal(
+        library, ["dedupfuzzy", "-c"], [], stdout=tmp_path / "listing.txt"
+    )
+    # On the terminal though the listing went to a file.
     assert "fingerprinting [" in out and "3/3" in out
-    for p in stale:
-        os.utime(library.libdir / p, (1_700_000_001, 1_700_000_001))
+    assert "fingerprinting [" not in (tmp_path / "listing.txt").read_text()
+    for path, data in zip(stale, originals, strict=True):
+        path.write_bytes(data)
     proc = library.run("dedupfuzzy", "-c")
     assert "fingerprinting [" not in proc.stdout + proc.stderr
     assert " 3 fingerprinted" in proc.stdout

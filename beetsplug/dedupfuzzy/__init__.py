@@ -13,9 +13,20 @@ from beets.plugins import BeetsPlugin
 
 from . import settings
 from .cli.command import make_command
+from .fingerprinting import freshness
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
-from .store.catalog import BLOCKS, CUTOFF, FP_MTIME, LOSSLESS, SOURCE
+from .store.catalog import (
+    AUDIO_ID,
+    BLOCKS,
+    CUTOFF,
+    FP_COPY,
+    FP_MTIME,
+    LOSSLESS,
+    MATCHED,
+    RECORDING,
+    SOURCE,
+)
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -25,11 +36,19 @@ class DedupFuzzyPlugin(BeetsPlugin):
         super().__init__("dedupfuzzy")
         self.config.add(settings.DEFAULTS)
         settings.mirror_view()
+        settings.warn_unknown_keys(self.config, self._log)
         self.import_hook = ImportHook(self)
+        writes = freshness.BeetsWrites()
+        self.register_listener("write", writes.before)
+        self.register_listener("after_write", writes.after)
 
     item_types = {
         FP_MTIME: types.FLOAT,
         BLOCKS: types.STRING,
+        AUDIO_ID: types.STRING,
+        FP_COPY: types.STRING,
+        MATCHED: types.STRING,
+        RECORDING: types.INTEGER,
         LOSSLESS: types.STRING,
         CUTOFF: types.INTEGER,
         SOURCE: types.STRING,

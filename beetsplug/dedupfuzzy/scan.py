@@ -1,23 +1,33 @@
-"""One pass over the library: fingerprint what needs it, match, group.
+"""One pass over the library: fingerprint what changed, update the model, group.
 
 This is the pipeline `beet dedupfuzzy` runs before it shows or does
-anything; the import hook reuses its parts one item at a time.
+anything. The recording model (`store.recordings`) remembers the groups: a
+run matches only the *dirty* items (new, re-fingerprinted, restored, or all
+of them after the settings changed), each against the whole library
+through the shared candidate search, and regroups what they touch. With
+nothing dirty it matches nothing and the groups come from the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
-from .matching import blockindex, groups
+from .matching import blockindex, cliques, groups
 from .matching import matcher as matching
-from .settings import Settings
-from .store import catalog, paircache
+from .matching.candidates import CandidateIndex
+from .settings import MatchSettings, Settings
+from .store import catalog, paircache, recordings
+from .store.frames import FrameSource
+
+# Above this share of dirty items, one batch search beats one query each.
+BATCH_SHARE = 0.2
+# Pairs verified per batch of fingerprints read from the DB.
+VERIFY_CHUNK = 4000
 
 
 @dataclass
@@ -26,6 +36,7 @@ class ScanResult:
     refresh: fingerprints.RefreshReport
     groups: list[groups.ResolvedGroup]
     considered: int
+    matched: int = 0
 
 
 def track_of(
@@ -50,21 +61,6 @@ def track_of(
     )
 
 
-def frame_source(rows: dict[int, catalog.Row]) -> Callable[[int], np.ndarray | None]:
-    """Decode fingerprints on demand, each at most once."""
-    cache: dict[int, np.ndarray | None] = {}
-
-    def frames_of(item_id: int) -> np.ndarray | None:
-        if item_id not in cache:
-            row = rows.get(item_id)
-            cache[item_id] = (
-                fingerprints.frames_of_fingerprint(row.fingerprint) if row else None
-            )
-        return cache[item_id]
-
-    return frames_of
-
-
 def tiebreaker(
     lib: Library, fields: list[str]
 ) -> Callable[[catalog.Row], tuple] | None:
@@ -83,38 +79,173 @@ def tiebreaker(
     return key
 
 
+def load_sketches(lib: Library, rows: Sequence[catalog.Row]) -> None:
+    """Give every row its sketch: stored, else computed (and stored)."""
+    need = [r for r in rows if r.sketch is None]
+    texts = catalog.load_texts(lib, [r.id for r in need], catalog.BLOCKS)
+    stale = []
+    for row in need:
+        row.sketch = blockindex.decode_sketch(texts.get(row.id))
+        if row.sketch is None:
+            stale.append(row)
+    if not stale:
+        return
+    prints = catalog.load_texts(lib, [r.id for r in stale], catalog.FINGERPRINT)
+    writes: list[tuple[int, str, object]] = []
+    for row in stale:
+        frames = fingerprints.frames_of_fingerprint(prints.get(row.id, ""))
+        row.sketch = (
+            blockindex.EMPTY if frames is None else fingerprints.sketch_of(frames)
+        )
+        writes.append((row.id, catalog.BLOCKS, blockindex.encode_sketch(row.sketch)))
+    catalog.store_flex(lib, writes)
+
+
+def candidate_pairs(
+    index: CandidateIndex, dirty: Iterable[int], rows: dict[int, catalog.Row]
+) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
+    """Candidate pairs with at least one dirty item: batch or query mode."""
+    dirty = set(dirty)
+    if len(dirty) > BATCH_SHARE * max(1, len(index)):
+        found = index.pairs()
+        pairs = [p for p in found.pairs if p[0] in dirty or p[1] in dirty]
+        return pairs, found.hints
+    wanted: set[tuple[int, int]] = set()
+    hints: dict[tuple[int, int], list[int]] = {}
+    for item_id in sorted(dirty):
+        row = rows[item_id]
+        for other, shifts in index.query(row.sketch, row.length, {item_id}).items():
+            pair = (item_id, other) if item_id < other else (other, item_id)
+            wanted.add(pair)
+            if shifts and pair not in hints:
+                hints[pair] = shifts if pair[0] == item_id else [-s for s in shifts]
+    return sorted(wanted), hints
+
+
+def verify_in_chunks(
+    pairs: Sequence[tuple[int, int]],
+    hints: dict[tuple[int, int], list[int]],
+    verifier: matching.Verifier,
+    frames: FrameSource,
+) -> list[matching.Match]:
+    """Verify pairs, reading their fingerprints from the DB a chunk at a time."""
+    found = []
+    for start in range(0, len(pairs), VERIFY_CHUNK):
+        chunk = pairs[start : start + VERIFY_CHUNK]
+        frames.prefetch(i for pair in chunk for i in pair)
+        found += matching.verify_pairs(chunk, hints, verifier)
+    return found
+
+
+def update_model(
+    lib: Library,
+    rows: dict[int, catalog.Row],
+    token: str,
+    settings: MatchSettings,
+    distinct: Callable[[int, int], bool],
+) -> tuple[dict[int, int], list[matching.Match], int]:
+    """Match the dirty rows, regroup what they touch, store the result.
+
+    Returns the recordings (item id -> recording id), the matches of the
+    model and how many items were matched.
+    """
+    dirty = {i for i, r in rows.items() if r.matched != token}
+    known = [
+        m
+        for m in paircache.load(lib)
+        if m.a in rows
+        and m.b in rows
+        and m.a not in dirty
+        and m.b not in dirty
+        and not distinct(m.a, m.b)
+    ]
+    old = {i: r.recording for i, r in rows.items() if r.recording is not None}
+    if not dirty:
+        return old, known, 0
+    paircache.prune(lib)
+    load_sketches(lib, list(rows.values()))
+    silent = {i for i, r in rows.items() if r.sketch.empty}
+    informative = {i: r for i, r in rows.items() if i not in silent}
+    frames = FrameSource(lib)
+    for row in rows.values():
+        if row.fingerprint:
+            frames.given[row.id] = row.fingerprint
+    verifier = matching.Verifier(
+        {i: track_of(r) for i, r in informative.items()},
+        frames,
+        settings,
+        distinct=distinct,
+    )
+    index = CandidateIndex(
+        list(informative),
+        [r.length for r in informative.values()],
+        [r.sketch for r in informative.values()],
+        settings.length_tolerance,
+    )
+    pairs, hints = candidate_pairs(index, dirty - silent, informative)
+    found = verify_in_chunks(pairs, hints, verifier, frames)
+    everything = known + found
+    touched = cliques.affected(dirty - silent, old, everything, settings.auto_threshold)
+    touched = {i for i in touched if i in informative}
+    allocator = recordings.Allocator(lib, old.values())
+    kept_old = {i: rec for i, rec in old.items() if i in informative}
+    fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
+    # Matches verified on demand while regrouping join the model too.
+    computed = [m for m in verifier.computed.values() if m is not None]
+    recordings.save(
+        lib,
+        token,
+        dirty,
+        fresh,
+        old,
+        allocator,
+        computed,
+        unmatched=[i for i in silent if i in old],
+    )
+    result = {i: rec for i, rec in kept_old.items() if i not in touched}
+    result.update(fresh)
+    merged = {frozenset((m.a, m.b)): m for m in known}
+    merged.update((frozenset((m.a, m.b)), m) for m in computed)
+    return result, list(merged.values()), len(dirty)
+
+
 def scan(
     lib: Library,
     ids: list[int] | None,
     settings: Settings,
     distinct: Callable[[int, int], bool] = lambda a, b: False,
 ) -> ScanResult:
-    """Fingerprint, match and group the given items (all when `ids` is None)."""
-    rows = catalog.load_rows(lib, ids)
+    """Fingerprint, match and group the given items (all when `ids` is None).
+
+    The model covers every fingerprinted item of the library; only the
+    given items are fingerprinted and shown.
+    """
+    catalog.restore_cleared_fingerprints(lib)
+    every = catalog.load_rows(lib, fingerprints=False, blocks=False)
+    wanted = None if ids is None else set(ids)
+    chosen = [r for r in every if wanted is None or r.id in wanted]
     progress = Progress("fingerprinting", 0)
 
     def started(total: int) -> None:
         progress.total = total
 
     usable, refresh = fingerprints.refresh(
-        lib, rows, settings.workers, on_progress=progress.step, on_start=started
+        lib, chosen, settings.workers, on_progress=progress.step, on_start=started
     )
     progress.close()
-    by_id = {r.id: r for r in usable}
-    tracks = [track_of(r) for r in usable]
-    verifier = matching.Verifier(
-        {t.id: t for t in tracks},
-        frame_source(by_id),
-        settings.match,
-        known=paircache.load(lib, by_id, settings.match),
+    failed = {r.id for r in chosen} - {r.id for r in usable}
+    model_rows = {r.id: r for r in every if r.has_fingerprint and r.id not in failed}
+    model_rows.update((r.id, r) for r in usable)
+    token = recordings.prepare(lib, settings.match)
+    recs, matches, matched = update_model(
+        lib, model_rows, token, settings.match, distinct
     )
-    matches = [
-        m for m in matching.find_matches(tracks, verifier) if not distinct(m.a, m.b)
-    ]
-    found = matching.build_groups(matches, verifier)
-    paircache.store(lib, verifier.computed, by_id, settings.match)
+    by_id = {r.id: r for r in usable}
+    refresh.quiet = [r.path for r in usable if r.id not in recs]
+    shown = {i: rec for i, rec in recs.items() if i in by_id}
+    found = cliques.groups_of(shown, [m for m in matches if not distinct(m.a, m.b)])
     tiebreak_fields = settings.tiebreak.get("items", [])
     resolved = groups.resolve(
         found, by_id, settings.keep, tiebreaker(lib, tiebreak_fields)
     )
-    return ScanResult(by_id, refresh, resolved, len(rows))
+    return ScanResult(by_id, refresh, resolved, len(chosen), matched)

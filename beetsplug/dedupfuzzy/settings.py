@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from beets import config as beets_config
@@ -21,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "quarantine": "",
     "move": False,
     "tag": "",
+    "pretend": False,
     # Listing.
     "format": "",
     "count": False,
@@ -72,6 +75,7 @@ class Settings:
     quarantine: str = ""
     move: bool = False
     tag: str = ""
+    pretend: bool = False
     format: str = ""
     count: bool = False
     report: str = ""
@@ -110,6 +114,7 @@ def load_settings(view) -> Settings:
         quarantine=view["quarantine"].as_str() or "",
         move=bool(view["move"].get()),
         tag=view["tag"].as_str() or "",
+        pretend=bool(view["pretend"].get()),
         format=view["format"].as_str() or "",
         count=bool(view["count"].get()),
         report=view["report"].as_str() or "",
@@ -125,3 +130,26 @@ def mirror_view():
     view = beets_config["mirror"]
     view.add(MIRROR_DEFAULTS)
     return view
+
+
+def unknown_keys(view, known: Iterable[str]) -> list[str]:
+    """Keys set under this config view that the plugin does not know."""
+    known = set(known)
+    try:
+        keys = view.keys()
+    except Exception:  # not a mapping: confuse reports it when read
+        return []
+    return [k for k in keys if k not in known]
+
+
+def warn_unknown_keys(plugin_view, log) -> None:
+    """One line per unknown key under `dedupfuzzy:` or `mirror:` (a typo such
+    as `auto_treshold` is otherwise silently ignored)."""
+    for name, view, known in (
+        ("dedupfuzzy", plugin_view, DEFAULTS),
+        ("mirror", beets_config["mirror"], MIRROR_DEFAULTS),
+    ):
+        for key in unknown_keys(view, known):
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {name}.{close[0]}?)" if close else ""
+            log.warning("unknown config key {}.{} is ignored{}", name, key, hint)

@@ -11,15 +11,15 @@ from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from ..fingerprinting.fpcalc import FpcalcMissing
+from ..matching.cliques import DUPLICATE
 from ..matching.groups import Member, ResolvedGroup
-from ..matching.matcher import DUPLICATE
 from ..safety import actions
 from ..safety.journal import Journal
+from ..safety.places import place_refusal
 from ..scan import ScanResult, scan
 from ..settings import Settings, load_settings
-from ..store import decisions
-from . import prompts as resolver
-from . import report
+from ..store import decisions, recordings
+from . import prompts, report
 from .fakes import run_fakes
 
 
@@ -121,7 +121,7 @@ def make_command(plugin) -> Subcommand:
             settings,
             plugin,
             json_out=bool(opts.json),
-            pretend=bool(opts.pretend),
+            pretend=settings.pretend,
         )
 
     cmd.func = func
@@ -143,9 +143,14 @@ def run_undo(lib: Library, all_runs: bool, plugin) -> None:
     if not results:
         print_("nothing to undo")
         return
+    # Restored items are matched again by the next run: their copies may
+    # have changed while they were away.
+    recordings.forget(lib, [r.item_id for r in results if r.ok and r.item_id])
     restored = sum(1 for r in results if getattr(r, "ok", True))
     print_(f"undo: {restored} file(s) put back, {len(results) - restored} problem(s)")
     plugin.after_change(lib)
+    if restored < len(results):
+        raise UserError(f"dedupfuzzy: {len(results) - restored} undo problem(s)")
 
 
 def _formatter(lib: Library, fmt: str):
@@ -169,6 +174,7 @@ def summary_of(result: ScanResult) -> dict[str, object]:
         "unchanged": result.refresh.reused,
         "failed": len(result.refresh.failed),
         "silent": len(result.refresh.quiet),
+        "matched": result.matched,
         "duplicate_groups": len(dup),
         "copies_to_drop": sum(len(g.leaving) for g in dup),
         "uncertain": len(result.groups) - len(dup),
@@ -198,6 +204,12 @@ def run(
     moving = settings.move and bool(settings.quarantine)
     if settings.move and not settings.quarantine:
         raise UserError("dedupfuzzy: move is on but no quarantine folder is set")
+    if moving:
+        refusal = place_refusal(
+            lib, os.path.expanduser(settings.quarantine).encode(), "the quarantine"
+        )
+        if refusal:
+            raise UserError(f"dedupfuzzy: {refusal}")
     if moving and not pretend:
         for line in Journal(lib).recover():
             _say(line, json_out)
@@ -255,10 +267,11 @@ def run(
         )
     if outcome.tagged:
         _say(f"tagged {outcome.tagged} item(s) with {settings.tag}", json_out)
-    if outcome.failed:
-        _say(f"{outcome.failed} action(s) failed", json_out)
     if outcome.moved:
         plugin.after_change(lib)
+    if outcome.failed:
+        # The rest was done; the lines above say what failed and why.
+        raise UserError(f"dedupfuzzy: {outcome.failed} of {len(plan)} action(s) failed")
 
 
 def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
@@ -270,16 +283,30 @@ def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
         for g in groups
         if g.status != DUPLICATE and not going & {m.row.id for m in g.members}
     ]
-    if not uncertain or pretend or not resolver.can_prompt():
+    if not uncertain or pretend or not prompts.can_prompt():
         return []
     leaving = []
     for g in uncertain:
-        answer = resolver.ask(g)
-        first, second = g.members[0].row, g.members[1].row
-        if answer == resolver.FIRST:
-            leaving.append(second)
-        elif answer == resolver.SECOND:
-            leaving.append(first)
-        elif answer == resolver.BOTH:
-            decisions.mark_distinct(lib, first.id, second.id)
+        # The copy added first is the "old" one, as at import.
+        old, new = sorted(g.members[:2], key=lambda m: m.row.id)
+        pair = g.members[1]
+        answer = prompts.ask(
+            f"Uncertain match: similarity {pair.similarity:.2f}, "
+            f"offset {pair.offset:+.2f}s",
+            [_shown(old)],
+            _shown(new),
+        )
+        if answer == prompts.NEW:
+            leaving.append(old.row)
+        elif answer == prompts.OLD:
+            leaving.append(new.row)
+        elif answer == prompts.BOTH:
+            decisions.mark_distinct(lib, old.row.id, new.row.id)
     return leaving
+
+
+def _shown(m: Member) -> str:
+    return (
+        f"{report.describe(m, True)}  {prompts.size_of(m.row.path)}  "
+        f"{util.displayable_path(m.row.path)}"
+    )

@@ -7,7 +7,9 @@ import time
 
 
 def on_terminal() -> bool:
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    """Progress goes to stderr: shown whenever stderr is a terminal, also when
+    the listing on stdout goes to a file or a pipe."""
+    return sys.stderr.isatty()
 
 
 class Progress:

@@ -1,9 +1,8 @@
 """Keep every item's fingerprint and sketch current, decoding only what changed.
 
-A stored fingerprint is reused while its file is unchanged: its mtime equals
-the one recorded when the fingerprint was taken (`dedupfuzzy_fp_mtime`), or,
-for a fingerprint another plugin stored (chroma's `acoustid_fingerprint`),
-the item's own `mtime`. Only the other files go through fpcalc.
+A stored fingerprint is reused while its file's audio is unchanged (see
+`freshness`): a tag edit costs a `stat` and at most one audio identity per
+file, never a decode. Only the other files go through fpcalc.
 
 Lossless files also get the lossless check (analysis/) in the same workers,
 under the same rule: with a new fingerprint, or when none was stored yet.
@@ -11,31 +10,34 @@ under the same rule: with a new fingerprint, or when none was stored yet.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from beets import util
 from beets.library import Library
 
 from ..analysis import Analysis
 from ..matching import blockindex, codec, similarity
 from ..quality import is_lossless
 from ..store.catalog import (
+    AUDIO_ID,
     BLOCKS,
     CUTOFF,
     FINGERPRINT,
+    FP_COPY,
     FP_MTIME,
     LOSSLESS,
+    MATCHED,
     SOURCE,
     Row,
+    copy_fingerprints,
+    delete_flex,
     store_flex,
 )
+from .freshness import audio_identity, check, file_mtime
 from .work import Task, run_tasks
 
 BATCH = 64
-MTIME_SLACK = 1e-3
 
 
 @dataclass
@@ -50,31 +52,6 @@ class RefreshReport:
     quiet: list[bytes] = field(default_factory=list)
 
 
-def file_mtime(path: bytes) -> float | None:
-    try:
-        return os.path.getmtime(util.syspath(path))
-    except OSError:
-        return None
-
-
-def is_fresh(row: Row, mtime: float | None) -> bool:
-    """Whether the stored fingerprint still describes the file.
-
-    Our own fingerprints carry the file's mtime from when they were taken.
-    For one another plugin stored (chroma), the item's `mtime` field says
-    when beets last read the file; beets zeroes it when a tag field such as
-    the fingerprint changes, and then a file untouched since it was added to
-    the library is still the file that was fingerprinted.
-    """
-    if not row.fingerprint or mtime is None:
-        return False
-    if row.fp_mtime is not None:
-        return abs(row.fp_mtime - mtime) < MTIME_SLACK
-    if row.mtime:
-        return abs(row.mtime - mtime) < MTIME_SLACK
-    return bool(row.added) and mtime <= row.added
-
-
 def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
     try:
         return codec.decode(fingerprint)
@@ -86,15 +63,12 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
     return blockindex.sketch(frames, similarity.is_informative(frames))
 
 
-def needs_analysis(row: Row) -> bool:
-    return is_lossless(row.format)
-
-
 def task_of(row: Row, fingerprint: bool) -> Task:
+    """What a row needs: a fingerprint, the lossless check, or both."""
     return Task(
         row.path,
         fingerprint=fingerprint,
-        analyse=needs_analysis(row) and (fingerprint or not row.lossless),
+        analyse=is_lossless(row.format) and (fingerprint or not row.lossless),
         length=row.length,
         samplerate=row.samplerate,
     )
@@ -102,13 +76,14 @@ def task_of(row: Row, fingerprint: bool) -> Task:
 
 def take_analysis(row: Row, analysis: Analysis) -> list[tuple[int, str, object]]:
     """Put a verdict on the row; return the fields to store."""
-    row.lossless, row.cutoff, row.source = (
-        analysis.verdict,
-        analysis.cutoff,
-        analysis.source_code,
-    )
-    return [(row.id, LOSSLESS, row.lossless), (row.id, CUTOFF, str(row.cutoff)),
-            (row.id, SOURCE, row.source)]  # fmt: skip
+    row.lossless = analysis.verdict
+    row.cutoff = analysis.cutoff
+    row.source = analysis.source_code
+    return [
+        (row.id, LOSSLESS, row.lossless),
+        (row.id, CUTOFF, str(row.cutoff)),
+        (row.id, SOURCE, row.source),
+    ]
 
 
 def refresh(
@@ -118,45 +93,49 @@ def refresh(
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> tuple[list[Row], RefreshReport]:
-    """Bring fingerprints and sketches up to date; return the usable rows.
+    """Bring fingerprints up to date; return the rows that have one.
 
     Rows whose file is missing or cannot be fingerprinted are reported and
-    left out of the result; so are silent ones (kept, with an empty sketch,
-    but they can match nothing).
+    left out of the result. A fresh fingerprint is not read: only files
+    that changed are fingerprinted again (and their sketch recomputed, and
+    their matches forgotten: see `store.recordings`). A fingerprint another
+    plugin stored is adopted: its file's mtime is recorded with it.
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
     usable: list[Row] = []
     writes: list[tuple[int, str, object]] = []
+    adopted: list[int] = []
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
             report.failed.append((row.path, "file not found"))
             continue
-        if is_fresh(row, mtime):
+        fresh = check(row, mtime)
+        if fresh.record:
+            # Adopted (chroma's), or the audio identity confirmed it: note
+            # what makes the next check one `stat`, and keep our copy.
+            writes += [
+                (row.id, FP_MTIME, repr(row.fp_mtime)),
+                (row.id, AUDIO_ID, row.audio_id),
+            ]
+            adopted.append(row.id)
+        if fresh.fresh:
             report.reused += 1
-            row.sketch = blockindex.decode_sketch(row.blocks)
-            if row.sketch is None:
-                frames = frames_of_fingerprint(row.fingerprint)
-                if frames is None:
-                    stale.append((row, mtime))
-                    continue
-                row.sketch = sketch_of(frames)
-                row.blocks = blockindex.encode_sketch(row.sketch)
-                writes.append((row.id, BLOCKS, row.blocks))
-                report.sketched += 1
             usable.append(row)
         else:
             stale.append((row, mtime))
     store_flex(lib, writes)
+    copy_fingerprints(lib, adopted)
 
     tasks = [task_of(row, True) for row, _ in stale]
-    tasks += [task_of(r, False) for r in usable if task_of(r, False).analyse]
+    tasks += [t for t in (task_of(r, False) for r in usable) if t.analyse]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
-    by_path.update({r.path: (r, None) for r in usable})
+    by_path.update((r.path, (r, None)) for r in usable)
     if on_start is not None:
         on_start(len(tasks))
     writes = []
+    changed: list[int] = []
     for outcome in run_tasks(tasks, workers):
         if on_progress is not None:
             on_progress()
@@ -176,19 +155,28 @@ def refresh(
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint
+        row.has_fingerprint = True
         row.fp_mtime = mtime
+        row.audio_id = audio_identity(row.path)
         row.sketch = sketch_of(frames)
         row.blocks = blockindex.encode_sketch(row.sketch)
+        row.matched = ""
+        changed.append(row.id)
         writes += [
             (row.id, FINGERPRINT, row.fingerprint),
             (row.id, FP_MTIME, repr(mtime)),
             (row.id, BLOCKS, row.blocks),
+            (row.id, AUDIO_ID, row.audio_id),
+            (row.id, FP_COPY, row.fingerprint),
         ]
         usable.append(row)
-        if len(writes) >= 3 * BATCH:
+        if len(writes) >= 5 * BATCH:
             store_flex(lib, writes)
             writes = []
     store_flex(lib, writes)
-    report.quiet = [row.path for row in usable if row.sketch.empty]
+    delete_flex(lib, changed, MATCHED)
+    report.quiet = [
+        row.path for row in usable if row.sketch is not None and row.sketch.empty
+    ]
     usable.sort(key=lambda r: r.id)
     return usable, report

@@ -1,4 +1,4 @@
-"""The block index: a few keys per recording that find candidate pairs.
+"""Sketches: a few keys and a bit profile per recording, to find candidates.
 
 Comparing every pair of tracks is out of the question (a 100,000-track
 library has five billion pairs), so each fingerprint is summarised by a
@@ -12,7 +12,7 @@ offset to verify at.
 Heavy processing (a remaster with EQ and compression) leaves hardly any frame
 bit-identical, so each sketch also carries a profile: how often each of the
 32 bits is set over the whole fingerprint. Profiles of copies of a recording
-stay close while other songs' lie far away; `neighbours.py` searches them.
+stay close while other songs' lie far away. `candidates.py` searches both.
 
 The sketch is stored on each item as a flexible attribute
 (`dedupfuzzy_blocks`), so a warm run needs no decoding at all.
@@ -21,18 +21,12 @@ The sketch is stored on each item as a flexible attribute
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 INDEX_VERSION = "2"
 KEYS_PER_TRACK = 48
-# Keys shared by more tracks than this are generic (quiet passages, common
-# chroma patterns) and carry no identity: they are ignored.
-MAX_POSTINGS = 24
-MAX_HINTS = 3
 
 
 @dataclass(frozen=True)
@@ -118,111 +112,3 @@ def decode_sketch(text: str | None) -> Sketch | None:
     if profile is not None and len(profile) != 32:
         profile = None
     return Sketch(keys, positions, profile)
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Candidate pairs (indexes into the track list, a < b) and shift hints."""
-
-    pairs: list[tuple[int, int]]
-    hints: dict[tuple[int, int], list[int]]
-    shared: dict[tuple[int, int], int]
-
-
-def _postings(sketches: Sequence[Sketch]) -> tuple[np.ndarray, ...]:
-    sizes = np.fromiter((len(s.keys) for s in sketches), dtype=np.int64)
-    total = int(sizes.sum())
-    if total == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty.astype(np.uint32), empty
-    owner = np.repeat(np.arange(len(sketches), dtype=np.int64), sizes)
-    keys = np.concatenate([s.keys for s in sketches if len(s.keys)])
-    positions = np.concatenate([s.positions for s in sketches if len(s.keys)]).astype(
-        np.int64
-    )
-    order = np.argsort(keys, kind="stable")
-    keys, owner, positions = keys[order], owner[order], positions[order]
-    # Drop keys that are too common to say anything.
-    _, starts, counts = np.unique(keys, return_index=True, return_counts=True)
-    df = np.repeat(counts, counts)
-    keep = (df >= 2) & (df <= MAX_POSTINGS)
-    return owner[keep], keys[keep], positions[keep]
-
-
-def candidate_pairs(sketches: Sequence[Sketch], min_shared: int = 1) -> Candidates:
-    """All pairs of tracks that share at least `min_shared` sketch keys.
-
-    Works on sorted posting arrays, so the cost grows with the number of
-    shared keys, not with the square of the library size.
-    """
-    owner, keys, positions = _postings(sketches)
-    a_parts, b_parts, s_parts = [], [], []
-    for d in range(1, MAX_POSTINGS):
-        if d >= len(keys):
-            break
-        same = keys[:-d] == keys[d:]
-        if not same.any():
-            break
-        i = np.nonzero(same)[0]
-        oa, ob = owner[i], owner[i + d]
-        shift = positions[i + d] - positions[i]
-        swap = oa > ob
-        a_parts.append(np.where(swap, ob, oa))
-        b_parts.append(np.where(swap, oa, ob))
-        s_parts.append(np.where(swap, -shift, shift))
-    if not a_parts:
-        return Candidates([], {}, {})
-    a = np.concatenate(a_parts)
-    b = np.concatenate(b_parts)
-    s = np.concatenate(s_parts)
-    n = len(sketches)
-    pair_code = a * n + b
-    # Count (pair, shift) occurrences, then keep the commonest shifts per pair.
-    combo = np.stack([pair_code, s], axis=1)
-    uniq, counts = np.unique(combo, axis=0, return_counts=True)
-    order = np.lexsort((-counts, uniq[:, 0]))
-    uniq, counts = uniq[order], counts[order]
-    hints: dict[tuple[int, int], list[int]] = defaultdict(list)
-    shared: dict[tuple[int, int], int] = defaultdict(int)
-    for (code, shift), count in zip(uniq.tolist(), counts.tolist(), strict=True):
-        pair = (code // n, code % n)
-        shared[pair] += count
-        if len(hints[pair]) < MAX_HINTS:
-            hints[pair].append(shift)
-    pairs = sorted(p for p, c in shared.items() if c >= min_shared)
-    return Candidates(pairs, dict(hints), dict(shared))
-
-
-class BlockIndex:
-    """A query structure over many sketches: which tracks share keys with one?
-
-    Built once per import session so each new track is matched against the
-    whole library with a few dictionary look-ups.
-    """
-
-    def __init__(self) -> None:
-        self._postings: dict[int, list[tuple[int, int]]] = defaultdict(list)
-
-    def add(self, track_id: int, s: Sketch) -> None:
-        for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
-            self._postings[key].append((track_id, pos))
-
-    def discard(self, track_id: int, s: Sketch) -> None:
-        for key in s.keys.tolist():
-            postings = self._postings.get(key)
-            if postings:
-                postings[:] = [p for p in postings if p[0] != track_id]
-
-    def query(self, s: Sketch) -> dict[int, list[int]]:
-        """Tracks sharing keys with `s`, each with shift hints (commonest first)."""
-        found: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
-            postings = self._postings.get(key)
-            if not postings or len(postings) > MAX_POSTINGS:
-                continue
-            for track_id, other_pos in postings:
-                found[track_id][other_pos - pos] += 1
-        return {
-            track_id: sorted(shifts, key=shifts.__getitem__, reverse=True)[:MAX_HINTS]
-            for track_id, shifts in found.items()
-        }

@@ -2,12 +2,13 @@
 
 The base64 text that `fpcalc` prints (and that the chroma plugin stores in
 `acoustid_fingerprint`) changes completely when audio is transcoded, so it is
-never compared as text: it is decoded to its raw frames first.
+never compared as text: it is decoded to its raw frames first, through
+pyacoustid's public `chromaprint` module.
 """
 
 from __future__ import annotations
 
-import ctypes
+from array import array
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class CodecError(ValueError):
     """A stored fingerprint string could not be decoded."""
 
 
-def _library() -> ctypes.CDLL:
+def _chromaprint():
     try:
         import chromaprint
     except ImportError as exc:  # pragma: no cover - depends on the system
@@ -26,17 +27,7 @@ def _library() -> ctypes.CDLL:
             "libchromaprint not found: install libchromaprint1 "
             "(Debian: apt-get install libchromaprint-tools)"
         ) from exc
-    return chromaprint._libchromaprint
-
-
-_lib: ctypes.CDLL | None = None
-
-
-def _lib_handle() -> ctypes.CDLL:
-    global _lib
-    if _lib is None:
-        _lib = _library()
-    return _lib
+    return chromaprint
 
 
 def decode(fingerprint: str | bytes) -> np.ndarray:
@@ -44,45 +35,21 @@ def decode(fingerprint: str | bytes) -> np.ndarray:
     data = fingerprint.encode("ascii") if isinstance(fingerprint, str) else fingerprint
     if not data:
         raise CodecError("empty fingerprint")
-    lib = _lib_handle()
-    result = ctypes.POINTER(ctypes.c_uint32)()
-    size = ctypes.c_int()
-    algorithm = ctypes.c_int()
-    ok = lib.chromaprint_decode_fingerprint(
-        data,
-        len(data),
-        ctypes.byref(result),
-        ctypes.byref(size),
-        ctypes.byref(algorithm),
-        1,
-    )
-    if ok != 1 or not result:
-        raise CodecError("malformed fingerprint string")
+    chromaprint = _chromaprint()
     try:
-        if size.value <= 0:
-            return np.zeros(0, dtype=np.uint32)
-        return np.ctypeslib.as_array(result, shape=(size.value,)).copy()
-    finally:
-        lib.chromaprint_dealloc(result)
+        frames, _algorithm = chromaprint.decode_fingerprint(data)
+    except chromaprint.FingerprintError as exc:
+        raise CodecError("malformed fingerprint string") from exc
+    # array('I') packs the list of ints in C, far faster than numpy does.
+    return np.frombuffer(array("I", frames), dtype=np.uint32)
 
 
 def encode(frames: np.ndarray) -> str:
     """Return the compressed base64 string of raw frames (as fpcalc prints it)."""
-    lib = _lib_handle()
-    raw = np.ascontiguousarray(frames, dtype=np.uint32)
-    out = ctypes.POINTER(ctypes.c_char)()
-    size = ctypes.c_int()
-    ok = lib.chromaprint_encode_fingerprint(
-        raw.view(np.int32).ctypes.data_as(ctypes.POINTER(ctypes.c_int)),
-        len(raw),
-        ALGORITHM,
-        ctypes.byref(out),
-        ctypes.byref(size),
-        1,
-    )
-    if ok != 1:
-        raise CodecError("could not encode fingerprint")
+    chromaprint = _chromaprint()
+    signed = np.ascontiguousarray(frames, dtype=np.uint32).view(np.int32)
     try:
-        return ctypes.string_at(out, size.value).decode("ascii")
-    finally:
-        lib.chromaprint_dealloc(out)
+        text = chromaprint.encode_fingerprint(signed.tolist(), ALGORITHM)
+    except chromaprint.FingerprintError as exc:
+        raise CodecError("could not encode fingerprint") from exc
+    return text.decode("ascii")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .. import quality
 from ..store.catalog import Row
-from .matcher import DUPLICATE, Group, Match
+from .cliques import DUPLICATE, Group
+from .matcher import Match
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Verify candidate pairs on their raw frames and gather matches into groups.
+"""The one verifier: candidate pairs checked on their raw frames.
 
 Everything here works on plain data: tracks with a length, a sketch and a
 way to get their frames. The guards that keep different edits apart live
@@ -10,17 +10,14 @@ silent fingerprints have empty sketches so they are never candidates.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..settings import MatchSettings
-from .blockindex import Sketch, candidate_pairs
-from .neighbours import profile_pairs
+from .blockindex import EMPTY, Sketch
+from .candidates import CandidateIndex
 from .similarity import MIN_FRAMES, Alignment, align, seconds_to_frames
-
-DUPLICATE = "duplicate"
-UNCERTAIN = "uncertain"
 
 
 @dataclass
@@ -50,18 +47,6 @@ class Match:
         return self.b if track_id == self.a else self.a
 
 
-@dataclass
-class Group:
-    """Copies of one recording (or, uncertain, a pair a human must judge)."""
-
-    status: str
-    ids: list[int]
-    matches: dict[frozenset[int], Match] = field(default_factory=dict)
-
-    def match_between(self, x: int, y: int) -> Match | None:
-        return self.matches.get(frozenset((x, y)))
-
-
 FramesOf = Callable[[int], np.ndarray | None]
 
 
@@ -74,12 +59,15 @@ class Verifier:
         frames_of: FramesOf,
         settings: MatchSettings,
         known: dict[frozenset[int], Match | None] | None = None,
+        distinct: Callable[[int, int], bool] = lambda a, b: False,
     ) -> None:
         self.tracks = tracks
         self.frames_of = frames_of
         self.settings = settings
         self.max_shift = seconds_to_frames(settings.max_offset)
         self.min_overlap = seconds_to_frames(settings.min_overlap)
+        # Pairs a human said are different recordings ("keep both").
+        self.distinct = distinct
         # Answers remembered from earlier runs, and those computed in this one.
         self._cache: dict[frozenset[int], Match | None] = dict(known or {})
         self.computed: dict[frozenset[int], Match | None] = {}
@@ -94,10 +82,23 @@ class Verifier:
         key = frozenset((a_id, b_id))
         if key in self._cache:
             return self._cache[key]
+        if self.distinct(a_id, b_id):
+            return None
         result = self._verify(a_id, b_id, hints)
         self._cache[key] = result
         self.computed[key] = result
         return result
+
+    def forget(self, item_id: int) -> None:
+        """Drop the answers about an item (its id now names another file)."""
+        for key in [k for k in self._cache if item_id in k]:
+            del self._cache[key]
+            self.computed.pop(key, None)
+
+    def forget_pair(self, a_id: int, b_id: int) -> None:
+        key = frozenset((a_id, b_id))
+        self._cache.pop(key, None)
+        self.computed.pop(key, None)
 
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:
         a, b = self.tracks[a_id], self.tracks[b_id]
@@ -126,121 +127,28 @@ class Verifier:
 
 
 def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
-    """Candidate pairs from the block index, verified on their frames."""
-    sketches = [t.sketch if t.sketch is not None else _NO_SKETCH for t in tracks]
-    candidates = candidate_pairs(sketches)
-    profiles = [None if s.empty else s.profile for s in sketches]
-    near = profile_pairs(
-        profiles, [t.length for t in tracks], verifier.settings.length_tolerance
+    """Every match among the tracks: batch candidates, verified on their frames."""
+    index = CandidateIndex(
+        [t.id for t in tracks],
+        [t.length for t in tracks],
+        [t.sketch if t.sketch is not None else EMPTY for t in tracks],
+        verifier.settings.length_tolerance,
     )
+    candidates = index.pairs()
+    return verify_pairs(candidates.pairs, candidates.hints, verifier)
+
+
+def verify_pairs(
+    pairs: Sequence[tuple[int, int]],
+    hints: dict[tuple[int, int], list[int]],
+    verifier: Verifier,
+) -> list[Match]:
+    """The pairs that verify, each as a match."""
     matches = []
-    for i, j in sorted(set(candidates.pairs).union(near)):
-        a, b = tracks[i], tracks[j]
-        if not verifier.lengths_agree(a, b):
+    for a, b in pairs:
+        if not verifier.lengths_agree(verifier.tracks[a], verifier.tracks[b]):
             continue
-        m = verifier.verify(a.id, b.id, candidates.hints.get((i, j), ()))
+        m = verifier.verify(a, b, hints.get((a, b), ()))
         if m is not None:
             matches.append(m)
     return matches
-
-
-def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
-    """Gather matches into groups of copies, never chaining different edits.
-
-    Strong matches (at or above `auto_threshold`) connect tracks into
-    components; each component is then split into cliques: a group only
-    holds tracks that all match each other strongly, so A~B and B~C never
-    pull A and C together unless A~C too. Cliques grow from the best
-    connected track, taking first the tracks with the most strong matches,
-    so one outlier (a heavily processed copy) cannot split a group of
-    clean copies. Matches that did not end up inside one group (those
-    between the two thresholds, and strong ones the clique rule refused)
-    become uncertain pairs, one per pair of groups (the closest).
-    """
-    auto = verifier.settings.auto_threshold
-    pair_match = {frozenset((m.a, m.b)): m for m in matches}
-    strong: dict[int, set[int]] = {}
-    for m in matches:
-        if m.similarity >= auto:
-            strong.setdefault(m.a, set()).add(m.b)
-            strong.setdefault(m.b, set()).add(m.a)
-
-    def is_strong(x: int, y: int) -> bool:
-        key = frozenset((x, y))
-        m = pair_match.get(key)
-        if m is None:
-            m = verifier.verify(x, y)
-            if m is None:
-                return False
-            pair_match[key] = m
-        return m.similarity >= auto
-
-    cluster: dict[int, list[int]] = {}
-    for component in _components(strong):
-        remaining = set(component)
-        while remaining:
-            degree = {t: len(strong[t] & remaining) for t in remaining}
-            order = sorted(remaining, key=lambda t: (-degree[t], t))
-            clique = [order[0]]
-            for t in order[1:]:
-                if all(is_strong(t, member) for member in clique):
-                    clique.append(t)
-            remaining -= set(clique)
-            if len(clique) > 1:
-                for t in clique:
-                    cluster[t] = clique
-    groups: list[Group] = []
-    seen: set[int] = set()
-    for members in cluster.values():
-        if id(members) in seen:
-            continue
-        seen.add(id(members))
-        ids = sorted(members)
-        group_matches = {
-            frozenset((x, y)): pair_match[frozenset((x, y))]
-            for k, x in enumerate(ids)
-            for y in ids[k + 1 :]
-        }
-        groups.append(Group(DUPLICATE, ids, group_matches))
-    groups.extend(_uncertain_pairs(matches, cluster))
-    return groups
-
-
-def _components(edges: dict[int, set[int]]) -> list[list[int]]:
-    """Connected components of an undirected graph given as adjacency sets."""
-    seen: set[int] = set()
-    components = []
-    for start in sorted(edges):
-        if start in seen:
-            continue
-        stack, component = [start], []
-        seen.add(start)
-        while stack:
-            node = stack.pop()
-            component.append(node)
-            for nxt in edges[node]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        components.append(sorted(component))
-    return components
-
-
-def _uncertain_pairs(
-    matches: Sequence[Match], cluster: dict[int, list[int]]
-) -> list[Group]:
-    best: dict[frozenset[int], Match] = {}
-    for m in matches:
-        ca, cb = cluster.get(m.a), cluster.get(m.b)
-        if ca is not None and ca is cb:
-            continue
-        key = frozenset((id(ca) if ca else -m.a, id(cb) if cb else -m.b))
-        if key not in best or m.similarity > best[key].similarity:
-            best[key] = m
-    return [
-        Group(UNCERTAIN, [m.a, m.b], {frozenset((m.a, m.b)): m})
-        for m in sorted(best.values(), key=lambda m: (-m.similarity, m.a, m.b))
-    ]
-
-
-_NO_SKETCH = Sketch(np.zeros(0, np.uint32), np.zeros(0, np.int32))

@@ -37,7 +37,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..matching.blockindex import MAX_POSTINGS
+from ..matching.candidates import MAX_POSTINGS
 from ..quality import is_lossless
 from .plan import DesiredViews
 

@@ -19,13 +19,25 @@ from beets.library import Item, Library
 FINGERPRINT = "acoustid_fingerprint"
 FP_MTIME = "dedupfuzzy_fp_mtime"
 BLOCKS = "dedupfuzzy_blocks"
-# the lossless check (analysis/): verdict, cutoff in Hz, likely source
+# The recording an item is a copy of (shared by its copies), and the token of
+# the settings it was matched under ("" or absent: match it again).
+RECORDING = "dedupfuzzy_recording"
+MATCHED = "dedupfuzzy_matched"
+# The file's audio identity when it was fingerprinted (fingerprinting/freshness).
+AUDIO_ID = "dedupfuzzy_audio"
+# The lossless check (analysis/): verdict, cutoff in Hz, likely source.
 LOSSLESS = "dedupfuzzy_lossless"
 CUTOFF = "dedupfuzzy_cutoff"
 SOURCE = "dedupfuzzy_source"
-FLEX_FIELDS = (FP_MTIME, BLOCKS, LOSSLESS, CUTOFF, SOURCE)
+FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID, LOSSLESS, CUTOFF, SOURCE)
+# Our copy of the fingerprint, never read in bulk: `acoustid_fingerprint` is
+# also a tag, and `beet update` empties it for files that do not carry it;
+# `restore_cleared_fingerprints` puts the copy back.
+FP_COPY = "dedupfuzzy_fingerprint"
 
 _PATH_TYPE = Item._fields["path"]
+# Ids per `IN (...)` query: below SQLite's limit on bound parameters.
+_CHUNK = 900
 
 
 @dataclass
@@ -49,6 +61,11 @@ class Row:
     source: str = ""
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
+    # Whether the item has a fingerprint (also when it was not read).
+    has_fingerprint: bool = False
+    matched: str = ""
+    recording: int | None = None
+    audio_id: str = ""
 
 
 def _float(value: object) -> float | None:
@@ -58,18 +75,31 @@ def _float(value: object) -> float | None:
         return None
 
 
-def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
-    """The rows of the given item ids (all items when None), in id order."""
+def load_rows(
+    lib: Library,
+    ids: Iterable[int] | None = None,
+    *,
+    fingerprints: bool = True,
+    blocks: bool = True,
+) -> list[Row]:
+    """The rows of the given item ids (all items when None), in id order.
+
+    Without `fingerprints` (or `blocks`) those texts are not read, only
+    whether a fingerprint exists: a warm run over a large library needs
+    neither.
+    """
     wanted = None if ids is None else set(ids)
+    fingerprint = FINGERPRINT if fingerprints else f"{FINGERPRINT} != ''"
+    keys = (*FLEX_FIELDS, FINGERPRINT) + ((BLOCKS,) if blocks else ())
     with lib.transaction() as tx:
         base = tx.query(
             "SELECT id, path, length, format, bitrate, bitdepth, samplerate, mtime, "
-            "acoustid_fingerprint, added FROM items ORDER BY id"
+            f"{fingerprint}, added FROM items ORDER BY id"
         )
         flex = tx.query(
-            "SELECT entity_id, key, value FROM item_attributes WHERE key IN "
-            f"({', '.join('?' * (len(FLEX_FIELDS) + 1))})",
-            (*FLEX_FIELDS, FINGERPRINT),
+            "SELECT entity_id, key, value FROM item_attributes "
+            f"WHERE key IN ({', '.join('?' * len(keys))})",
+            keys,
         )
     rows: dict[int, Row] = {}
     for r in base:
@@ -87,8 +117,9 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
             bitdepth=int(r[5] or 0),
             samplerate=int(r[6] or 0),
             mtime=float(r[7] or 0.0),
-            fingerprint=r[8] or "",
+            fingerprint=(r[8] or "") if fingerprints else "",
             added=float(r[9] or 0.0),
+            has_fingerprint=bool(r[8]),
         )
     for entity_id, key, value in flex:
         row = rows.get(entity_id)
@@ -97,11 +128,20 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
         if key == FINGERPRINT:
             # Written as a flexible attribute by plugin versions before the
             # column existed: use it only when the column is empty.
-            row.fingerprint = row.fingerprint or value or ""
+            if not row.has_fingerprint and value:
+                row.fingerprint = value if fingerprints else ""
+                row.has_fingerprint = True
         elif key == FP_MTIME:
             row.fp_mtime = _float(value)
         elif key == BLOCKS:
             row.blocks = value or ""
+        elif key == MATCHED:
+            row.matched = value or ""
+        elif key == RECORDING:
+            number = _float(value)
+            row.recording = None if number is None else int(number)
+        elif key == AUDIO_ID:
+            row.audio_id = value or ""
         elif key == LOSSLESS:
             row.lossless = value or ""
         elif key == CUTOFF:
@@ -109,6 +149,68 @@ def load_rows(lib: Library, ids: Iterable[int] | None = None) -> list[Row]:
         elif key == SOURCE:
             row.source = value or ""
     return list(rows.values())
+
+
+def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
+    """One text field (the fingerprint or a flexible attribute) of some items."""
+    wanted = list(ids)
+    found: dict[int, str] = {}
+    with lib.transaction() as tx:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            if key == FINGERPRINT:
+                rows = tx.query(
+                    f"SELECT id, {FINGERPRINT} FROM items WHERE id IN ({marks})", chunk
+                )
+                found.update((i, v) for i, v in rows if v)
+                missing = [i for i in chunk if i not in found]
+                if not missing:
+                    continue
+                chunk = missing
+                marks = ", ".join("?" * len(chunk))
+            rows = tx.query(
+                "SELECT entity_id, value FROM item_attributes "
+                f"WHERE key = ? AND entity_id IN ({marks})",
+                (key, *chunk),
+            )
+            found.update((i, v) for i, v in rows if v)
+    return found
+
+
+def restore_cleared_fingerprints(lib: Library) -> None:
+    """Put our copy back into `acoustid_fingerprint` where beets emptied it
+    (`beet update` of a file without the tag), for us and for chroma."""
+    with lib.transaction() as tx:
+        tx.mutate(
+            "UPDATE items SET acoustid_fingerprint = ("
+            " SELECT value FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ?)"
+            " WHERE (acoustid_fingerprint IS NULL OR acoustid_fingerprint = '')"
+            " AND EXISTS (SELECT 1 FROM item_attributes"
+            " WHERE entity_id = items.id AND key = ? AND value != '')",
+            (FP_COPY, FP_COPY),
+        )
+
+
+def copy_fingerprints(lib: Library, ids: Iterable[int]) -> None:
+    """Keep our copy of these items' stored fingerprints (one transaction)."""
+    with lib.transaction() as tx:
+        tx.mutate_many(
+            "INSERT INTO item_attributes (entity_id, key, value) "
+            f"SELECT id, ?, {FINGERPRINT} FROM items "
+            f"WHERE id = ? AND {FINGERPRINT} != ''",
+            [(FP_COPY, i) for i in ids],
+        )
+
+
+def delete_flex(lib: Library, ids: Iterable[int], key: str) -> None:
+    """Remove one flexible attribute from some items (one transaction)."""
+    with lib.transaction() as tx:
+        tx.mutate_many(
+            "DELETE FROM item_attributes WHERE entity_id = ? AND key = ?",
+            [(i, key) for i in ids],
+        )
 
 
 def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:

@@ -1,93 +1,85 @@
-"""Verified pairs remembered in the library DB, so a warm run re-checks nothing.
+"""Verified matches remembered in the library DB: the edges of the recording model.
 
-Each answer (a match, or "not alike") is stored with a token of both items'
-fingerprints and lengths and of the settings that produced it; it is used
-only while all of them are unchanged, so a re-fingerprinted file or a changed
-threshold simply makes the pair be checked again.
+Only matches are kept (pairs at or above `ask_threshold`): they are what
+groups are made of and what a listing shows (similarity, offset). The one
+invalidation rule: an item's remembered matches hold while the item stays
+matched (`store.recordings`); whenever an item is matched again (its
+fingerprint changed, it came back from the quarantine, the settings
+changed) its matches are replaced by the new ones. A match whose items are not both
+matched under the current settings is ignored; a removed item's matches
+are dropped by the next run that matches anything.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Sequence
 
 from beets.library import Library
 
-from ..matching.blockindex import INDEX_VERSION
 from ..matching.matcher import Match
-from ..settings import MatchSettings
-from .catalog import Row
 
-TABLE = "dedupfuzzy_pairs"
-ALGORITHM = "1"
-
-
-def settings_token(settings: MatchSettings) -> str:
-    return (
-        f"{ALGORITHM}/{INDEX_VERSION}/{settings.ask_threshold}/"
-        f"{settings.length_tolerance}/{settings.max_offset}/{settings.min_overlap}"
-    )
+TABLE = "dedupfuzzy_matches"
+# The memo of earlier versions (answers keyed by fingerprint tokens).
+OLD_TABLE = "dedupfuzzy_pairs"
 
 
-def item_token(row: Row) -> str:
-    crc = zlib.crc32(row.fingerprint.encode("ascii", "replace"))
-    return f"{crc:08x}:{row.length:.2f}"
-
-
-def _ensure(lib: Library) -> None:
+def ensure(lib: Library) -> None:
+    """Create the table (outside any transaction: a script commits)."""
     with lib.transaction() as tx:
         tx.script(
+            f"DROP TABLE IF EXISTS {OLD_TABLE};"
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-            "a INTEGER NOT NULL, b INTEGER NOT NULL, token TEXT NOT NULL, "
-            "similarity REAL, offset REAL, PRIMARY KEY (a, b))"
+            "a INTEGER NOT NULL, b INTEGER NOT NULL, similarity REAL NOT NULL, "
+            "offset REAL NOT NULL, PRIMARY KEY (a, b));"
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_b ON {TABLE} (b);"
         )
 
 
-def _pair_token(a: Row, b: Row, settings: MatchSettings) -> str:
-    return f"{item_token(a)}|{item_token(b)}|{settings_token(settings)}"
-
-
-def load(
-    lib: Library, rows: Mapping[int, Row], settings: MatchSettings
-) -> dict[frozenset[int], Match | None]:
-    """The remembered answers that still hold for these rows and settings."""
-    _ensure(lib)
+def load(lib: Library) -> list[Match]:
+    """Every remembered match."""
+    ensure(lib)
     with lib.transaction() as tx:
-        stored = tx.query(f"SELECT a, b, token, similarity, offset FROM {TABLE}")
-    known: dict[frozenset[int], Match | None] = {}
-    for a, b, token, similarity, offset in stored:
-        ra, rb = rows.get(a), rows.get(b)
-        if ra is None or rb is None or token != _pair_token(ra, rb, settings):
-            continue
-        known[frozenset((a, b))] = (
-            None if similarity is None else Match(a, b, similarity, offset)
-        )
-    return known
+        rows = tx.query(f"SELECT a, b, similarity, offset FROM {TABLE}")
+    return [Match(a, b, sim, off) for a, b, sim, off in rows]
 
 
-def store(
-    lib: Library,
-    answers: Mapping[frozenset[int], Match | None],
-    rows: Mapping[int, Row],
-    settings: MatchSettings,
-) -> None:
-    """Remember newly computed answers (one transaction)."""
-    values = []
-    for key, match in answers.items():
-        a, b = (match.a, match.b) if match is not None else tuple(sorted(key))
-        ra, rb = rows.get(a), rows.get(b)
-        if ra is None or rb is None:
-            continue
-        token = _pair_token(ra, rb, settings)
-        sim = None if match is None else match.similarity
-        off = None if match is None else match.offset
-        values.append((a, b, token, sim, off))
-    if not values:
-        return
-    _ensure(lib)
+def replace(lib: Library, ids: Iterable[int], matches: Sequence[Match]) -> None:
+    """Forget the matches of items matched again, remember the new ones."""
+    values = [(m.a, m.b, m.similarity, m.offset) for m in matches]
     with lib.transaction() as tx:
+        _delete(tx, ids)
         tx.mutate_many(
-            f"INSERT OR REPLACE INTO {TABLE} (a, b, token, similarity, offset) "
-            "VALUES (?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO {TABLE} (a, b, similarity, offset) "
+            "VALUES (?, ?, ?, ?)",
             values,
         )
+
+
+def forget(lib: Library, ids: Iterable[int]) -> None:
+    """Drop the matches of these items (safe inside any transaction)."""
+    with lib.transaction() as tx:
+        exists = tx.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        )
+        if exists:
+            _delete(tx, ids)
+
+
+def prune(lib: Library) -> None:
+    """Drop the matches of items no longer in the library."""
+    with lib.transaction() as tx:
+        tx.mutate(
+            f"DELETE FROM {TABLE} WHERE a NOT IN (SELECT id FROM items) "
+            "OR b NOT IN (SELECT id FROM items)"
+        )
+
+
+def clear(lib: Library) -> None:
+    ensure(lib)
+    with lib.transaction() as tx:
+        tx.mutate(f"DELETE FROM {TABLE}")
+
+
+def _delete(tx, ids: Iterable[int]) -> None:
+    pairs = [(i, i) for i in ids]
+    tx.mutate_many(f"DELETE FROM {TABLE} WHERE a = ? OR b = ?", pairs)

@@ -1,0 +1,177 @@
+"""Fingerprints of what an import brings in: started early, stored once.
+
+fpcalc starts on a task's files as soon as beets creates the task, so its
+work overlaps autotagging and the rest of the pipeline. A fingerprint
+already stored and still fresh (a re-import) or computed by the chroma
+plugin in this process is reused instead of decoding again.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from beets import config, plugins, util
+from beets.library import Item, Library
+
+from ..fingerprinting import freshness
+from ..fingerprinting import refresh as fingerprints
+from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
+from ..matching import blockindex
+from ..store.catalog import (
+    AUDIO_ID,
+    BLOCKS,
+    FINGERPRINT,
+    FP_COPY,
+    FP_MTIME,
+    MATCHED,
+    Row,
+)
+from .tally import Tally
+
+
+def _chroma_fingerprints() -> dict[bytes, str]:
+    """Fingerprints the chroma plugin computed in this process, by path."""
+    chroma = sys.modules.get("beetsplug.chroma")
+    return getattr(chroma, "_fingerprints", {}) if chroma else {}
+
+
+def _chroma_fingerprints_tasks() -> bool:
+    """Whether chroma will fingerprint each task itself at `import_task_start`."""
+    loaded = any(p.name == "chroma" for p in plugins.find_plugins())
+    return (
+        loaded
+        and config["chroma"]["auto"].get(bool)
+        and config["import"]["autotag"].get(bool)
+    )
+
+
+def row_of(item: Item, fingerprint: str, item_id: int | None = None) -> Row:
+    """The item as the matcher sees it (`item_id` for one not yet added)."""
+    return Row(
+        id=item.id if item_id is None else item_id,
+        path=item.path,
+        length=float(item.length or 0.0),
+        format=item.format or "",
+        bitrate=int(item.bitrate or 0),
+        bitdepth=int(item.bitdepth or 0),
+        samplerate=int(item.samplerate or 0),
+        mtime=float(item.mtime or 0.0),
+        fingerprint=fingerprint,
+        fp_mtime=item.get(FP_MTIME),
+        blocks=item.get(BLOCKS) or "",
+        audio_id=item.get(AUDIO_ID) or "",
+    )
+
+
+class FingerprintSource:
+    def __init__(self, lib: Library, command: str, workers: int) -> None:
+        self.lib = lib
+        self.command = command
+        self.chroma_does_it = _chroma_fingerprints_tasks()
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="dedupfuzzy-fpcalc")
+        self.futures: dict[bytes, Future[FpcalcResult]] = {}
+        self.results: dict[bytes, FpcalcResult] = {}
+        self.lock = threading.Lock()
+        self.fingerprinted: set[int] = set()
+
+    def start(self, paths: list[bytes]) -> None:
+        if self.chroma_does_it:
+            return
+        with self.lock:
+            for path in paths:
+                if path not in self.futures:
+                    self.futures[path] = self.pool.submit(
+                        fingerprint_file, self.command, path
+                    )
+
+    def _reusable(self, item: Item) -> str:
+        """A fingerprint that needs no decode: ours, stored and fresh (a
+        re-import), or chroma's from this process. One read from the file's
+        tags is not trusted: a converted or edited copy may carry the tags,
+        fingerprint included, of the file it was made from."""
+        fingerprint = item.get(FP_COPY) or ""
+        if fingerprint and item.id is not None and item.get(FP_MTIME) is not None:
+            row = row_of(item, fingerprint)
+            if freshness.check(row, freshness.file_mtime(item.path)).fresh:
+                return fingerprint
+        return _chroma_fingerprints().get(item.path, "")
+
+    def result(self, item: Item) -> FpcalcResult:
+        """The fpcalc result for the item's file, waiting for it if needed."""
+        path = item.path
+        reused = self._reusable(item)
+        with self.lock:
+            future = self.futures.pop(path, None)
+            done = self.results.get(path)
+            if reused:
+                if future is not None:
+                    future.cancel()
+                return FpcalcResult(path, fingerprint=reused)
+            if done is not None:
+                return done
+            if future is None:
+                future = self.pool.submit(fingerprint_file, self.command, path)
+        result = future.result()
+        with self.lock:
+            self.results[path] = result
+        return result
+
+    def get(self, item: Item) -> str:
+        result = self.result(item)
+        return result.fingerprint if result.ok else ""
+
+    def store(self, items: list[Item], tally: Tally, log=None) -> dict[int, Row]:
+        """Fingerprints of the items, stored on them; the usable ones as rows."""
+        known: dict[int, str] = {}
+        for item in items:
+            result = self.result(item)
+            with self.lock:
+                self.results.pop(item.path, None)
+            if result.ok:
+                known[item.id] = result.fingerprint
+            else:
+                tally.failed += 1
+                if log is not None:
+                    log.warning(
+                        "{}: {}", util.displayable_path(item.path), result.error
+                    )
+        rows: dict[int, Row] = {}
+        with self.lib.transaction():
+            for item in items:
+                fingerprint = known.get(item.id)
+                if not fingerprint:
+                    continue
+                frames = fingerprints.frames_of_fingerprint(fingerprint)
+                if frames is None:
+                    tally.failed += 1
+                    continue
+                item[FINGERPRINT] = fingerprint
+                item[FP_COPY] = fingerprint
+                item[BLOCKS] = blockindex.encode_sketch(fingerprints.sketch_of(frames))
+                item[AUDIO_ID] = freshness.audio_identity(item.path)
+                item[MATCHED] = ""  # to be matched (see store.recordings)
+                mtime = freshness.file_mtime(item.path)
+                if mtime is not None:
+                    item[FP_MTIME] = mtime
+                item.store()
+                self.fingerprinted.add(item.id)
+                tally.fingerprinted += 1
+                rows[item.id] = row_of(item, fingerprint)
+        return rows
+
+    def note_placed(self, items: list[Item]) -> None:
+        """The files are where beets put them (perhaps rewritten): record the
+        mtimes, so a later `beet dedupfuzzy` decodes nothing."""
+        with self.lib.transaction():
+            for item in items:
+                if item.id not in self.fingerprinted:
+                    continue
+                mtime = freshness.file_mtime(item.path)
+                if mtime is not None:
+                    item[FP_MTIME] = mtime
+                    item.store()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
