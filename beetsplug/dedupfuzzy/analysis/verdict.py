@@ -8,6 +8,11 @@ floor. Recorded music rolls off gradually, or reaches the top of the band.
 The verdict says `fake` only on a brick wall below the highest lossy cutoff,
 `genuine` only when real content reaches above it, and `unknown` otherwise:
 music with nothing up there (soft, quiet, old transfers) cannot tell.
+
+Some encoders keep the whole band (AAC at 256 kbps, Vorbis at q6): there the
+codec's own trace decides, the quantisation left on its MDCT frame grid
+(`grid`). It is looked for in every CD-rate file the spectrum did not
+already call fake.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import spectrum
+from . import grid, spectrum
 
 GENUINE = "genuine"
 FAKE = "fake"
@@ -31,6 +36,9 @@ MAX_EMPTY_SPREAD_DB = 10.0
 CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
 TOP_CLASS = 320
+# source kinds as stored, and in words
+LOSSY_KINDS = {"lossy": "lossy", "aac": "AAC", "vorbis": "Vorbis"}
+GRID_CODECS = {"kbd": "aac", "sine": "aac", "vorbis": "vorbis"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Analysis:
     verdict: str
     cutoff: int = 0  # Hz: where the music stops (0: not measured)
     source_kbps: int = 0  # the lossy source's estimated bitrate class (fakes)
+    source_codec: str = ""  # aac or vorbis when the codec's grid was found
     source_rate: int = 0  # an upsampled file's original sample rate
     error: str = ""
 
@@ -51,7 +60,7 @@ class Analysis:
     def source_code(self) -> str:
         """The likely source as stored: `lossy-128`, `upsampled-44100` or ""."""
         if self.verdict == FAKE:
-            return f"lossy-{self.source_kbps}"
+            return f"{self.source_codec or 'lossy'}-{self.source_kbps}"
         if self.source_rate:
             return f"upsampled-{self.source_rate}"
         return ""
@@ -61,7 +70,7 @@ def parse_source(code: str) -> tuple[int, int]:
     """(lossy kbps, original sample rate) from a stored source code."""
     kind, _, number = (code or "").partition("-")
     value = int(number) if number.isdigit() else 0
-    if kind == "lossy":
+    if kind in LOSSY_KINDS:
         return value, 0
     if kind == "upsampled":
         return 0, value
@@ -72,7 +81,7 @@ def describe_source(code: str) -> str:
     """A stored source code in words."""
     kbps, rate = parse_source(code)
     if kbps:
-        return f"lossy ~{kbps} kbps"
+        return f"{LOSSY_KINDS[code.partition('-')[0]]} ~{kbps} kbps"
     if rate:
         return f"upsampled from {rate / 1000:g} kHz"
     return ""
@@ -113,12 +122,27 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     )
     if brick and edge is not None and edge.freq < LOSSY_CEILING:
         return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
+    if samplerate <= 48000:
+        found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits_of(parts))
+        if found.found:
+            return Analysis(
+                FAKE,
+                round(reach),
+                source_kbps(reach),
+                source_codec=GRID_CODECS[found.window],
+            )
     rate = upsampled_from(level, freqs, floor, samplerate)
     return Analysis(
         GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
         round(reach),
         source_rate=rate,
     )
+
+
+def bits_of(parts: tuple[np.ndarray, ...]) -> int:
+    """16 when the samples are whole 16-bit steps, else 24."""
+    sample = parts[0][:: max(1, len(parts[0]) // 4096)] * 32768.0
+    return 16 if np.array_equal(sample, np.round(sample)) else 24
 
 
 def upsampled_from(

@@ -63,12 +63,14 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
     return blockindex.sketch(frames, similarity.is_informative(frames))
 
 
-def task_of(row: Row, fingerprint: bool) -> Task:
+def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
     """What a row needs: a fingerprint, the lossless check, or both."""
     return Task(
         row.path,
         fingerprint=fingerprint,
-        analyse=is_lossless(row.format) and (fingerprint or not row.lossless),
+        analyse=check_lossless
+        and is_lossless(row.format)
+        and (fingerprint or not row.lossless),
         length=row.length,
         samplerate=row.samplerate,
     )
@@ -92,6 +94,7 @@ def refresh(
     workers: int,
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    check_lossless: bool = True,
 ) -> tuple[list[Row], RefreshReport]:
     """Bring fingerprints up to date; return the rows that have one.
 
@@ -128,8 +131,10 @@ def refresh(
     store_flex(lib, writes)
     copy_fingerprints(lib, adopted)
 
-    tasks = [task_of(row, True) for row, _ in stale]
-    tasks += [t for t in (task_of(r, False) for r in usable) if t.analyse]
+    tasks = [task_of(row, True, check_lossless) for row, _ in stale]
+    tasks += [
+        t for t in (task_of(r, False, check_lossless) for r in usable) if t.analyse
+    ]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
     by_path.update((r.path, (r, None)) for r in usable)
     if on_start is not None:

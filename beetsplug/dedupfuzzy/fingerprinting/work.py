@@ -39,11 +39,10 @@ def run_tasks(
     on_done: Callable[[Outcome], None] | None = None,
 ) -> Iterator[Outcome]:
     """Do every task with `workers` threads; results in task order."""
+    command = fpcalc_command()  # as fingerprint_files: a run needs fpcalc
     tasks = list(tasks)
     if not tasks:
         return
-    # fpcalc is needed only when something is to be fingerprinted
-    command = fpcalc_command() if any(t.fingerprint for t in tasks) else ""
 
     def work(task: Task) -> Outcome:
         fp = fingerprint_file(command, task.path) if task.fingerprint else None
