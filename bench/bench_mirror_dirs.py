@@ -78,9 +78,10 @@ def run_cli(root: Path, args: list[str]) -> tuple[float, str]:
     return time.perf_counter() - start, proc.stdout.strip().splitlines()[-1]
 
 
-def run_in_process(args: list[str]) -> float:
+def run_in_process(root: Path, args: list[str]) -> float:
     from beets import config
     from beets import logging as beets_logging
+    from beets.library import Library
 
     from beetsplug.dedupfuzzy import settings
     from beetsplug.dedupfuzzy.mirror.command import (
@@ -96,8 +97,10 @@ def run_in_process(args: list[str]) -> float:
     view = settings.mirror_view()
     view.set_args(opts)
     log = beets_logging.getLogger("beets.bench")
+    # A DB of its own: the CLI runs' ownership record holds other view folders.
+    lib = Library(str(root / "in-process.db"), str(root / "library"))
     start = time.perf_counter()
-    run_directory_mode(log, load_mirror_options(view))
+    run_directory_mode(lib, log, load_mirror_options(view))
     return time.perf_counter() - start
 
 
@@ -145,9 +148,9 @@ def main() -> None:
             f"--high={root / 'views2' / 'high'}",
             f"--low={root / 'views2' / 'low'}",
         ]
-        first = run_in_process(args)
+        first = run_in_process(root, args)
         print(f"in-process first run:       {first:6.2f} s")
-        again = run_in_process(args)
+        again = run_in_process(root, args)
         print(f"in-process no-change rerun: {again:6.2f} s")
     finally:
         if options.keep:

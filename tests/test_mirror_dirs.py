@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from beets.library import Library
 from conftest import BeetEnv, assert_link, links
 
 from beetsplug.dedupfuzzy.mirror import scan as mirror_scan
@@ -302,6 +303,53 @@ def test_a_view_holding_a_source_is_refused(music: Music):
     assert not music.low.exists()
 
 
+@pytest.mark.parametrize(
+    ("place", "message"),
+    [
+        (lambda m: m.flac / "views", "is inside the source"),
+        (lambda m: m.beet.libdir / "views", "is inside the library directory"),
+    ],
+)
+def test_a_view_in_the_music_is_refused(music: Music, place, message):
+    music.album(music.flac, "A")
+    music.high = place(music)
+
+    proc = music.mirror(check=False)
+
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not music.low.exists()
+
+
+def test_one_folder_as_both_sources_is_refused(music: Music):
+    music.album(music.flac, "A")
+    music.mp3 = music.flac
+
+    proc = music.mirror(check=False)
+
+    assert proc.returncode != 0
+    assert "overlap" in proc.stderr
+    assert not music.high.exists()
+
+
+def test_a_link_the_mirror_did_not_make_stays_when_its_entry_goes(music: Music):
+    gone = music.album(music.flac, "Gone")
+    music.high.mkdir(parents=True)
+    (music.high / "Gone").symlink_to(gone)  # the user's own link
+    music.mirror()
+    (gone / "01 Track.flac").unlink()
+    gone.rmdir()
+    music.album(music.flac, "B")
+
+    music.mirror()
+
+    # The low view's link was the mirror's: removed; the user's stays.
+    assert os.readlink(music.high / "Gone") == str(gone)
+    assert not (music.low / "Gone").is_symlink()
+    assert_link(music.high / "B", music.flac / "B")
+
+
 def test_a_query_in_directory_mode_is_one_clear_line(music: Music):
     proc = music.mirror("artist:x", check=False)
 
@@ -356,7 +404,8 @@ def test_an_unreadable_source_folder_is_reported_and_its_links_kept(
         low=str(music.low),
     )
 
-    run = run_directory_mode(log, options)
+    lib = Library(str(music.beet.dbpath), str(music.beet.libdir))
+    run = run_directory_mode(lib, log, options)
 
     assert f"cannot read {music.flac / 'Artist'}: Permission denied" in log.warnings
     for view in (music.high, music.low):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from beetsplug.dedupfuzzy.mirror.apply import ApplyReport
 from beetsplug.dedupfuzzy.mirror.plan import (
+    Action,
     ActionKind,
     ExistingLink,
+    RecordedLink,
     ViewSpec,
     ViewState,
     choose_views,
+    narrow,
     plan_mirror,
     plan_view,
 )
+from beetsplug.dedupfuzzy.mirror.record import record_after
 
 HIGH = "/music/flac"
 LOW = "/music/mp3"
@@ -30,9 +35,15 @@ def side(root: str, *rels: str) -> dict[str, str]:
     return {rel: f"{root}/{rel}" for rel in rels}
 
 
-def plan(desired, state=None, **options):
-    spec = ViewSpec("high", VIEW, desired, state or ViewState())
-    return plan_view(spec, owned_roots=OWNED, **options)
+def plan(desired, state=None, recorded=(), **options):
+    """Plan one view; ``recorded`` are the paths whose links the record lists."""
+    state = state or ViewState()
+    records = {
+        rel: RecordedLink(state.links[rel].text, state.links[rel].text)
+        for rel in recorded
+    }
+    spec = ViewSpec("high", VIEW, desired, state, records)
+    return plan_view(spec, dangling_roots=OWNED, **options)
 
 
 def kinds(actions) -> dict[str, ActionKind]:
@@ -71,16 +82,20 @@ def test_relative_links_are_relative_to_their_own_folder():
     assert action.link_text == "../../../music/flac/A/X"
 
 
-def test_a_correct_link_is_kept():
+def test_a_correct_link_is_kept_and_owned_only_when_recorded():
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    assert kinds(plan(side(HIGH, "A/X"), state)) == {"A/X": KEEP}
+    (mine,) = plan(side(HIGH, "A/X"), state, recorded=["A/X"])
+    (theirs,) = plan(side(HIGH, "A/X"), state)
+
+    assert (mine.kind, mine.owned) == (KEEP, True)
+    assert (theirs.kind, theirs.owned) == (KEEP, False)
 
 
 def test_switching_to_relative_links_replaces_the_absolute_ones():
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    (action,) = plan(side(HIGH, "A/X"), state, relative=True)
+    (action,) = plan(side(HIGH, "A/X"), state, ["A/X"], relative=True)
 
     assert (action.kind, action.link_text) == (REPLACE, "../../../music/flac/A/X")
 
@@ -93,12 +108,25 @@ def test_a_dangling_link_into_a_source_is_replaced():
     assert (action.kind, action.reason) == (REPLACE, "dangling")
 
 
-def test_a_link_into_a_source_with_the_wrong_target_is_replaced():
+def test_a_recorded_link_with_the_wrong_target_is_replaced():
     state = ViewState(links={"X": ExistingLink(f"{LOW}/X")})
 
-    (action,) = plan(side(HIGH, "X"), state)
+    (action,) = plan(side(HIGH, "X"), state, recorded=["X"])
 
     assert (action.kind, action.link_text) == (REPLACE, f"{HIGH}/X")
+
+
+def test_an_unrecorded_link_into_a_source_is_not_the_mirrors():
+    state = ViewState(links={"X": ExistingLink(f"{LOW}/X"), "Y": ExistingLink("/a")})
+
+    assert kinds(plan(side(HIGH, "X"), state)) == {"X": FOREIGN}
+
+
+def test_a_recorded_link_someone_changed_is_no_longer_the_mirrors():
+    state = ViewState(links={"X": ExistingLink("/mine/now")})
+    spec = ViewSpec("high", VIEW, {}, state, {"X": RecordedLink(f"{HIGH}/X", "")})
+
+    assert plan_view(spec, dangling_roots=OWNED) == []
 
 
 def test_a_foreign_link_in_the_way_is_left_and_reported():
@@ -145,7 +173,7 @@ def test_a_foreign_link_where_a_folder_is_needed_blocks_the_entries_below():
 def test_a_link_whose_entry_left_is_removed_and_its_emptied_folder_pruned():
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    actions = plan({}, state)
+    actions = plan({}, state, ["A/X"])
 
     assert [(a.kind, a.rel) for a in actions] == [(REMOVE, "A/X"), (PRUNE, "A")]
 
@@ -157,19 +185,22 @@ def test_a_folder_still_holding_other_things_is_not_pruned():
         dirs={"A", "E"},
     )
 
-    assert kinds(plan({}, state)) == {"A/X": REMOVE}
+    assert kinds(plan({}, state, ["A/X"])) == {"A/X": REMOVE}
 
 
 def test_a_folder_still_needed_is_not_pruned():
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    assert kinds(plan(side(HIGH, "A/Y"), state)) == {"A/X": REMOVE, "A/Y": CREATE}
+    assert kinds(plan(side(HIGH, "A/Y"), state, ["A/X"])) == {
+        "A/X": REMOVE,
+        "A/Y": CREATE,
+    }
 
 
 def test_a_link_into_an_unreadable_source_folder_is_kept():
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    actions = plan({}, state, uncertain=[f"{HIGH}/A"])
+    actions = plan({}, state, ["A/X"], uncertain=[f"{HIGH}/A"])
 
     assert kinds(actions) == {"A/X": KEEP}
 
@@ -178,7 +209,7 @@ def test_a_mirror_folder_at_an_entry_position_is_emptied_then_linked():
     # After switching from depth 2 to depth 1: A held only the mirror's links.
     state = ViewState(links={"A/X": ExistingLink(f"{HIGH}/A/X")}, dirs={"A"})
 
-    actions = plan(side(HIGH, "A"), state)
+    actions = plan(side(HIGH, "A"), state, ["A/X"])
 
     assert [(a.kind, a.rel) for a in actions] == [
         (REMOVE, "A/X"),
@@ -191,7 +222,7 @@ def test_an_old_link_where_a_folder_is_needed_is_removed_first():
     # After switching from depth 1 to depth 2: A was a link, now a folder.
     state = ViewState(links={"A": ExistingLink(f"{HIGH}/A")})
 
-    actions = plan(side(HIGH, "A/X"), state)
+    actions = plan(side(HIGH, "A/X"), state, ["A"])
 
     assert [(a.kind, a.rel) for a in actions] == [(REMOVE, "A"), (CREATE, "A/X")]
 
@@ -209,7 +240,7 @@ def test_plan_mirror_counts_over_all_views():
         ViewSpec("low", "/views/low", views.low, ViewState()),
     ]
 
-    mirror = plan_mirror(specs, owned_roots=OWNED)
+    mirror = plan_mirror(specs, dangling_roots=OWNED)
 
     assert mirror.count(CREATE) == 4
     assert {a.path for a in mirror.changes} == {
@@ -217,4 +248,52 @@ def test_plan_mirror_counts_over_all_views():
         "/views/high/Y",
         "/views/low/X",
         "/views/low/Y",
+    }
+
+
+def test_a_query_run_plans_only_its_entries_and_what_is_in_their_way():
+    state = ViewState(
+        links={"A/X": ExistingLink(f"{HIGH}/A/X"), "B/Y": ExistingLink(f"{HIGH}/B/Y")},
+        files={"C"},
+        dirs={"A", "B"},
+    )
+    records = {
+        rel: RecordedLink(link.text, link.text) for rel, link in state.links.items()
+    }
+    spec = ViewSpec("high", VIEW, side(HIGH, "A/X", "C/Z"), state, records)
+
+    narrowed = narrow(spec, ["A/X", "C/Z"])
+
+    assert set(narrowed.state.links) == {"A/X"} and narrowed.state.files == {"C"}
+    assert set(narrowed.records) == {"A/X"} and narrowed.state.dirs == set()
+    assert kinds(plan_view(narrowed, dangling_roots=OWNED)) == {
+        "A/X": KEEP,
+        "C": CONFLICT,
+    }
+
+
+def test_the_record_after_a_run_holds_what_the_mirror_made_and_kept():
+    before = {
+        "kept": RecordedLink("/t/k", "/t/k", 1),
+        "gone": RecordedLink("/t/g", "/t/g", 2),
+        "stuck": RecordedLink("/t/s", "/t/s", 3),
+        "changed": RecordedLink("/t/c", "/t/c", 4),
+    }
+    made = Action(CREATE, "high", VIEW, "new", link_text="/t/n", target="/t/n")
+    kept = Action(
+        KEEP, "high", VIEW, "kept", link_text="/t/k", target="/t/k", owned=True
+    )
+    removed = Action(REMOVE, "high", VIEW, "gone")
+    failed = Action(REMOVE, "high", VIEW, "stuck")
+    theirs = Action(KEEP, "high", VIEW, "theirs", link_text="/t/x", target="/t/x")
+    report = ApplyReport(done=[made, removed], failed=[(failed, "busy")])
+
+    after = record_after(
+        before, [made, kept, removed, failed, theirs], report, {"new": 9, "kept": 5}
+    )
+
+    assert after == {
+        "new": RecordedLink("/t/n", "/t/n", 9),
+        "kept": RecordedLink("/t/k", "/t/k", 5),
+        "stuck": before["stuck"],
     }

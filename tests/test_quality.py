@@ -94,12 +94,12 @@ def test_upsampling_adds_nothing():
     assert quality.rank([master, upsampled, real_hires])[0].id == 3
 
 
-def test_best_of_each_counts_a_fake_as_lossy():
-    ranked = quality.rank(
-        [
-            T(1, "FLAC", 900000, 16, lossless="genuine"),
-            fake(2, 128),
-            T(3, "MP3", 256000),
-        ]
-    )
+def test_best_of_each_keeps_the_genuine_copy_and_the_best_lossy_file():
+    genuine = T(1, "FLAC", 900000, 16, lossless="genuine")
+    ranked = quality.rank([genuine, fake(2, 320), T(3, "MP3", 256000)])
     assert quality.keepers(ranked, "best-of-each") == {1, 3}
+    # without a genuine copy a fake made from a good source is the best copy
+    ranked = quality.rank([fake(2, 320), T(3, "MP3", 256000)])
+    assert quality.keepers(ranked, "best-of-each") == {2, 3}
+    ranked = quality.rank([fake(2, 128), T(3, "MP3", 256000)])
+    assert quality.keepers(ranked, "best-of-each") == {3}

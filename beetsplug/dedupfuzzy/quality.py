@@ -21,6 +21,7 @@ judged `unknown`, keep the benefit of the doubt.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from .analysis.verdict import FAKE, parse_source
@@ -37,32 +38,39 @@ class HasQuality(Protocol):
     samplerate: int
 
 
+@lru_cache(maxsize=256)
 def is_lossless(fmt: str) -> bool:
     return (fmt or "").strip().lower() in LOSSLESS_FORMATS
 
 
-def is_fake(track: Any) -> bool:
-    """A lossless copy the lossless check found made from a lossy file."""
-    return is_lossless(track.format) and getattr(track, "lossless", "") == FAKE
-
-
-def counts_as_lossless(track: Any) -> bool:
-    return is_lossless(track.format) and not is_fake(track)
-
-
 def quality_key(track: HasQuality) -> tuple[int, ...]:
     """A sort key: the larger, the better the copy."""
-    bitrate = int(track.bitrate or 0)
-    samplerate = int(track.samplerate or 0)
-    kbps, original_rate = parse_source(getattr(track, "source", ""))
-    if is_fake(track):
+    return _grade(
+        track.format,
+        track.bitrate,
+        track.bitdepth,
+        track.samplerate,
+        getattr(track, "lossless", ""),
+        getattr(track, "source", ""),
+    )
+
+
+# A library holds few distinct grades, and the mirror ranks 100,000 copies.
+@lru_cache(maxsize=4096)
+def _grade(
+    fmt: str, bitrate: int, bitdepth: int, samplerate: int, verdict: str, source: str
+) -> tuple[int, ...]:
+    bitrate = int(bitrate or 0)
+    samplerate = int(samplerate or 0)
+    kbps, original_rate = parse_source(source)
+    if not is_lossless(fmt):
+        return (0, bitrate, 0, samplerate)
+    if verdict == FAKE:
         return (0, kbps * 1000, 1, 0)
-    if is_lossless(track.format):
-        bitdepth = int(track.bitdepth or 0)
-        if original_rate:
-            bitdepth, samplerate = min(bitdepth, 16), min(samplerate, original_rate)
-        return (1, bitdepth, samplerate, 0)
-    return (0, bitrate, 0, samplerate)
+    bitdepth = int(bitdepth or 0)
+    if original_rate:
+        bitdepth, samplerate = min(bitdepth, 16), min(samplerate, original_rate)
+    return (1, bitdepth, samplerate, 0)
 
 
 def rank(
@@ -84,17 +92,22 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
     """Ids of the copies that stay, from tracks ranked best first.
 
     `best` keeps one copy per recording; `best-of-each` keeps the best
-    lossless and the best lossy copy, for people who keep both (a fake
-    lossless copy is a lossy one).
+    copy (the best lossless one, when there is a genuine one) and the best
+    lossy one, for people who keep both: the copies the views show.
     """
     if not ranked:
         return set()
     if policy == "best-of-each":
-        kept = set()
-        for lossless in (True, False):
-            for t in ranked:
-                if counts_as_lossless(t) == lossless:
-                    kept.add(t.id)
-                    break
-        return kept
+        return {ranked[0].id, shown_copy(ranked, "low").id}
     return {ranked[0].id}
+
+
+def shown_copy(ranked: Sequence[Any], view: str) -> Any:
+    """The copy a mirror view shows, from copies ranked best first.
+
+    "high" shows the best copy; "low" the best lossy copy, else the best
+    one. `best-of-each` keeps exactly these two, so the views survive it.
+    """
+    if view == "low":
+        return next((t for t in ranked if not is_lossless(t.format)), ranked[0])
+    return ranked[0]

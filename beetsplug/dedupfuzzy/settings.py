@@ -85,6 +85,8 @@ class Settings:
     auto: bool = True
     import_action: str = "ask"
     quiet_action: str = "keep"
+    # `keep` was not set and a low view is configured: best-of-each applies.
+    keep_for_views: bool = False
 
     @property
     def workers(self) -> int:
@@ -106,6 +108,9 @@ def load_settings(view) -> Settings:
             f"{match.ask_threshold} and {match.auto_threshold}"
         )
     keep = view["keep"].as_choice(KEEP_POLICIES)
+    keep_for_views = keep == "best" and not _set_by_user(view["keep"]) and _low_view()
+    if keep_for_views:
+        keep = "best-of-each"
     import_action = view["import_action"].as_choice(IMPORT_ACTIONS)
     quiet_action = view["quiet_action"].as_choice(IMPORT_ACTIONS[1:])
     tiebreak = view["tiebreak"].get(dict) or {}
@@ -125,6 +130,24 @@ def load_settings(view) -> Settings:
         auto=bool(view["auto"].get()),
         import_action=import_action,
         quiet_action=quiet_action,
+        keep_for_views=keep_for_views,
+    )
+
+
+def _set_by_user(view) -> bool:
+    """Whether a key comes from a config file or the command line, not a default."""
+    return any(source.filename for _, source in view.resolve())
+
+
+def _low_view() -> bool:
+    """Whether `beet mirror` builds a low view from the library's items.
+
+    Then `keep` defaults to best-of-each: the low view shows the lossy
+    copies, and `keep: best` would send them to the quarantine.
+    """
+    mirror = mirror_view()
+    return bool(mirror["low"].get()) and not (
+        mirror["source_high"].get() or mirror["source_low"].get()
     )
 
 

@@ -213,6 +213,12 @@ def run(
     if moving and not pretend:
         for line in Journal(lib).recover():
             _say(line, json_out)
+    if moving and settings.keep_for_views:
+        _say(
+            "keeping the best lossless and the best lossy copy of each recording:"
+            " the low mirror view shows the lossy ones (set keep: best to drop them)",
+            json_out,
+        )
     try:
         result = scan(
             lib, ids, settings, distinct=lambda a, b: (min(a, b), max(a, b)) in distinct

@@ -1,30 +1,30 @@
-"""Library mode of the mirror: from items to albums, and which copy each view shows.
+"""Library mode of the mirror: which copy of each recording each view shows.
 
 Everything here is pure: the input is one :class:`Track` per library item
-(its name under the mirror's path template, its folder, its quality), the
-output the links each view should hold. ``mirror_library`` reads the
-library and the fingerprints; ``mirror_plan`` turns the views into steps.
+(its place under the mirror's path template, its folder, its format and
+quality, its recording), the output the links each view should hold.
+``mirror.library`` reads the library; ``mirror.plan`` turns the views into
+steps.
 
-The rules:
+The rules (the track-level merge):
 
 - An item's *entry* is its path under the template cut at the depth
-  (``$albumartist/$album`` at depth 2). Items with the same entry meet, so
-  the FLAC and the MP3 copy of one album are one entry when their tags
-  agree.
-- Inside an entry, a *copy* is the tracks of one format in one beets album
-  (or, for singletons, in one folder): the FLAC rip, the MP3 download.
-- Copies whose names differ are merged into one album when their sounds
-  say they hold the same recordings: at least 80 % of the tracks of the
-  larger copy must have a copy in the other. A view shows one copy of an
-  album, so a looser rule would hide tracks: a single would swallow the
-  album it comes from, half an album the other half. A deluxe edition with
-  two bonus tracks still joins its album.
-- The high view shows the best copy (:func:`quality.quality_key`), the low
-  view the best lossy one, else the best copy. The album is named after
-  its best copy.
-- A copy is linked as one folder when its tracks fill a folder alone (no
-  other library item in it or below it); otherwise the album becomes a real
-  folder of per-track links.
+  (``$albumartist/$album`` at depth 2): an album of the views.
+- Entries whose names differ are one album when they share most of their
+  recordings (:data:`JOIN_SMALLER` of the smaller one's and
+  :data:`JOIN_LARGER` of the larger one's): the FLAC rip "Metropole" and
+  the MP3 download "[2014] Metropole", also when one of them lacks tracks;
+  a single or a compilation sharing one song does not join an album. The
+  album is named after the entry holding its best copy.
+- Each view shows every recording of an album once, from its best copy
+  for that view (``quality.shown_copy``): high the best copy, low the best
+  lossy copy, else the best lossless one. Items without a recording (not
+  fingerprinted yet) are one recording with a track of the same name in
+  the same entry, else a recording of their own.
+- A source folder is linked whole only when it holds exactly the album's
+  choice for that view (no other library item in it or below it);
+  otherwise the album is a real folder of per-track links, named by the
+  template.
 """
 
 from __future__ import annotations
@@ -33,27 +33,16 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
-import numpy as np
-
-from ..matching.candidates import MAX_POSTINGS
-from ..quality import is_lossless
+from .. import quality
 from .plan import DesiredViews
 
-# Sketch keys are stored smallest hash first, so the first SKETCH_KEYS of
-# them are a smaller bottom-k sketch of the same track: fewer keys make
-# finding the shared ones cheaper, and copies still stand out. Copies of one
-# recording share 7 to 48 of their 48 keys (three quarters as many of 36),
-# different songs none; a pair sharing fewer than MIN_SHARED_KEYS is not
-# worth verifying. (A multiple of 3, so the keys are whole base64 groups.)
-SKETCH_KEYS = 36
-MIN_SHARED_KEYS = 2
-# The share of the larger copy's tracks the other copy must hold to join it.
-MERGE_COVERAGE = 0.8
-# How many track pairs of two copies are checked on their frames before the
-# copies are merged: enough to rule out chance, cheap on a large library.
-VERIFIED_PAIRS = 3
+# How much of two entries' recordings must be shared for them to be one album.
+JOIN_SMALLER = 0.8
+JOIN_LARGER = 0.5
+
+TrackNamer = Callable[["Track"], str]
+Ranker = Callable[[Sequence["Track"]], list["Track"]]
 
 
 @dataclass(slots=True)
@@ -61,232 +50,60 @@ class Track:
     """One library item as the mirror sees it.
 
     ``folder`` is the folder holding its file; ``entry`` the template's
-    path cut at the depth (folders joined with ``os.sep``, no extension);
-    ``whole`` says the template ends there, so the track is its own entry;
-    ``ext`` is the file's extension with its dot. ``source`` is whatever
-    the caller needs to name the track's file when the copy is linked
-    track by track.
+    path cut at the depth (folders joined with ``os.sep``); ``recording``
+    its recording id, None when it has none yet. ``source`` is whatever the
+    caller needs to name the track's file when it is linked on its own.
     """
 
     id: int
     path: str
     folder: str
-    album_id: int | None
     format: str
-    quality: tuple[int, ...]
-    length: float
+    bitrate: int
+    bitdepth: int
+    samplerate: int
     entry: str
-    whole: bool
-    ext: str
+    recording: int | None = None
     source: object = None
 
 
 @dataclass
-class Copy:
-    """The tracks of one entry in one format and one album (or folder)."""
-
-    entry: str
-    tracks: list[Track]
-
-    @cached_property
-    def folder(self) -> str | None:
-        """The one folder holding every track, or None when they are spread."""
-        folders = {t.folder for t in self.tracks}
-        return folders.pop() if len(folders) == 1 else None
-
-    @cached_property
-    def quality(self) -> tuple[int, ...]:
-        """The median track's quality key: one odd track does not decide."""
-        keys = sorted(t.quality for t in self.tracks)
-        return keys[(len(keys) - 1) // 2]
-
-    @property
-    def lossless(self) -> bool:
-        return is_lossless(self.tracks[0].format)
-
-    @cached_property
-    def sort_path(self) -> str:
-        return min(t.path for t in self.tracks)
-
-
-@dataclass
 class Album:
-    """One album of the views: its name and its copies, best first."""
+    """One album of the views: its name, its tracks and the entries joined."""
 
     rel: str
-    copies: list[Copy]
+    tracks: list[Track]
     names: list[str] = field(default_factory=list)
 
-    @property
-    def high(self) -> Copy:
-        return self.copies[0]
 
-    @property
-    def low(self) -> Copy:
-        return next((c for c in self.copies if not c.lossless), self.copies[0])
+def join_entries(tracks: Iterable[Track]) -> list[Album]:
+    """Tracks by entry; entries sharing most of their recordings joined.
 
-
-def group_copies(tracks: Iterable[Track]) -> dict[str, list[Copy]]:
-    """Tracks by entry, then by copy; each entry's copies best first."""
-    found: dict[str, dict[tuple, list[Track]]] = defaultdict(dict)
+    Returns the albums sorted by name; ``names`` lists the entries of each.
+    """
+    by_entry: dict[str, list[Track]] = defaultdict(list)
+    first: dict[int, str] = {}
+    holders: dict[int, set[str]] = defaultdict(set)
     for track in tracks:
-        if track.whole:
-            key: tuple = ("track", track.id)
-        elif track.album_id is not None:
-            key = ("album", track.album_id, track.format)
-        else:
-            key = ("folder", track.folder, track.format)
-        found[track.entry].setdefault(key, []).append(track)
-    return {
-        entry: rank_copies(Copy(entry, members) for members in copies.values())
-        for entry, copies in found.items()
+        entry = track.entry
+        by_entry[entry].append(track)
+        recording = track.recording
+        if recording is not None:
+            seen = first.setdefault(recording, entry)
+            if seen != entry:
+                holders[recording].update((seen, entry))
+    shared: Counter[tuple[str, str]] = Counter()
+    for entries in holders.values():
+        ordered = sorted(entries)
+        for n, a in enumerate(ordered):
+            for b in ordered[n + 1 :]:
+                shared[(a, b)] += 1
+    recordings = {
+        entry: len({t.recording for t in by_entry[entry] if t.recording is not None})
+        for pair in shared
+        for entry in pair
     }
-
-
-def rank_copies(copies: Iterable[Copy]) -> list[Copy]:
-    """Best first: quality, then the more complete copy, then the path."""
-    ordered = sorted(copies, key=lambda c: c.sort_path)
-    return sorted(ordered, key=lambda c: (c.quality, len(c.tracks)), reverse=True)
-
-
-@dataclass(frozen=True)
-class SketchPostings:
-    """The sketch keys of many tracks, flattened: ``keys[i]`` is one key of
-    ``tracks[owners[i]]``; ``sketched`` tracks have a sketch.
-    """
-
-    tracks: Sequence[Track]
-    owners: np.ndarray
-    keys: np.ndarray
-    sketched: int = 0
-
-
-def shared_key_pairs(
-    postings: SketchPostings, length_tolerance: float
-) -> dict[tuple[int, int], int]:
-    """Track pairs of different entries whose sketches share keys.
-
-    Returns ``(id, id) -> number of shared keys`` for pairs sharing at
-    least :data:`MIN_SHARED_KEYS` whose lengths agree. Works on sorted key
-    arrays, so the cost follows the number of shared keys, not the square
-    of the library; keys shared by more than ``MAX_POSTINGS`` tracks say
-    nothing and are skipped, as in the block index.
-    """
-    tracks = postings.tracks
-    if len(postings.keys) == 0:
-        return {}
-    entry_names = {t.entry: n for n, t in enumerate(tracks)}
-    entry_of = np.fromiter(
-        (entry_names[t.entry] for t in tracks), np.int64, len(tracks)
-    )
-    # One sort of (key, owner) packed in 64 bits, then the runs of equal keys.
-    packed = (
-        postings.keys.astype(np.uint64) << np.uint64(32)
-    ) | postings.owners.astype(np.uint64)
-    packed.sort()
-    keys = (packed >> np.uint64(32)).astype(np.uint32)
-    owners = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    counts = np.diff(np.append(starts, len(keys)))
-    df = np.repeat(counts, counts)
-    useful = (df >= 2) & (df <= MAX_POSTINGS)
-    keys, owners = keys[useful], owners[useful]
-    a_parts, b_parts = [], []
-    for d in range(1, MAX_POSTINGS):
-        if d >= len(keys):
-            break
-        same = np.nonzero(keys[:-d] == keys[d:])[0]
-        if len(same) == 0:
-            break
-        a, b = owners[same], owners[same + d]
-        apart = entry_of[a] != entry_of[b]
-        a_parts.append(np.minimum(a[apart], b[apart]))
-        b_parts.append(np.maximum(a[apart], b[apart]))
-    if not a_parts:
-        return {}
-    n = len(tracks)
-    codes, shared = np.unique(
-        np.concatenate(a_parts) * n + np.concatenate(b_parts), return_counts=True
-    )
-    strong = shared >= MIN_SHARED_KEYS
-    pairs = {}
-    for code, count in zip(
-        codes[strong].tolist(), shared[strong].tolist(), strict=True
-    ):
-        ta, tb = tracks[code // n], tracks[code % n]
-        if ta.length and tb.length and abs(ta.length - tb.length) > length_tolerance:
-            continue
-        pairs[(ta.id, tb.id)] = count
-    return pairs
-
-
-@dataclass(frozen=True)
-class CopyPair:
-    """Two copies of different entries that may hold the same recordings,
-    with the track pairs to check on their frames, most promising first.
-    """
-
-    first: Copy
-    second: Copy
-    checks: list[tuple[int, int]]
-    strength: int
-
-
-def candidate_copies(
-    copies_by_entry: dict[str, list[Copy]], pairs: dict[tuple[int, int], int]
-) -> list[CopyPair]:
-    """Copy pairs sharing most tracks (:data:`MERGE_COVERAGE` of the larger
-    copy), strongest first.
-    """
-    copy_of: dict[int, Copy] = {}
-    for copies in copies_by_entry.values():
-        for copy in copies:
-            for track in copy.tracks:
-                copy_of[track.id] = copy
-    links: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for (a, b), shared in pairs.items():
-        ca, cb = copy_of.get(a), copy_of.get(b)
-        if ca is None or cb is None or ca.entry == cb.entry:
-            continue
-        if (ca.sort_path, ca.entry) > (cb.sort_path, cb.entry):
-            ca, cb, a, b = cb, ca, b, a
-        links[(id(ca), id(cb))].append((shared, a, b))
-    by_id = {id(c): c for c in copy_of.values()}
-    found = []
-    for (ia, ib), found_links in links.items():
-        first, second = by_id[ia], by_id[ib]
-        covered = min(
-            len({a for _, a, _ in found_links}), len({b for _, _, b in found_links})
-        )
-        if covered < MERGE_COVERAGE * max(len(first.tracks), len(second.tracks)):
-            continue
-        found_links.sort(key=lambda link: (-link[0], link[1], link[2]))
-        checks, used = [], set()
-        for _, a, b in found_links:
-            if a in used or b in used:
-                continue
-            checks.append((a, b))
-            used.update((a, b))
-            if len(checks) == VERIFIED_PAIRS:
-                break
-        found.append(CopyPair(first, second, checks, covered))
-    found.sort(key=lambda p: (-p.strength, p.first.sort_path, p.second.sort_path))
-    return found
-
-
-def merge_albums(
-    copies_by_entry: dict[str, list[Copy]],
-    candidates: Iterable[CopyPair],
-    same_recordings: Callable[[CopyPair], bool],
-) -> tuple[list[Album], int]:
-    """Join the entries whose copies hold the same recordings; name each
-    album after its best copy.
-
-    ``same_recordings`` checks a candidate on the fingerprints; it is not
-    asked about entries already joined. Returns the albums, sorted by name,
-    and how many entries were merged into another.
-    """
-    parent = {entry: entry for entry in copies_by_entry}
+    parent = {entry: entry for entry in by_entry}
 
     def root(entry: str) -> str:
         while parent[entry] != entry:
@@ -294,33 +111,94 @@ def merge_albums(
             entry = parent[entry]
         return entry
 
-    merged = 0
-    for pair in candidates:
-        ra, rb = root(pair.first.entry), root(pair.second.entry)
-        if ra == rb or not same_recordings(pair):
-            continue
-        parent[max(ra, rb)] = min(ra, rb)
-        merged += 1
+    for (a, b), count in shared.items():
+        small, large = sorted((recordings[a], recordings[b]))
+        if count >= JOIN_SMALLER * small and count >= JOIN_LARGER * large:
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
     groups: dict[str, list[str]] = defaultdict(list)
-    for entry in copies_by_entry:
+    for entry in by_entry:
         groups[root(entry)].append(entry)
-    albums: dict[str, Album] = {}
+    albums = []
     for entries in groups.values():
-        copies = rank_copies(c for e in entries for c in copies_by_entry[e])
-        rel = copies[0].entry
-        albums[rel] = Album(rel, copies, sorted(entries))
-    return [albums[rel] for rel in sorted(albums)], merged
+        if len(entries) == 1:
+            rel = entries[0]
+        else:
+            rel = min(entries, key=lambda e: (_best_key(by_entry[e]), e))
+        members = [t for e in entries for t in by_entry[e]]
+        albums.append(Album(rel, members, sorted(entries)))
+    albums.sort(key=lambda album: album.rel)
+    return albums
+
+
+def _best_key(tracks: Sequence[Track]) -> tuple:
+    """Sorts the entry holding the best copy first."""
+    best = max(quality.quality_key(t) for t in tracks)
+    return tuple(-v for v in best)
+
+
+def choose_copies(
+    album: Album, rank: Ranker, track_name: TrackNamer
+) -> tuple[list[Track], list[Track]]:
+    """The tracks the high and the low view show: one per recording."""
+    tracks = album.tracks
+    distinct = {t.recording for t in tracks}
+    if len(distinct) == len(tracks) and None not in distinct:
+        return tracks, tracks  # one copy of each recording: all shown
+    by_recording: dict[object, list[Track]] = {}
+    named: dict[tuple[str, str], object] | None = None
+    for track in album.tracks:
+        key: object = track.recording
+        if key is None:
+            if named is None:
+                named = _recordings_by_name(album, track_name)
+            key = named.get((track.entry, _stem(track_name(track))), ("item", track.id))
+        copies = by_recording.get(key)
+        if copies is None:
+            by_recording[key] = [track]
+        else:
+            copies.append(track)
+    if len(by_recording) == len(album.tracks):  # one copy of each: all shown
+        return album.tracks, album.tracks
+    high, low = [], []
+    for copies in by_recording.values():
+        if len(copies) == 1:
+            high.append(copies[0])
+            low.append(copies[0])
+            continue
+        ranked = rank(copies)
+        high.append(quality.shown_copy(ranked, "high"))
+        low.append(quality.shown_copy(ranked, "low"))
+    return high, low
+
+
+def _recordings_by_name(
+    album: Album, track_name: TrackNamer
+) -> dict[tuple[str, str], object]:
+    """Within each entry, the recording (or the first item) of each track name."""
+    found: dict[tuple[str, str], object] = {}
+    for track in sorted(album.tracks, key=lambda t: (t.recording is None, t.id)):
+        key = (track.entry, _stem(track_name(track)))
+        recording = track.recording
+        found.setdefault(key, ("item", track.id) if recording is None else recording)
+    return found
+
+
+def _stem(name: str) -> str:
+    return os.path.splitext(name)[0]
 
 
 class FolderCensus:
-    """Where the library's items are: which folders a copy may be linked as.
+    """Where the library's items are: which folders may be linked whole.
 
-    Built from the paths of every item of the library (not only those a
-    query selects), so a folder link never shows an item the copy lacks.
+    Built from the folder of every item of the library (not only those a
+    query selects, nor only those linked), so a folder link never shows an
+    item the view should not.
     """
 
-    def __init__(self, paths: Iterable[str]) -> None:
-        self.direct: Counter[str] = Counter(os.path.dirname(p) for p in paths)
+    def __init__(self, folders: Iterable[str]) -> None:
+        self.direct: Counter[str] = Counter(folders)
         self.above: set[str] = set()
         for folder in self.direct:
             parent = os.path.dirname(folder)
@@ -333,52 +211,65 @@ class FolderCensus:
         return self.direct.get(folder) == count and folder not in self.above
 
 
-def copy_links(
-    album: Album,
-    copy: Copy,
-    census: FolderCensus,
-    track_name: Callable[[Track], str],
-) -> dict[str, str]:
-    """The links that show one copy of an album: ``relpath -> target``.
+def album_links(
+    rel: str, shown: Sequence[Track], census: FolderCensus, track_name: TrackNamer
+) -> dict[str, Track | str]:
+    """The links that show one album in one view: ``relpath -> target``.
 
-    One link to the copy's folder when the folder holds the copy alone,
-    otherwise one link per track inside a real folder named after the
-    album (``track_name`` gives a track's file name, extension included).
-    A track that is its own entry is linked as a file. Two tracks given one
-    name are told apart as beets does, with ``.1``, ``.2`` before the
-    extension.
+    One link to a folder (the value is its path) when the folder holds
+    exactly the tracks shown; otherwise one link per track (the value is
+    the track) inside a real folder named after the album, the file named by
+    the template. Two tracks given one name are told apart as beets does,
+    with ``.1``, ``.2`` before the extension.
     """
-    folder = copy.folder
-    if (
-        folder is not None
-        and not any(t.whole for t in copy.tracks)
-        and census.holds_only(folder, len(copy.tracks))
-    ):
-        return {album.rel: folder}
-    links: dict[str, str] = {}
-    for track in sorted(copy.tracks, key=lambda t: (track_name(t), t.path)):
-        if track.whole:
-            rel = album.rel + track.ext.lower()
-        else:
-            rel = os.path.join(album.rel, track_name(track))
-        stem, ext = os.path.splitext(rel)
+    folders = {t.folder for t in shown}
+    if len(folders) == 1:
+        folder = next(iter(folders))
+        if census.holds_only(folder, len(shown)):
+            return {rel: folder}
+    links: dict[str, Track | str] = {}
+    named = sorted((track_name(t), t.path, t) for t in shown)
+    for name, _, track in named:
+        path = os.path.join(rel, name)
+        stem, ext = os.path.splitext(path)
         number = 0
-        while rel in links:
+        while path in links:
             number += 1
-            rel = f"{stem}.{number}{ext}"
-        links[rel] = track.path
+            path = f"{stem}.{number}{ext}"
+        links[path] = track
     return links
+
+
+@dataclass
+class LibraryViews:
+    """What the views should hold, and the item each link shows."""
+
+    desired: DesiredViews
+    items: dict[str, dict[str, int]]
+    albums: int = 0
 
 
 def desired_views(
     albums: Iterable[Album],
     census: FolderCensus,
-    track_name: Callable[[Track], str],
-) -> DesiredViews:
+    track_name: TrackNamer,
+    rank: Ranker,
+) -> LibraryViews:
     """What the high and the low view should hold, album by album."""
-    high: dict[str, str] = {}
-    low: dict[str, str] = {}
+    views = LibraryViews(DesiredViews({}, {}), {"high": {}, "low": {}})
     for album in albums:
-        high.update(copy_links(album, album.high, census, track_name))
-        low.update(copy_links(album, album.low, census, track_name))
-    return DesiredViews(high=high, low=low)
+        views.albums += 1
+        high, low = choose_copies(album, rank, track_name)
+        for name, shown in (("high", high), ("low", low)):
+            targets = getattr(views.desired, name)
+            items = views.items[name]
+            for path, shows in album_links(
+                album.rel, shown, census, track_name
+            ).items():
+                if isinstance(shows, str):
+                    targets[path] = shows
+                    items[path] = shown[0].id
+                else:
+                    targets[path] = shows.path
+                    items[path] = shows.id
+    return views

@@ -1,35 +1,25 @@
-"""The `beet mirror` command: options, the entry -> plan -> apply pipeline, output.
+"""The `beet mirror` command: options, and directory mode.
 
-Library mode (the default, ``mirror_library``) reads the entries from the
-library's items; directory mode reads them from two source folders. Either
-way :func:`mirror_views` takes it from there: it reads the views, plans,
-and either prints the plan (``--pretend``) or applies it, then prints a
-summary line. :func:`run_mirror` first merges two sides of entries into the
-"high" and "low" views, as directory mode needs.
+Library mode (the default, ``mirror.library``) reads the entries from the
+library's items; directory mode (here) reads them from two source folders
+and merges them as the mmirror script does: the high view shows the high
+entry where there is one, else the low one, and the other way round.
+Either way ``views.mirror_views`` takes it from there.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import confuse
-from beets.ui import Subcommand, UserError, print_
+from beets.library import Library
+from beets.ui import Subcommand, UserError
 
 from .. import settings
-from .apply import apply_plan
-from .plan import (
-    Action,
-    ActionKind,
-    DesiredViews,
-    Entries,
-    MirrorPlan,
-    ViewSpec,
-    choose_views,
-    plan_mirror,
-)
-from .scan import scan_source, scan_view
+from .plan import Entries, choose_views
+from .scan import scan_source
+from .views import MirrorRun, Territory, check_sources, check_views, mirror_views
 
 VIEW_NAMES = ("high", "low")
 
@@ -175,13 +165,13 @@ def make_mirror_command(plugin) -> Subcommand:
                 "mirror: a QUERY selects library items; directory mode"
                 " (--source-high/--source-low) takes none"
             )
-        run_directory_mode(plugin._log, options)
+        run_directory_mode(lib, plugin._log, options)
 
     cmd.func = func
     return cmd
 
 
-def run_directory_mode(log, options: MirrorOptions) -> MirrorRun:
+def run_directory_mode(lib: Library, log, options: MirrorOptions) -> MirrorRun:
     """Read both source folders and mirror them into the views."""
     roots = {
         side: _root(path, options.relative) for side, path in options.sources.items()
@@ -190,8 +180,9 @@ def run_directory_mode(log, options: MirrorOptions) -> MirrorRun:
         if not os.path.isdir(root):
             what = "is not a folder" if os.path.exists(root) else "does not exist"
             raise UserError(f"mirror: the {side} source {root} {what}")
-    owned = {p for root in roots.values() for p in (root, os.path.realpath(root))}
-    views = check_views(options, owned)
+    check_sources(roots)
+    views = view_roots(options)
+    check_views(views, Territory(sources=roots, libdir=os.fsdecode(lib.directory)))
     skip = {p for out in views.values() for p in (out, os.path.realpath(out))}
     entries: dict[str, Entries] = {"high": {}, "low": {}}
     uncertain: list[str] = []
@@ -209,158 +200,24 @@ def run_directory_mode(log, options: MirrorOptions) -> MirrorRun:
         entries[side] = scan.entries
         log.debug("{} entries in the {} source {}", len(scan.entries), side, root)
     return mirror_views(
+        lib,
         log,
-        options,
+        views,
         choose_views(entries["high"], entries["low"]),
-        owned_roots=owned,
-        uncertain=uncertain,
-    )
-
-
-def run_mirror(
-    log,
-    options: MirrorOptions,
-    entries_high: Entries,
-    entries_low: Entries,
-    *,
-    owned_roots: Collection[str],
-    uncertain: Collection[str] = (),
-) -> MirrorPlan:
-    """Mirror two sides of entries into the configured views.
-
-    Each side maps a path relative to the views (``str``, joined with
-    ``os.sep``; decode beets' bytes paths with ``os.fsdecode``) to an
-    absolute target path. Links pointing into ``owned_roots`` belong to the
-    mirror; links into ``uncertain`` folders (sources that could not be read)
-    are kept even when no entry asks for them. The views come from
-    ``options``; with ``options.pretend`` the plan is printed and nothing
-    changes. Fatal misconfiguration raises ``UserError``.
-    """
-    desired = choose_views(entries_high, entries_low)
-    return mirror_views(
-        log, options, desired, owned_roots=owned_roots, uncertain=uncertain
-    ).plan
-
-
-@dataclass(frozen=True)
-class MirrorRun:
-    """What one mirror run planned, and its summary line as printed."""
-
-    plan: MirrorPlan
-    summary: str
-    failed: int = 0
-
-
-def mirror_views(
-    log,
-    options: MirrorOptions,
-    desired: DesiredViews,
-    *,
-    owned_roots: Collection[str],
-    uncertain: Collection[str] = (),
-) -> MirrorRun:
-    """Bring the configured views to what ``desired`` says they should hold.
-
-    See :func:`run_mirror` for ``owned_roots`` and ``uncertain``. With
-    ``options.pretend`` the plan is printed and nothing changes.
-    """
-    views = check_views(options, owned_roots)
-    specs = []
-    for name, root in views.items():
-        state, problems = scan_view(root)
-        if "" in state.unreadable:
-            raise UserError(f"mirror: cannot read the {name} view {root}")
-        for problem in problems:
-            log.warning("{}", problem)
-        specs.append(ViewSpec(name, root, getattr(desired, name), state))
-    plan = plan_mirror(
-        specs,
-        owned_roots=owned_roots,
         relative=options.relative,
         overwrite_symlinks=options.overwrite_symlinks,
+        pretend=options.pretend,
+        dangling_roots={p for r in roots.values() for p in (r, os.path.realpath(r))},
         uncertain=uncertain,
     )
-    for action in plan.problems:
-        log.warning("{}", action.describe())
-    if options.pretend:
-        for action in plan.changes:
-            print_(action.describe())
-        summary = _summary(plan.changes, plan, failed=0, pretend=True)
-        print_(summary)
-        return MirrorRun(plan, summary)
-    report = apply_plan(
-        plan,
-        on_done=lambda action: log.debug("{}", action.describe()),
-        on_failed=lambda action, why: log.warning(
-            "could not {} {}:{}: {}", action.kind.value, action.view, action.rel, why
-        ),
-    )
-    summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
-    print_(summary)
-    return MirrorRun(plan, summary, len(report.failed))
 
 
-def check_views(options: MirrorOptions, owned_roots: Collection[str]) -> dict[str, str]:
-    """The view roots to build, normalised; fatal mistakes raise UserError.
-
-    A view must not hold a source, nor the other view: reading it would take
-    the source's own links for the mirror's.
-    """
-    views = {
-        name: _root(path, options.relative) for name, path in options.views.items()
-    }
-    if not views:
-        raise UserError(
-            "mirror: no views configured; pass --high and/or --low"
-            " (or set mirror.high/mirror.low)"
-        )
-    for name, root in views.items():
-        if os.path.exists(root) and not os.path.isdir(root):
-            raise UserError(f"mirror: the {name} view {root} is a file, not a folder")
-        for source in owned_roots:
-            if _within(source, root):
-                raise UserError(
-                    f"mirror: the {name} view {root} holds the source {source};"
-                    " put the views outside the sources"
-                )
-        for other, other_root in views.items():
-            if other != name and _within(other_root, root):
-                raise UserError(
-                    f"mirror: the {name} view {root} holds the {other} view"
-                )
-    return views
-
-
-def _within(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it, comparing real paths."""
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+def view_roots(options: MirrorOptions) -> dict[str, str]:
+    """The configured view folders by name, normalised as links need them."""
+    return {name: _root(path, options.relative) for name, path in options.views.items()}
 
 
 def _root(path: str, relative: bool) -> str:
     # Relative links are computed between real paths, so that a symlinked
     # folder on the way cannot make them resolve somewhere else.
     return os.path.realpath(path) if relative else os.path.abspath(path)
-
-
-def _summary(
-    done: list[Action], plan: MirrorPlan, *, failed: int, pretend: bool
-) -> str:
-    def count(kind: ActionKind) -> int:
-        return sum(1 for action in done if action.kind is kind)
-
-    parts = [
-        f"{count(ActionKind.CREATE)} created",
-        f"{count(ActionKind.REPLACE)} replaced",
-        f"{count(ActionKind.REMOVE)} removed",
-        f"{plan.count(ActionKind.KEEP)} unchanged",
-        f"{plan.count(ActionKind.CONFLICT)} conflicts",
-    ]
-    extras = {
-        "foreign links left": plan.count(ActionKind.FOREIGN),
-        "empty folders pruned": count(ActionKind.PRUNE),
-        "failed": failed,
-    }
-    parts += [f"{number} {what}" for what, number in extras.items() if number]
-    prefix = "mirror (pretend, nothing changed)" if pretend else "mirror"
-    return f"{prefix}: " + ", ".join(parts)

@@ -20,10 +20,10 @@ functions) is evaluated on beets items instead: slower, never wrong.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import NamedTuple
 
 from beets import config as beets_config
 from beets import plugins, util
@@ -32,7 +32,6 @@ from beets.library.models import DefaultTemplateFunctions
 from beets.ui import UserError
 from beets.util import functemplate
 
-from ..quality import quality_key
 from .albums import Track
 
 # Template functions that only transform their arguments, so they work on
@@ -41,18 +40,11 @@ PURE_FUNCTIONS = frozenset(
     {"lower", "upper", "capitalize", "title", "left", "right", "if", "asciify"}
     | {"time", "first"}
 )
-_BASE_COLUMNS = ("id", "path", "album_id", "format", "bitrate", "bitdepth")
-_BASE_COLUMNS += ("samplerate", "length")
+_BASE_COLUMNS = ("id", "path", "format", "bitrate", "bitdepth", "samplerate")
 _ARTISTS = frozenset({"artist", "albumartist"})
+_PLAIN_EXT = re.compile(r"\.[^./\\]+\Z")
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
-
-
-class _Quality(NamedTuple):
-    format: str
-    bitrate: int
-    bitdepth: int
-    samplerate: int
 
 
 class _Separator:
@@ -74,6 +66,7 @@ class PathTemplate:
         self.depth = depth
         self.libdir = os.fsdecode(lib.directory)
         self.replacements = lib.replacements
+        self._replace_rules = lib.replacements or util.CHAR_REPLACE
         self.sep_replace = beets_config["path_sep_replace"].as_str()
         self.drive_replace = beets_config["drive_sep_replace"].as_str()
         self.asciify = beets_config["asciify_paths"].get(bool)
@@ -84,6 +77,8 @@ class PathTemplate:
             if name in PURE_FUNCTIONS
         }
         self.head, self.rest = _split_at_depth(self.template.expr.parts, depth)
+        if self.head is not None and self.rest is None:
+            raise self._too_shallow()
         fields = _fields(self.template.expr.parts)
         calls = _calls(self.template.expr.parts)
         self.fast = (
@@ -99,34 +94,26 @@ class PathTemplate:
         if head_fields & _ARTISTS:
             head_fields |= _ARTISTS
         self.head_columns = [n for n, c in enumerate(self.columns) if c in head_fields]
+        rest_fields = _fields(self.rest or [])
+        if rest_fields & _ARTISTS:
+            rest_fields |= _ARTISTS
+        self.rest_columns = [n for n, c in enumerate(self.columns) if c in rest_fields]
         self._formatters = (
             [self._formatter(name) for name in self.columns] if self.fast else []
         )
         self._legal: dict[str, str] = {}
         self._entries: dict[tuple, str] = {}
-        self._quality: dict[tuple, tuple[int, ...]] = {}
         self._folders: dict[str, str] = {}
 
     # Reading.
 
-    def read(self, lib: Library, query: Sequence[str]) -> tuple[list[Track], list[str]]:
-        """The items ``query`` selects (all when empty) as tracks, and the
-        paths of every library item.
-        """
+    def read(self, lib: Library) -> list[Track]:
+        """Every library item as a track placed under the template."""
         if not self.fast:
-            tracks = list(self._read_items(lib, query))
-        elif query:
-            wanted = {item.id for item in lib.items(list(query))}
-            tracks = list(self._read_rows(lib, wanted))
-        else:
-            tracks = list(self._read_rows(lib, None))
-        if not query:
-            return tracks, [t.path for t in tracks]
-        with lib.transaction() as tx:
-            rows = tx.query("SELECT path FROM items")
-        return tracks, [self._location(r[0])[0] for r in rows]
+            return list(self._read_items(lib))
+        return list(self._read_rows(lib))
 
-    def _read_rows(self, lib: Library, wanted: set[int] | None) -> Iterator[Track]:
+    def _read_rows(self, lib: Library) -> Iterator[Track]:
         columns = [f"items.{c}" for c in _BASE_COLUMNS]
         for name in self.columns:
             if name in Album.item_keys:
@@ -147,60 +134,52 @@ class PathTemplate:
         # One pick gives a value, several a tuple: either is a fine memo key.
         head_values = itemgetter(*picks) if picks else (lambda row: None)
         for row in rows:
-            if wanted is not None and row[0] not in wanted:
-                continue
             key = head_values(row)
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entry_of(row)
                 self._entries[key] = entry
-            yield self._track(row, entry, self.rest is None, row)
+            yield self._track(row, entry, row)
 
-    def _read_items(self, lib: Library, query: Sequence[str]) -> Iterator[Track]:
-        for item in lib.items(list(query)):
+    def _read_items(self, lib: Library) -> Iterator[Track]:
+        for item in lib.items():
             parts = self._components(item.evaluate_template(self.text, for_path=True))
-            whole = len(parts) <= self.depth
+            if len(parts) <= self.depth:
+                raise self._too_shallow()
             entry = os.sep.join(self._legal_part(p) for p in parts[: self.depth])
             rest = os.sep.join(parts[self.depth :])
-            row = (item.id, item.path, item.album_id, item.format, item.bitrate)
-            row += (item.bitdepth, item.samplerate, item.length)
-            yield self._track(row, entry, whole, rest)
+            row = (item.id, item.path, item.format, item.bitrate, item.bitdepth)
+            row += (item.samplerate,)
+            yield self._track(row, entry, rest)
 
-    def _track(self, row: Sequence, entry: str, whole: bool, source: object) -> Track:
-        path, folder, ext = self._location(row[1])
-        grade = (row[3], row[4], row[5], row[6])
-        quality = self._quality.get(grade)
-        if quality is None:
-            quality = quality_key(
-                _Quality(row[3] or "", row[4] or 0, row[5] or 0, row[6] or 0)
-            )
-            self._quality[grade] = quality
-        return Track(
-            id=row[0],
-            path=path,
-            folder=folder,
-            album_id=row[2],
-            format=row[3] or "",
-            quality=quality,
-            length=float(row[7] or 0.0),
-            entry=entry,
-            whole=whole,
-            ext=ext,
-            source=source,
+    def _too_shallow(self) -> UserError:
+        return UserError(
+            f"mirror: the path {self.text!r} cut at depth {self.depth} leaves"
+            " nothing to name the tracks by; use a smaller --depth or a longer"
+            " path (e.g. $albumartist/$album/$track $title at depth 2)"
         )
 
-    def _location(self, raw: object) -> tuple[str, str, str]:
-        """An item's absolute path, folder and extension, from its `path` column.
+    def _track(self, row: Sequence, entry: str, source: object) -> Track:
+        path, folder = self._location(row[1])
+        return Track(
+            row[0], path, folder, row[2] or "", row[3] or 0, row[4] or 0,
+            row[5] or 0, entry, None, source,
+        )  # fmt: skip
+
+    def _location(self, raw: object) -> tuple[str, str]:
+        """An item's absolute path and folder, from its `path` column.
 
         beets stores the paths inside the library directory relative to it,
-        with ``/`` as the separator (``beets.dbcore.pathutils``); folders are
-        resolved once each.
+        with ``/`` as the separator (``beets.dbcore.pathutils``), the others
+        absolute and normalised; relative folders are resolved once each.
         """
         if isinstance(raw, bytes):
             text = raw.decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode, faster
         else:
             text = os.fsdecode(bytes(raw)) if isinstance(raw, memoryview) else raw or ""
         cut = text.rfind("/")
+        if cut > 0 and text[0] == "/" and os.sep == "/":
+            return text, text[:cut]
         stored, name = (text[:cut] or "/", text[cut + 1 :]) if cut >= 0 else ("", text)
         folder = self._folders.get(stored)
         if folder is None:
@@ -209,13 +188,7 @@ class PathTemplate:
                 folder = os.path.join(self.libdir, folder)
             folder = os.path.normpath(folder)
             self._folders[stored] = folder
-        dot = name.rfind(".")
-        ext = name[dot:] if dot > 0 else ""
-        return (
-            (folder + os.sep + name if folder != os.sep else os.sep + name),
-            folder,
-            ext,
-        )
+        return (folder + os.sep + name if folder != os.sep else os.sep + name), folder
 
     # Evaluating.
 
@@ -238,12 +211,32 @@ class PathTemplate:
         if isinstance(track.source, str):
             rest = track.source
         else:
-            values = self._values(track.source, range(len(self.columns)))
+            values = self._values(track.source, self.rest_columns)
             rest = os.sep.join(
                 self._components(_evaluate(self.rest or [], values, self.functions))
             )
-        name, _ = util.legalize_path(rest, self.replacements, track.ext)
-        return name.lstrip(os.sep) or "_" + track.ext.lower()
+        ext = extension(track.path)
+        name = self.legal_name(rest, ext)
+        return name.lstrip(os.sep) or "_" + ext.lower()
+
+    def legal_name(self, rest: str, ext: str) -> str:
+        """``util.legalize_path(rest, replacements, ext)``, without its costly
+        truncation machinery in the common case: one short component with a
+        plain extension, where beets' two sanitising passes and nothing else
+        apply. Anything else goes through beets itself.
+        """
+        if rest and os.sep not in rest and _PLAIN_EXT.match(ext):
+            name = rest
+            for _ in range(2):
+                before = name
+                for regex, replacement in self._replace_rules:
+                    name = regex.sub(replacement, name)
+                if name == before:  # a second pass would change nothing
+                    break
+            if name and len(name.encode()) + len(ext) < self.max_length - 4:
+                return name + ext.lower()
+        legal, _ = util.legalize_path(rest, self.replacements, ext)
+        return legal
 
     def _components(self, text: str) -> list[str]:
         if self.asciify:
@@ -289,13 +282,20 @@ class PathTemplate:
         return value
 
 
+def extension(path: str) -> str:
+    """A file's extension with its dot ("" for none), as beets keeps it."""
+    name = path[path.rfind(os.sep) + 1 :]
+    dot = name.rfind(".")
+    return name[dot:] if dot > 0 else ""
+
+
 def _split_at_depth(parts: list, depth: int) -> tuple[list | None, list | None]:
     """The template's parts above and below its ``depth``-th ``/``.
 
     The head is None when a ``/`` hides in a function's arguments (then
     only the whole evaluated path tells where the folders are); the rest is
-    None when the template has no more than ``depth`` levels (each track is
-    its own entry).
+    None when the template has no more than ``depth`` levels (nothing is
+    left below the entry to name the tracks by).
     """
     if any(isinstance(p, functemplate.Call) and _has_slash(p) for p in parts):
         return None, None

@@ -10,12 +10,18 @@ The rules the plan follows:
 
 - An entry becomes a symbolic link at its relative path in the view; the
   folders above it are real folders.
-- A link that points into one of the *owned roots* (the source trees)
-  belongs to the mirror: it is replaced when wrong or dangling and removed
-  when its entry is gone. A real folder that held only such links and is
-  emptied by the plan is pruned.
-- A link that points elsewhere is *foreign*: replaced only when the caller
-  allows it (``--overwrite-symlinks``), otherwise left and reported.
+- A link belongs to the mirror when the ownership record (``records``: the
+  links the mirror made, kept in the library DB) lists it at that path with
+  that very text. The mirror's links are replaced when wrong or dangling and
+  removed when their entry is gone. A link that is not recorded but stands
+  where an entry goes and dangles into one of the *dangling roots* (the
+  sources, the library's folders: a link an older version made, whose
+  target moved away) is replaced too; elsewhere it is left alone. A real
+  folder that held only the mirror's links and is emptied by the plan is
+  pruned.
+- Any other link is *foreign*: replaced (and from then on owned) only when
+  the caller allows it (``--overwrite-symlinks``), otherwise left and
+  reported; a foreign link nobody asks for is never touched.
 - Real files and real folders are never replaced or removed; where one is
   in the way the plan reports a conflict.
 """
@@ -60,6 +66,17 @@ class ExistingLink:
     dangling: bool = False
 
 
+class RecordedLink(NamedTuple):
+    """A link the mirror made, as its ownership record holds it: the link's
+    text, the absolute path it leads to, and the library item it shows
+    (None in directory mode).
+    """
+
+    text: str
+    target: str
+    item: int | None = None
+
+
 @dataclass
 class ViewState:
     """What a view folder holds now, keyed by path relative to the view.
@@ -90,14 +107,16 @@ class ViewSpec:
     root: str
     desired: Entries
     state: ViewState
+    records: Mapping[str, RecordedLink] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Action:
     """One step of the plan at one path of a view.
 
-    ``link_text`` is what a created or replaced link will contain and
+    ``link_text`` is what a created, replaced or kept link contains and
     ``target`` the absolute path it leads to; both are empty for other kinds.
+    ``owned`` marks a kept link the mirror owns after the run.
     """
 
     kind: ActionKind
@@ -107,6 +126,7 @@ class Action:
     reason: str = ""
     link_text: str = ""
     target: str = ""
+    owned: bool = False
 
     @property
     def path(self) -> str:
@@ -178,7 +198,7 @@ def _merge_preferring(preferred: Entries, fallback: Entries) -> dict[str, str]:
 def plan_mirror(
     views: Iterable[ViewSpec],
     *,
-    owned_roots: Collection[str],
+    dangling_roots: Collection[str],
     relative: bool = False,
     overwrite_symlinks: bool = False,
     uncertain: Collection[str] = (),
@@ -189,7 +209,7 @@ def plan_mirror(
         plan.actions.extend(
             plan_view(
                 view,
-                owned_roots=owned_roots,
+                dangling_roots=dangling_roots,
                 relative=relative,
                 overwrite_symlinks=overwrite_symlinks,
                 uncertain=uncertain,
@@ -201,22 +221,23 @@ def plan_mirror(
 def plan_view(
     view: ViewSpec,
     *,
-    owned_roots: Collection[str],
+    dangling_roots: Collection[str],
     relative: bool = False,
     overwrite_symlinks: bool = False,
     uncertain: Collection[str] = (),
 ) -> list[Action]:
     """Compare what one view should hold with what it holds; list the steps.
 
-    ``owned_roots`` are the absolute folders whose links belong to the
-    mirror. ``uncertain`` are absolute source folders that could not be
-    read: a link into one of them is kept even if no entry asks for it, so
-    an unreadable folder never empties a view. With ``relative`` the links
+    ``dangling_roots`` are absolute folders: an unrecorded link dangling
+    into one of them is the mirror's (see the module rules). ``uncertain``
+    are absolute source folders that could not be read: a link into one of
+    them is kept even if no entry asks for it, so an unreadable folder never
+    empties a view. With ``relative`` the links
     are written relative to their own folder, otherwise absolute.
     """
     planner = _ViewPlanner(
         view,
-        owned_prefixes=_prefixes(owned_roots),
+        dangling_roots=frozenset(os.path.normpath(r) for r in dangling_roots),
         uncertain_prefixes=_prefixes(uncertain),
         relative=relative,
         overwrite_symlinks=overwrite_symlinks,
@@ -231,14 +252,14 @@ class _ViewPlanner:
         self,
         view: ViewSpec,
         *,
-        owned_prefixes: tuple[str, ...],
+        dangling_roots: frozenset[str],
         uncertain_prefixes: tuple[str, ...],
         relative: bool,
         overwrite_symlinks: bool,
     ) -> None:
         self.view = view
         self.state = view.state
-        self.owned_prefixes = owned_prefixes
+        self.dangling_roots = dangling_roots
         self.uncertain_prefixes = uncertain_prefixes
         self.relative = relative
         self.overwrite = overwrite_symlinks
@@ -278,7 +299,7 @@ class _ViewPlanner:
         for rel, link in self.state.links.items():
             if rel in entries:
                 continue
-            owned = self._owns(rel, link)
+            owned = self._recorded(rel, link)
             if rel in folders:
                 if owned:
                     self._remove(rel, "a folder is needed here")
@@ -295,7 +316,10 @@ class _ViewPlanner:
             elif owned:
                 if self._uncertain(rel, link):
                     self._add(
-                        ActionKind.KEEP, rel, "its source folder could not be read"
+                        ActionKind.KEEP,
+                        rel,
+                        "its source folder could not be read",
+                        **self._kept(rel, link),
                     )
                 elif link.dangling:
                     self._remove(rel, "dangling, its entry left the sources")
@@ -332,7 +356,7 @@ class _ViewPlanner:
         return prunable
 
     def _plan_entry(self, rel: str, target: str, prunable: set[str]) -> None:
-        if any(folder in self.blockers for folder in _ancestors(rel)):
+        if self.blockers and any(f in self.blockers for f in _ancestors(rel)):
             return
         state = self.state
         text = self._link_text(rel, target)
@@ -340,7 +364,12 @@ class _ViewPlanner:
         existing = state.links.get(rel)
         if existing is not None:
             if self._same_link(rel, existing.text, text, target):
-                self._add(ActionKind.KEEP, rel)
+                owned = self._owns(rel, existing)
+                if owned or self.overwrite:
+                    reason = "" if owned else "taken over"
+                    self._add(ActionKind.KEEP, rel, reason, **link, owned=True)
+                else:
+                    self._add(ActionKind.KEEP, rel, "not made by the mirror")
             elif self._owns(rel, existing):
                 reason = self._replace_reason(rel, existing, target)
                 self._add(ActionKind.REPLACE, rel, reason, **link)
@@ -388,8 +417,29 @@ class _ViewPlanner:
             return False
         return self._resolve(rel, text) == os.path.normpath(target)
 
+    def _recorded(self, rel: str, link: ExistingLink) -> bool:
+        recorded = self.view.records.get(rel)
+        return recorded is not None and recorded.text == link.text
+
     def _owns(self, rel: str, link: ExistingLink) -> bool:
-        return _inside(self._resolve(rel, link.text), self.owned_prefixes)
+        """Whether a link at an entry's path is the mirror's to replace."""
+        if self._recorded(rel, link):
+            return True
+        if not link.dangling or not self.dangling_roots:
+            return False
+        # Many roots (every folder of library items): walk up, look each up.
+        path = self._resolve(rel, link.text)
+        parent = os.path.dirname(path)
+        while parent != path:
+            if parent in self.dangling_roots:
+                return True
+            path, parent = parent, os.path.dirname(parent)
+        return False
+
+    def _kept(self, rel: str, link: ExistingLink) -> dict:
+        recorded = self.view.records.get(rel)
+        target = recorded.target if recorded else self._resolve(rel, link.text)
+        return {"link_text": link.text, "target": target, "owned": True}
 
     def _uncertain(self, rel: str, link: ExistingLink) -> bool:
         if not self.uncertain_prefixes:
@@ -405,14 +455,16 @@ def _apply_order(action: Action) -> tuple[int, int, str]:
 
 def _ancestors(rel: str) -> Iterator[str]:
     """The folders above a relative path, nearest first (the root excluded)."""
-    parent = _parent(rel)
-    while parent:
-        yield parent
-        parent = _parent(parent)
+    cut = rel.rfind(os.sep)
+    while cut > 0:
+        rel = rel[:cut]
+        yield rel
+        cut = rel.rfind(os.sep)
 
 
 def _parent(rel: str) -> str:
-    return os.path.dirname(rel)
+    cut = rel.rfind(os.sep)
+    return rel[:cut] if cut > 0 else ""
 
 
 def _depth(rel: str) -> int:
@@ -431,3 +483,35 @@ def _prefixes(roots: Collection[str]) -> tuple[str, ...]:
 def _inside(path: str, prefixes: tuple[str, ...]) -> bool:
     probe = path + os.sep
     return any(probe.startswith(prefix) for prefix in prefixes)
+
+
+def narrow(view: ViewSpec, entries: Collection[str]) -> ViewSpec:
+    """The part of a view a QUERY run plans: what lies at or below one of
+    ``entries``, plus the links and files standing where their folders must
+    go. Everything else is left out, so it is left as it is; the folders
+    above the entries are never pruned by such a run.
+    """
+    wanted = set(entries)
+
+    def inside(rel: str) -> bool:
+        return rel in wanted or any(a in wanted for a in _ancestors(rel))
+
+    above = {a for entry in wanted for a in _ancestors(entry)}
+
+    def near(rel: str) -> bool:
+        return rel in above or inside(rel)
+
+    state = view.state
+    narrowed = ViewState(
+        links={r: link for r, link in state.links.items() if near(r)},
+        files={r for r in state.files if near(r)},
+        dirs={r for r in state.dirs if inside(r)},
+        unreadable={r for r in state.unreadable if inside(r)},
+    )
+    return ViewSpec(
+        view.name,
+        view.root,
+        {r: t for r, t in view.desired.items() if inside(r)},
+        narrowed,
+        {r: rec for r, rec in view.records.items() if near(r)},
+    )

@@ -8,10 +8,10 @@ listed; a view is read through its real folders, never through its links.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from .plan import ExistingLink, ViewState
+from .plan import ExistingLink, RecordedLink, ViewState
 
 
 @dataclass
@@ -84,12 +84,18 @@ def scan_source(
     return scan
 
 
-def scan_view(root: str) -> tuple[ViewState, list[str]]:
+def scan_view(
+    root: str, recorded: Mapping[str, RecordedLink] | None = None
+) -> tuple[ViewState, list[str]]:
     """Read what a view folder holds now, without following any link.
 
     A missing view is empty. Folders that cannot be listed are recorded in
-    ``ViewState.unreadable`` and reported, one line each.
+    ``ViewState.unreadable`` and reported, one line each. Whether a link
+    dangles is checked only for links not in ``recorded`` (the mirror's own,
+    as the ownership record lists them): planning needs it only to claim an
+    unrecorded link, and a re-run then costs one ``readlink`` per link.
     """
+    recorded = recorded or {}
     state = ViewState()
     problems: list[str] = []
     if not os.path.isdir(root):
@@ -109,7 +115,10 @@ def scan_view(root: str) -> tuple[ViewState, list[str]]:
             try:
                 if child.is_symlink():
                     text = os.readlink(child.path)
-                    dangling = not os.path.exists(child.path)
+                    mine = recorded.get(rel)
+                    dangling = (mine is None or mine.text != text) and not (
+                        os.path.exists(child.path)
+                    )
                     state.links[rel] = ExistingLink(text, dangling)
                 elif child.is_dir(follow_symlinks=False):
                     state.dirs.add(rel)

@@ -1,0 +1,237 @@
+"""Bringing the views to what they should show: check, plan, apply, record.
+
+Both modes end here. :func:`check_views` refuses view folders that would
+mix the mirror's links with the music; :func:`mirror_views` reads each view
+and the ownership record, plans, prints the plan (``--pretend``) or applies
+it, records the links it made and prints one summary line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from beets.library import Library
+from beets.ui import UserError, print_
+
+from .apply import apply_plan
+from .plan import (
+    Action,
+    ActionKind,
+    DesiredViews,
+    MirrorPlan,
+    ViewSpec,
+    ViewState,
+    narrow,
+    plan_mirror,
+)
+from .record import LinkRecord, ViewKey, record_after
+from .scan import scan_view
+
+
+@dataclass(frozen=True)
+class Territory:
+    """Folders the views must stay out of (and must not hold).
+
+    ``sources`` are directory mode's source folders, ``libdir`` the library
+    directory, ``item_folders`` the folders holding library items (an
+    in-place library's music lives outside the library directory).
+    """
+
+    sources: Mapping[str, str] = field(default_factory=dict)
+    libdir: str = ""
+    item_folders: Collection[str] = ()
+
+
+@dataclass(frozen=True)
+class MirrorRun:
+    """What one mirror run planned, and its summary line as printed."""
+
+    plan: MirrorPlan
+    summary: str
+    failed: int = 0
+
+
+def check_views(views: Mapping[str, str], territory: Territory) -> None:
+    """Refuse, with one line, a view that is a file, or lies inside (or
+    holds) a source, the library directory, a folder of library items or
+    the other view: its links would mix with the music.
+    """
+    if not views:
+        raise UserError(
+            "mirror: no views configured; pass --high and/or --low"
+            " (or set mirror.high/mirror.low)"
+        )
+    folders = set(territory.item_folders)
+    for name, root in views.items():
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise UserError(f"mirror: the {name} view {root} is a file, not a folder")
+        where = [("the source", path) for path in territory.sources.values()]
+        if territory.libdir:
+            where.append(("the library directory", territory.libdir))
+        where += [(f"the {o} view", r) for o, r in views.items() if o != name]
+        for what, path in where:
+            if _within(root, path):
+                raise UserError(
+                    f"mirror: the {name} view {root} is inside {what} {path}"
+                )
+            if _within(path, root):
+                raise UserError(f"mirror: the {name} view {root} holds {what} {path}")
+        if folders:
+            _check_item_folders(name, root, folders)
+
+
+def _check_item_folders(name: str, root: str, folders: set[str]) -> None:
+    for probe in {os.path.abspath(root), os.path.realpath(root)}:
+        folder, parent = probe, os.path.dirname(probe)
+        while True:
+            if folder in folders:
+                raise UserError(
+                    f"mirror: the {name} view {root} is inside {folder},"
+                    " a folder of library items"
+                )
+            if parent == folder:
+                break
+            folder, parent = parent, os.path.dirname(parent)
+        prefix = probe.rstrip(os.sep) + os.sep
+        inside = next((f for f in folders if f.startswith(prefix)), None)
+        if inside is not None:
+            raise UserError(
+                f"mirror: the {name} view {root} holds library items ({inside})"
+            )
+
+
+def check_sources(sources: Mapping[str, str]) -> None:
+    """Directory mode: refuse one folder (or one inside the other) as both sources."""
+    if len(sources) == 2:
+        high, low = sources["high"], sources["low"]
+        if _within(high, low) or _within(low, high):
+            raise UserError(
+                f"mirror: the high source {high} and the low source {low}"
+                " overlap; give two separate folders"
+            )
+
+
+def mirror_views(
+    lib: Library,
+    log,
+    views: Mapping[str, str],
+    desired: DesiredViews,
+    *,
+    relative: bool = False,
+    overwrite_symlinks: bool = False,
+    pretend: bool = False,
+    items: Mapping[str, Mapping[str, int]] | None = None,
+    scope: Collection[str] | None = None,
+    dangling_roots: Collection[str] = (),
+    uncertain: Collection[str] = (),
+) -> MirrorRun:
+    """Bring each view (name -> folder) to what ``desired`` says it holds.
+
+    ``items`` gives, per view, the library item each link shows (for the
+    ownership record). With ``scope`` (a QUERY run) only what lies at or
+    below those entries is planned. ``dangling_roots`` and ``uncertain``
+    are explained at :func:`plan.plan_view`. Links the record holds in a
+    view's former folder are removed. With ``pretend`` the plan is printed
+    and nothing changes.
+    """
+    record = LinkRecord(lib)
+    specs: list[ViewSpec] = []
+    for name, root in views.items():
+        records = record.of(name, root)
+        state, problems = scan_view(root, records)
+        if "" in state.unreadable:
+            raise UserError(f"mirror: cannot read the {name} view {root}")
+        for problem in problems:
+            log.warning("{}", problem)
+        spec = ViewSpec(name, root, getattr(desired, name), state, records)
+        specs.append(spec if scope is None else narrow(spec, scope))
+        for old in record.old_roots(name, root):
+            if old not in views.values():
+                specs.append(_former_folder(name, old, record, log))
+    plan = plan_mirror(
+        specs,
+        dangling_roots=dangling_roots,
+        relative=relative,
+        overwrite_symlinks=overwrite_symlinks,
+        uncertain=uncertain,
+    )
+    for action in plan.problems:
+        log.warning("{}", action.describe())
+    if pretend:
+        for action in plan.changes:
+            print_(action.describe())
+        summary = _summary(plan.changes, plan, failed=0, pretend=True)
+        print_(summary)
+        return MirrorRun(plan, summary)
+    report = apply_plan(
+        plan,
+        on_done=lambda action: log.debug("{}", action.describe()),
+        on_failed=lambda action, why: log.warning(
+            "could not {} {}:{}: {}", action.kind.value, action.view, action.rel, why
+        ),
+    )
+    by_view: dict[tuple[str, str], list[Action]] = {}
+    for action in plan.actions:
+        by_view.setdefault((action.view, action.root), []).append(action)
+    items = items or {}
+    record.save(
+        {
+            ViewKey(spec.name, spec.root): (
+                dict(spec.records),
+                record_after(
+                    spec.records,
+                    by_view.get((spec.name, spec.root), []),
+                    report,
+                    items.get(spec.name, {}),
+                ),
+            )
+            for spec in specs
+        }
+    )
+    summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
+    print_(summary)
+    return MirrorRun(plan, summary, len(report.failed))
+
+
+def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
+    """A view's former folder, to empty of the links the mirror made there."""
+    log.debug("the {} view moved away from {}", name, root)
+    records = record.of(name, root)
+    if os.path.isdir(root):
+        state, problems = scan_view(root, records)
+    else:
+        state, problems = ViewState(), []
+    for problem in problems:
+        log.warning("{}", problem)
+    return ViewSpec(name, root, {}, state, records)
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, comparing real paths."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _summary(
+    done: list[Action], plan: MirrorPlan, *, failed: int, pretend: bool
+) -> str:
+    def count(kind: ActionKind) -> int:
+        return sum(1 for action in done if action.kind is kind)
+
+    parts = [
+        f"{count(ActionKind.CREATE)} created",
+        f"{count(ActionKind.REPLACE)} replaced",
+        f"{count(ActionKind.REMOVE)} removed",
+        f"{plan.count(ActionKind.KEEP)} unchanged",
+        f"{plan.count(ActionKind.CONFLICT)} conflicts",
+    ]
+    extras = {
+        "foreign links left": plan.count(ActionKind.FOREIGN),
+        "empty folders pruned": count(ActionKind.PRUNE),
+        "failed": failed,
+    }
+    parts += [f"{number} {what}" for what, number in extras.items() if number]
+    prefix = "mirror (pretend, nothing changed)" if pretend else "mirror"
+    return f"{prefix}: " + ", ".join(parts)
