@@ -1,6 +1,7 @@
 """Benchmark: the lossless check against flac-detective on the same files.
 
 Usage: python bench/bench_lossless.py [--count N] [--fd-sources K] [--no-fd]
+       python bench/bench_lossless.py --overhead [N_SONGS]
 
 Builds (or reuses) the corpus of `bench/lossless_corpus.py` (genuine renders of
 real compositions with sampled instruments, recorded drum kits, synth songs,
@@ -11,6 +12,11 @@ the genuine files and on the fakes of the first K sources of each kind (it
 takes seconds per file). Prints detection by source codec and bitrate, false
 positives on genuine files by kind, and seconds per file; writes
 bench/results/lossless.json.
+
+`--overhead` measures what the check adds to `beet dedupfuzzy` on the
+generated corpus of tools/corpus.py: a cold run with `check_lossless: no`
+and one with `yes`, each on a fresh library, then a warm run; wall time and
+the CPU time of the processes (steadier on a shared machine).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tools"))
 
+import corpus as corpus_tools  # noqa: E402
 import lossless_corpus  # noqa: E402
 
 from beetsplug.dedupfuzzy.analysis import analyse_file  # noqa: E402
@@ -52,19 +62,31 @@ def ensure_flac_detective() -> Path:
     return exe
 
 
-def ours(files: list[dict]) -> tuple[dict[str, str], float]:
-    verdicts, total = {}, 0.0
+def cpu_now() -> float:
+    """CPU seconds of this process and of its finished children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def ours(files: list[dict]) -> tuple[dict[str, str], float, float]:
+    """Verdicts, wall and CPU seconds per file (one file at a time)."""
+    verdicts, wall, cpu = {}, 0.0, 0.0
     for f in files:
         path = CORPUS / f["path"]
         info = MutagenFile(path).info
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_now()
         result = analyse_file(str(path).encode(), info.length, info.sample_rate)
-        total += time.perf_counter() - start
+        wall += time.perf_counter() - start
+        cpu += cpu_now() - start_cpu
         verdicts[f["path"]] = result.verdict
-    return verdicts, total / max(1, len(files))
+    n = max(1, len(files))
+    return verdicts, wall / n, cpu / n
 
 
-def flac_detective(files: list[dict], workers: int) -> tuple[dict[str, str], float]:
+def flac_detective(
+    files: list[dict], workers: int
+) -> tuple[dict[str, str], float, float]:
     """flac-detective's verdicts: fake (FAKE*), suspect (the others), genuine."""
     exe = ensure_flac_detective()
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,20 +97,24 @@ def flac_detective(files: list[dict], workers: int) -> tuple[dict[str, str], flo
             os.symlink(CORPUS / f["path"], Path(tmp, name))
             names[name] = f["path"]
         out = Path(tmp, "report.json")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_now()
         subprocess.run(
             [str(exe), "--workers", str(workers), "--no-update-check",
              "--format", "json", "--output", str(out), tmp],
             capture_output=True, check=False,
         )  # fmt: skip
         elapsed = time.perf_counter() - start
+        cpu = cpu_now() - start_cpu
         report = json.loads(out.read_text())
     verdicts = {}
     for r in report["results"]:
         v = r.get("verdict", "")
         label = "genuine" if v == "AUTHENTIC" else "fake" if "FAKE" in v else "suspect"
-        verdicts[names[Path(r["filepath"]).name]] = label
-    return verdicts, elapsed * workers / max(1, len(files))
+        name = Path(r["filepath"]).name
+        key = names.get(name) or str(Path(r["filepath"]).resolve().relative_to(CORPUS))
+        verdicts[key] = label
+    n = max(1, len(files))
+    return verdicts, elapsed * workers / n, cpu / n
 
 
 def group_of(f: dict) -> str:
@@ -125,6 +151,55 @@ def summary(files: list[dict], verdicts: dict[str, str]) -> dict[str, float | in
     }
 
 
+def timed_beet(configdir: Path, *args: str) -> tuple[float, float]:
+    """Run `beet ARGS`; its wall time and its CPU time (children included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).with_name("beet")), *args],
+        env=dict(os.environ, BEETSDIR=str(configdir)),
+        capture_output=True,
+        check=True,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def overhead(n_songs: int) -> dict:
+    manifest = corpus_tools.build_corpus(REPO / ".cache" / "corpus", n_songs=n_songs)
+    runs: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="dedupfuzzy-lossless-") as tmp:
+        for check in ("no", "yes"):
+            root = Path(tmp, check)
+            music = root / "music"
+            for e in manifest.entries:
+                if e.recording is not None:
+                    (music / e.relpath).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(manifest.path(e), music / e.relpath)
+            config = root / "config"
+            config.mkdir()
+            (config / "config.yaml").write_text(
+                f"directory: {music}\nlibrary: {config / 'library.db'}\n"
+                "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
+                "import:\n    write: no\n    duplicate_action: keep\n"
+                f"dedupfuzzy:\n    auto: no\n    check_lossless: {check}\n"
+            )
+            timed_beet(config, "import", "-A", "-s", "-C", "-q", str(music))
+            runs[f"cold, check {check}"] = timed_beet(config, "dedupfuzzy")
+            runs[f"warm, check {check}"] = timed_beet(config, "dedupfuzzy")
+    files = sum(e.recording is not None for e in manifest.entries)
+    lossless = sum(e.recording is not None and e.lossless for e in manifest.entries)
+    result = {"files": files, "lossless": lossless, "load": os.getloadavg()[0]}
+    for name, (wall, cpu) in runs.items():
+        result[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+    base, checked = runs["cold, check no"], runs["cold, check yes"]
+    result["cold_added_wall_%"] = round(100 * (checked[0] / base[0] - 1), 1)
+    result["cold_added_cpu_%"] = round(100 * (checked[1] / base[1] - 1), 1)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=8)
@@ -132,13 +207,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd-sources", type=int, default=2)
     parser.add_argument("--fd-workers", type=int, default=1)
     parser.add_argument("--no-fd", action="store_true")
+    parser.add_argument("--overhead", type=int, nargs="?", const=8, metavar="SONGS")
     args = parser.parse_args(argv)
+    if args.overhead:
+        result = overhead(args.overhead)
+        print(json.dumps(result, indent=1))
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.with_name("lossless-overhead.json").write_text(json.dumps(result))
+        return 0
     files = lossless_corpus.build(CORPUS, args.seconds, args.count, os.cpu_count() or 2)
     load = os.getloadavg()[0]
-    mine, mine_s = ours(files)
-    result = {"load": load, "ours": {"per_file_s": round(mine_s, 3)}}
+    mine, mine_s, mine_cpu = ours(files)
+    result = {
+        "load": load,
+        "ours": {"per_file_s": round(mine_s, 3), "per_file_cpu_s": round(mine_cpu, 3)},
+    }
     result["ours"].update(summary(files, mine), by_group=rates(files, mine))
-    print(f"ours: {mine_s:.3f} s/file (load {load:.1f})")
+    print(f"ours: {mine_s:.3f} s/file, {mine_cpu:.3f} CPU s/file (load {load:.1f})")
     print(json.dumps(summary(files, mine)))
     if not args.no_fd:
         kinds = (
@@ -155,14 +240,21 @@ def main(argv: list[str] | None = None) -> int:
             f for f in files
             if f["truth"] == "genuine" or Path(f["path"]).name.split(".")[0] in chosen
         ]  # fmt: skip
-        theirs, theirs_s = flac_detective(subset, args.fd_workers)
+        theirs, theirs_s, theirs_cpu = flac_detective(subset, args.fd_workers)
         mine_subset = {f["path"]: mine[f["path"]] for f in subset}
-        result["flac_detective"] = {"per_file_s": round(theirs_s, 2)}
+        result["flac_detective"] = {
+            "per_file_s": round(theirs_s, 2),
+            "per_file_cpu_s": round(theirs_cpu, 2),
+            "load": os.getloadavg()[0],
+        }
         result["flac_detective"].update(
             summary(subset, theirs), by_group=rates(subset, theirs)
         )
         result["ours_on_fd_subset"] = summary(subset, mine_subset)
-        print(f"flac-detective: {theirs_s:.2f} s/file on {len(subset)} files")
+        print(
+            f"flac-detective: {theirs_s:.2f} s/file, {theirs_cpu:.2f} CPU s/file "
+            f"on {len(subset)} files"
+        )
         print(json.dumps(summary(subset, theirs)))
         print("ours on the same files:", json.dumps(summary(subset, mine_subset)))
     print(f"{'group':<22} {'ours':<40} flac-detective")
