@@ -16,7 +16,7 @@ class T:
     samplerate: int = 44100
     path: bytes = b""
     lossless: str = ""
-    source: str = ""
+    likely_source: str = ""
 
 
 def test_lossless_beats_any_lossy():
@@ -61,7 +61,7 @@ def test_best_of_each_keeps_one_lossless_and_one_lossy():
 
 def fake(id: int, kbps: int, bitdepth: int = 16, samplerate: int = 44100) -> T:
     return T(id, "FLAC", 900000, bitdepth, samplerate, lossless="fake",
-             source=f"lossy-{kbps}")  # fmt: skip
+             likely_source=f"lossy-{kbps}")  # fmt: skip
 
 
 def test_genuine_lossless_beats_a_fake_of_any_resolution():
@@ -88,7 +88,7 @@ def test_unknown_keeps_the_benefit_of_the_doubt():
 def test_upsampling_adds_nothing():
     master = T(1, "FLAC", 900000, 16, 44100, lossless="genuine")
     upsampled = T(2, "FLAC", 3000000, 24, 96000, lossless="genuine",
-                  source="upsampled-44100")  # fmt: skip
+                  likely_source="upsampled-44100")  # fmt: skip
     assert quality.quality_key(master) == quality.quality_key(upsampled)
     real_hires = T(3, "FLAC", 3000000, 24, 96000, lossless="genuine")
     assert quality.rank([master, upsampled, real_hires])[0].id == 3

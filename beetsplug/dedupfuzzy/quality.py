@@ -51,7 +51,7 @@ def quality_key(track: HasQuality) -> tuple[int, ...]:
         track.bitdepth,
         track.samplerate,
         getattr(track, "lossless", ""),
-        getattr(track, "source", ""),
+        getattr(track, "likely_source", ""),
     )
 
 

@@ -35,7 +35,7 @@ def verdict_note(row: Row) -> str:
     parts = [row.lossless]
     if row.cutoff:
         parts.append(f"cutoff {khz(row.cutoff)}")
-    source = describe_source(row.source)
+    source = describe_source(row.likely_source)
     if source:
         parts.append(source)
     return ", ".join(parts)
@@ -47,7 +47,7 @@ def verdict_record(row: Row) -> dict[str, object]:
     return {
         "lossless": row.lossless if analysed else None,
         "cutoff": row.cutoff if analysed and row.cutoff else None,
-        "source": describe_source(row.source) if analysed else None,
+        "source": describe_source(row.likely_source) if analysed else None,
     }
 
 

@@ -80,11 +80,11 @@ def take_analysis(row: Row, analysis: Analysis) -> list[tuple[int, str, object]]
     """Put a verdict on the row; return the fields to store."""
     row.lossless = analysis.verdict
     row.cutoff = analysis.cutoff
-    row.source = analysis.source_code
+    row.likely_source = analysis.source_code
     return [
         (row.id, LOSSLESS, row.lossless),
         (row.id, CUTOFF, str(row.cutoff)),
-        (row.id, SOURCE, row.source),
+        (row.id, SOURCE, row.likely_source),
     ]
 
 

@@ -58,7 +58,7 @@ class Row:
     added: float = 0.0
     lossless: str = ""  # genuine, fake, unknown; "" when not analysed
     cutoff: int = 0
-    source: str = ""
+    likely_source: str = ""  # "lossy-128", "aac-320", "upsampled-44100"
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
     # Whether the item has a fingerprint (also when it was not read).
@@ -147,7 +147,7 @@ def load_rows(
         elif key == CUTOFF:
             row.cutoff = int(_float(value) or 0)
         elif key == SOURCE:
-            row.source = value or ""
+            row.likely_source = value or ""
     return list(rows.values())
 
 
