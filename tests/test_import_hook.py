@@ -88,15 +88,25 @@ def hook_template(tmp_path_factory, corpus) -> Path:
     return root
 
 
-@pytest.fixture(params=["pinned", "beets-defaults"])
-def env(request, tmp_path, hook_template) -> BeetEnv:
-    """The BASE library; each test runs with the suite's pinned import
-    settings and with beets' defaults (threaded, `copy: yes`, `write: yes`)."""
+def base_library(tmp_path: Path, hook_template: Path, beets_defaults: bool) -> BeetEnv:
     root = tmp_path / "env"
     shutil.copytree(hook_template, root)
-    env = BeetEnv(root, beets_defaults=request.param == "beets-defaults")
+    env = BeetEnv(root, beets_defaults=beets_defaults)
     env.write_config()
     return env
+
+
+@pytest.fixture
+def env(tmp_path, hook_template) -> BeetEnv:
+    """The BASE library, the suite's pinned import settings."""
+    return base_library(tmp_path, hook_template, False)
+
+
+@pytest.fixture(params=["pinned", "beets-defaults"])
+def any_env(request, tmp_path, hook_template) -> BeetEnv:
+    """The BASE library, with the pinned settings and with beets' defaults
+    (threaded, `copy: yes`, `write: yes`): for what depends on the mode."""
+    return base_library(tmp_path, hook_template, request.param == "beets-defaults")
 
 
 @pytest.fixture(scope="session")
@@ -141,97 +151,114 @@ def place_mixed(files: Files, incoming: Path) -> None:
 KEPT = {"s1-flac", "s2-flac", "s3-flac", "s4-flac", "s1-radio"}
 
 
-def test_copy_mode_never_touches_the_source(env, files):
-    quarantine = configure(env, quiet_action="best")
-    incoming = env.root / "incoming"
+def test_copy_mode_never_touches_the_source(any_env, files):
+    quarantine = configure(any_env, quiet_action="best")
+    incoming = any_env.root / "incoming"
     place_mixed(files, incoming)
     source = snapshot(incoming)
 
-    out = env.run("import", "-q", "-A", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", str(incoming)).stdout
 
     assert (
         "7 fingerprinted, 5 duplicates found: 0 kept, 1 quarantined, "
         "4 not imported" in out
     )
-    assert files.in_library(env) == KEPT
+    assert files.in_library(any_env) == KEPT
     # The library's own worse copy went to the quarantine; the sources,
     # kept or not, are exactly as they were.
     assert files.labels_under(quarantine) == ["s2-mp3"]
     assert snapshot(incoming) == source
     # Fingerprints and sketches are stored: the command decodes nothing.
-    summary = json.loads(env.run("dedupfuzzy", "--json").stdout)["summary"]
+    summary = json.loads(any_env.run("dedupfuzzy", "--json").stdout)["summary"]
     assert summary["fingerprinted"] == 0
     assert summary["unchanged"] == 5
     assert summary["duplicate_groups"] == 0
 
-    out = env.run("dedupfuzzy", "--undo").stdout
+    out = any_env.run("dedupfuzzy", "--undo").stdout
     assert "1 file(s) put back" in out
-    assert files.in_library(env) == KEPT | {"s2-mp3"}
+    assert files.in_library(any_env) == KEPT | {"s2-mp3"}
     # No item refers to a source file the import did not add.
-    assert not [p for p in item_paths(env) if p.startswith(str(incoming))]
+    assert not [p for p in item_paths(any_env) if p.startswith(str(incoming))]
     assert snapshot(incoming) == source
 
 
-def test_move_mode_leaves_the_copies_not_kept_in_the_source(env, files):
-    quarantine = configure(env, quiet_action="best")
-    incoming = env.root / "incoming"
+def test_move_mode_leaves_the_copies_not_kept_in_the_source(any_env, files):
+    quarantine = configure(any_env, quiet_action="best")
+    incoming = any_env.root / "incoming"
     place_mixed(files, incoming)
 
-    out = env.run("import", "-q", "-A", "-m", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", "-m", str(incoming)).stdout
 
     assert "1 quarantined, 4 not imported" in out
-    assert files.in_library(env) == KEPT
+    assert files.in_library(any_env) == KEPT
     assert files.labels_under(quarantine) == ["s2-mp3"]
     # What was imported was moved; what was not stays where it was.
     assert files.labels_under(incoming) == ["s1-v0", "s3-aac", "s4-mp3", "s4-opus"]
 
 
-def test_in_place_quarantines_the_copies_not_kept_and_undo_restores(env, files):
-    quarantine = configure(env, quiet_action="best")
-    incoming = env.root / "incoming"
+def test_in_place_quarantines_the_copies_not_kept_and_undo_restores(any_env, files):
+    quarantine = configure(any_env, quiet_action="best")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")
     files.place("s2-flac", incoming / "b")
 
-    out = env.run("import", "-q", "-A", "-C", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", "-C", str(incoming)).stdout
 
     assert "2 duplicates found: 0 kept, 2 quarantined, 0 not imported" in out
-    assert files.in_library(env) == {"s1-flac", "s2-flac", "s3-flac"}
+    assert files.in_library(any_env) == {"s1-flac", "s2-flac", "s3-flac"}
     assert files.labels_under(quarantine) == ["s1-v0", "s2-mp3"]
     assert files.labels_under(incoming) == ["s2-flac"]
 
-    env.run("dedupfuzzy", "--undo")
+    any_env.run("dedupfuzzy", "--undo")
     assert files.labels_under(quarantine) == []
     # The import added both in place: both are back, where they were.
-    assert files.in_library(env) == set(BASE) | {"s1-v0", "s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s1-v0", "s2-flac"}
     assert files.labels_under(incoming) == ["s1-v0", "s2-flac"]
 
 
-def test_in_place_without_a_quarantine_leaves_out_the_worse_copy(env, files):
-    env.write_config("dedupfuzzy:\n    quiet_action: best\n")
-    incoming = env.root / "incoming"
+def test_in_place_without_a_quarantine_leaves_out_the_worse_copy(any_env, files):
+    any_env.write_config("dedupfuzzy:\n    quiet_action: best\n")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")
     files.place("s2-flac", incoming / "b")
     source = snapshot(incoming)
 
-    proc = env.run("import", "-q", "-A", "-C", str(incoming))
+    proc = any_env.run("import", "-q", "-A", "-C", str(incoming))
 
     assert "dedupfuzzy.quarantine is not set" in proc.stderr
     assert "2 duplicates found: 1 kept, 0 quarantined, 1 not imported" in proc.stdout
-    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
     assert snapshot(incoming) == source
 
 
-def test_skip_leaves_the_new_copy_where_it_was(env, files):
-    quarantine = configure(env, quiet_action="skip")
-    incoming = env.root / "incoming"
+def test_a_move_that_fails_is_counted_and_the_import_exits_non_zero(any_env, files):
+    quarantine = configure(any_env, quiet_action="best")
+    quarantine.write_text("a file where the quarantine folder should be")
+    incoming = any_env.root / "incoming"
+    files.place("s1-v0", incoming / "a")
+    files.place("s2-flac", incoming / "b")
+
+    proc = any_env.run("import", "-q", "-A", str(incoming), check=False)
+
+    assert proc.returncode != 0
+    assert "0 quarantined, 1 not imported; 0 uncertain; 1 could not be moved" in (
+        proc.stdout
+    )
+    assert "1 library cop(ies) could not be moved" in proc.stderr
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
+
+
+def test_skip_leaves_the_new_copy_where_it_was(any_env, files):
+    quarantine = configure(any_env, quiet_action="skip")
+    incoming = any_env.root / "incoming"
     worse = files.place("s1-v0", incoming)
     files.place("s2-flac", incoming)
     stat = worse.stat()
 
-    out = env.run("import", "-q", "-A", "-s", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", "-s", str(incoming)).stdout
 
     assert "2 duplicates found: 1 kept, 0 quarantined, 1 not imported" in out
-    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
     assert worse.stat().st_mtime_ns == stat.st_mtime_ns
     assert files.labels_under(incoming) == ["s1-v0", "s2-flac"]  # copy mode
     assert not quarantine.exists()
@@ -277,23 +304,23 @@ def test_an_uncertain_match_is_imported_and_listed(env, files):
     ids=["keep-new", "keep-old", "keep-both", "decide-later"],
 )
 def test_each_answer_on_a_terminal(
-    env, files, answer, singleton, library, quarantined, left_in_source
+    any_env, files, answer, singleton, library, quarantined, left_in_source
 ):
-    quarantine = configure(env)  # import_action: ask is the default
-    incoming = env.root / "incoming"
+    quarantine = configure(any_env)  # import_action: ask is the default
+    incoming = any_env.root / "incoming"
     files.place("s2-flac", incoming)
 
     args = ["import", "-A", *(["-s"] if singleton else []), str(incoming)]
-    out = run_on_terminal(env, args, [answer], PROMPT_MARK)
+    out = run_on_terminal(any_env, args, [answer], PROMPT_MARK)
 
     assert "Duplicate of a library track" in out
     assert "new  FLAC" in out and "similarity" in out
     old_line = next(line for line in out.splitlines() if "old  MP3" in line)
-    assert str(env.libdir) in old_line
-    assert files.in_library(env) == library
+    assert str(any_env.libdir) in old_line
+    assert files.in_library(any_env) == library
     assert files.labels_under(quarantine) == quarantined
     assert files.labels_under(incoming) == left_in_source
-    groups = json.loads(env.run("dedupfuzzy", "--json").stdout)["groups"]
+    groups = json.loads(any_env.run("dedupfuzzy", "--json").stdout)["groups"]
     if answer == "b":
         assert groups == []  # kept both on purpose: never offered again
     if answer == "l":
@@ -340,16 +367,16 @@ def test_best_without_a_quarantine_moves_nothing(env, files):
 
 
 @pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "not-a-terminal"])
-def test_import_action_needs_no_terminal(env, files, quiet):
-    quarantine = configure(env, import_action="best")
-    incoming = env.root / "incoming"
+def test_import_action_needs_no_terminal(any_env, files, quiet):
+    quarantine = configure(any_env, import_action="best")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")
     files.place("s2-flac", incoming / "b")
 
-    out = env.run("import", *(["-q"] if quiet else []), "-A", str(incoming)).stdout
+    out = any_env.run("import", *(["-q"] if quiet else []), "-A", str(incoming)).stdout
 
     assert "2 duplicates found: 0 kept, 1 quarantined, 1 not imported" in out
-    assert files.in_library(env) == {"s1-flac", "s2-flac", "s3-flac"}
+    assert files.in_library(any_env) == {"s1-flac", "s2-flac", "s3-flac"}
     assert files.labels_under(quarantine) == ["s2-mp3"]
 
 

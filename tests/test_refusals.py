@@ -101,6 +101,23 @@ def test_pretend_from_the_config_moves_nothing(library, tmp_path):
     assert not (tmp_path / "q").exists()
 
 
+def test_pretend_from_the_config_makes_an_import_move_nothing(library, tmp_path):
+    quarantine = tmp_path / "q"
+    library.write_config(
+        f"dedupfuzzy:\n    quarantine: {quarantine}\n    quiet_action: best\n"
+        "    pretend: yes\n"
+    )
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    some = sorted(relpaths(library))[0]
+    (incoming / Path(some).name).write_bytes((library.libdir / some).read_bytes())
+
+    out = library.run("import", "-q", "-A", str(incoming)).stdout
+
+    assert "1 duplicates found: 1 kept, 0 quarantined, 0 not imported" in out
+    assert not quarantine.exists()
+
+
 def test_unknown_keys_are_named(beet):
     beet.write_config(
         "dedupfuzzy:\n    auto_treshold: 0.8\n    keep: best\n"

@@ -75,10 +75,13 @@ class ImportRun:
             bool(quarantine),
             tiebreaker(lib, settings.tiebreak.get("items", [])),
         )
-        if reimport:
+        if reimport or settings.pretend:
             # Items of later tasks of an `import -L` are library items too:
             # moving them away under beets' feet would break its query.
-            self.log.info("re-import: duplicates are counted, nothing is moved")
+            self.log.info(
+                "{}: duplicates are counted, nothing is moved",
+                "dedupfuzzy.pretend" if settings.pretend else "re-import",
+            )
             self.policy = deciding.Policy(
                 "keep", False, False, settings.keep, settings.match
             )
@@ -186,6 +189,12 @@ class ImportRun:
                 )
         if self.changed or self.departures.moved:
             self.plugin.after_change(self.lib)
+        if t.errors:
+            # Everything else was done; the warnings above say why.
+            raise UserError(
+                f"dedupfuzzy: {t.errors} library cop(ies) could not be moved to "
+                "the quarantine and stay in the library"
+            )
 
     def _shown(self, item_id: int) -> str:
         item = self.lib.get_item(item_id)
