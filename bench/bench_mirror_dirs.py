@@ -92,6 +92,7 @@ def run_in_process(root: Path, args: list[str]) -> float:
 
     config.clear()
     config.read(user=False, defaults=True)
+    config["create_backup_before_migrations"] = False
     command = make_mirror_command(None)
     opts, _ = command.parse_args(args)
     view = settings.mirror_view()

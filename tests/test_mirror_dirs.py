@@ -11,7 +11,7 @@ from conftest import BeetEnv, assert_link, links
 
 from beetsplug.dedupfuzzy.mirror import scan as mirror_scan
 from beetsplug.dedupfuzzy.mirror.command import MirrorOptions, run_directory_mode
-from beetsplug.dedupfuzzy.mirror.plan import ActionKind
+from beetsplug.dedupfuzzy.mirror.model import ActionKind
 
 
 @pytest.fixture
@@ -190,6 +190,18 @@ def test_an_entry_removed_from_the_sources_leaves_both_views(music: Music):
         assert not (view / "Artist").is_symlink()
         assert (view / "Other" / "Stays").is_symlink()
     assert "2 removed" in out
+
+
+def test_a_depth_change_moves_the_recorded_links(music: Music):
+    music.album(music.flac, "Artist/A")
+    music.album(music.mp3, "Artist/B")
+    music.mirror(depth=2)
+
+    out = music.mirror(depth=1).stdout
+
+    assert "0 conflicts" in out and "foreign" not in out
+    assert links(music.high) == {"Artist": str(music.flac / "Artist")}
+    assert links(music.low) == {"Artist": str(music.mp3 / "Artist")}
 
 
 def test_a_rerun_with_nothing_changed_changes_nothing(music: Music):

@@ -265,6 +265,20 @@ def test_a_moved_view_folder_takes_its_links_along(mirror: Mirror):
     assert links(mirror.low) == expected_low(mirror)
 
 
+def test_a_view_reached_through_a_symlink_keeps_its_links(mirror: Mirror):
+    # --relative names the view by its real path, the record by the other.
+    (mirror.beet.root / "via").symlink_to(mirror.beet.root / "views")
+    mirror.configure(high=mirror.beet.root / "via" / "high")
+    mirror.run()
+
+    out = mirror.run("--relative").stdout
+
+    assert "6 replaced" in out and "0 removed" in out
+    for rel, target in expected_high(mirror).items():
+        assert not os.readlink(mirror.high / rel).startswith("/")
+        assert (mirror.high / rel).resolve() == Path(target).resolve()
+
+
 def test_a_query_refreshes_only_its_albums(mirror: Mirror):
     mirror.run()
     mirror.beet.run("remove", "-f", "album:Radio Days")
@@ -426,6 +440,33 @@ def test_an_empty_library_makes_empty_views(beet: BeetEnv):
     out = beet.run("mirror", "--high", str(beet.root / "high")).stdout
 
     assert "0 created" in out
+
+
+def test_on_the_whole_corpus_each_view_shows_every_recording_once_per_album(
+    library: BeetEnv, corpus
+):
+    views = {name: library.root / "views" / name for name in ("high", "low")}
+    library.run("mirror", "--high", str(views["high"]), "--low", str(views["low"]))
+    recording_of = {
+        str(library.libdir / e.relpath): e.recording
+        for e in corpus.entries
+        if e.recording is not None
+    }
+
+    for name, view in views.items():
+        shown: dict[str, list[str]] = {}
+        for rel, target in links(view).items():
+            album = os.sep.join(Path(rel).parts[:2])
+            files = (
+                [os.path.join(target, f) for f in os.listdir(target)]
+                if os.path.isdir(target)
+                else [target]
+            )
+            shown.setdefault(album, []).extend(recording_of[f] for f in files)
+        every = [r for album in shown.values() for r in album]
+        assert set(every) == set(recording_of.values()), name
+        for album, recordings in shown.items():
+            assert len(recordings) == len(set(recordings)), (name, album)
 
 
 def test_entries_are_named_as_beets_names_folders(tmp_path: Path):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from beetsplug.dedupfuzzy.mirror.apply import ApplyReport
-from beetsplug.dedupfuzzy.mirror.plan import (
+from beetsplug.dedupfuzzy.mirror.model import (
     Action,
     ActionKind,
     ExistingLink,
     RecordedLink,
     ViewSpec,
     ViewState,
+)
+from beetsplug.dedupfuzzy.mirror.plan import (
     choose_views,
     narrow,
     plan_mirror,

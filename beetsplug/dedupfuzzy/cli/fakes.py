@@ -17,6 +17,7 @@ from beets.ui import print_
 from ..analysis import VERDICTS
 from ..analysis.verdict import FAKE, describe_source
 from ..fingerprinting import refresh as fingerprints
+from ..fingerprinting.fpcalc import Skipped
 from ..quality import is_lossless
 from ..settings import Settings
 from ..store import catalog
@@ -39,6 +40,11 @@ def verdict_note(row: Row) -> str:
     if source:
         parts.append(source)
     return ", ".join(parts)
+
+
+def unchecked_line(entry: Skipped) -> str:
+    """A lossless file the check could not read: it still takes part."""
+    return f"not checked ({entry}): {util.displayable_path(entry.path)}"
 
 
 def verdict_record(row: Row) -> dict[str, object]:
@@ -73,11 +79,12 @@ def run_fakes(
         else:
             print_(text)
 
-    for path, error in report.failed:
-        say(f"{util.displayable_path(path)}: {error}")
+    for entry in [*report.failed, *report.unchecked]:
+        say(f"{util.displayable_path(entry.path)}: {entry}")
     fakes = [r for r in usable if r.lossless == FAKE]
     counts = {v: sum(1 for r in usable if r.lossless == v) for v in VERDICTS}
-    summary = {"lossless_items": len(rows), **counts, "failed": len(report.failed)}
+    failed = len(report.failed) + len(report.unchecked)
+    summary = {"lossless_items": len(rows), **counts, "failed": failed}
     if json_out:
         records = [
             {

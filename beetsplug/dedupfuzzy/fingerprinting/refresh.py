@@ -34,10 +34,12 @@ from ..store.catalog import (
     delete_flex,
     store_flex,
 )
+from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
 from .freshness import audio_identity, check, file_mtime
 from .work import Task, run_tasks
 
 BATCH = 64
+LOSSLESS_CHECK = "lossless check"
 
 
 @dataclass
@@ -48,8 +50,15 @@ class RefreshReport:
     reused: int = 0
     analysed: int = 0
     sketched: int = 0
-    failed: list[tuple[bytes, str]] = field(default_factory=list)
+    failed: list[Skipped] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
+    # lossless files the lossless check could not read (they take part)
+    unchecked: list[Skipped] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        """Every file that cannot take part, with its reason."""
+        return [*self.failed, *(Skipped(path, SILENT) for path in self.quiet)]
 
 
 def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
@@ -112,7 +121,7 @@ def refresh(
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
-            report.failed.append((row.path, "file not found"))
+            report.failed.append(Skipped(row.path, MISSING))
             continue
         fresh = check(row, mtime)
         if fresh.record:
@@ -150,13 +159,17 @@ def refresh(
             writes += take_analysis(row, analysis)
             report.analysed += 1
         elif analysis is not None:  # not stored: tried again next time
-            report.failed.append((row.path, f"lossless check: {analysis.error}"))
+            report.unchecked.append(Skipped(row.path, LOSSLESS_CHECK, analysis.error))
         result = outcome.fpcalc
         if result is None:
             continue
         frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
         if frames is None:
-            report.failed.append((row.path, result.error or "unreadable fingerprint"))
+            report.failed.append(
+                result.skipped
+                if not result.ok
+                else Skipped(row.path, UNREADABLE, "fpcalc's fingerprint is unreadable")
+            )
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint

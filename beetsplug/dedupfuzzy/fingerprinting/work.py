@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..analysis import Analysis, analyse_file
-from .fpcalc import FpcalcResult, fingerprint_file, fpcalc_command
+from .fpcalc import FpcalcResult, fingerprint_file, fpcalc_command, unusable
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,15 @@ def run_tasks(
     on_done: Callable[[Outcome], None] | None = None,
 ) -> Iterator[Outcome]:
     """Do every task with `workers` threads; results in task order."""
-    command = fpcalc_command()  # as fingerprint_files: a run needs fpcalc
     tasks = list(tasks)
-    if not tasks:
-        return
+    # as fingerprint_files: fpcalc is looked for only when there is
+    # something to decode, and a file that cannot be read is not decoded
+    command = ""
+    if any(t.fingerprint and unusable(t.path) is None for t in tasks):
+        command = fpcalc_command()
 
     def work(task: Task) -> Outcome:
+        # a file fpcalc need not decode is answered without it
         fp = fingerprint_file(command, task.path) if task.fingerprint else None
         analysis = None
         if task.analyse and (fp is None or fp.ok):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .. import quality
-from .plan import DesiredViews
+from .model import DesiredViews
 
 # How much of two entries' recordings must be shared for them to be one album.
 JOIN_SMALLER = 0.8

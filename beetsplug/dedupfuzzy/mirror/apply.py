@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .plan import Action, ActionKind, MirrorPlan
+from .model import Action, ActionKind, MirrorPlan
 
 
 class MirrorStepError(Exception):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import confuse
 from beets.library import Library
-from beets.ui import Subcommand, UserError
+from beets.ui import Subcommand, UserError, print_
 
 from .. import settings
-from .plan import Entries, choose_views
+from .model import Entries
+from .plan import choose_views
 from .scan import scan_source
 from .views import MirrorRun, Territory, check_sources, check_views, mirror_views
 
@@ -151,6 +152,10 @@ def make_mirror_command(plugin) -> Subcommand:
     )
 
     def func(lib, opts, args: list[str]) -> None:
+        with plugin.guard.command(lib, print_):
+            mirror(lib, opts, args)
+
+    def mirror(lib, opts, args: list[str]) -> None:
         view = settings.mirror_view()
         view.set_args(opts)
         options = load_mirror_options(view)

@@ -36,7 +36,7 @@ from ..store.recordings import load_recordings
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots
 from .items import PathTemplate
-from .plan import DesiredViews
+from .model import DesiredViews
 from .views import MirrorRun, Territory, check_views, mirror_views
 
 

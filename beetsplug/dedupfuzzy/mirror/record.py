@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from beets.library import Library
 
 from .apply import ApplyReport
-from .plan import Action, ActionKind, RecordedLink
+from .model import Action, ActionKind, RecordedLink
 
 TABLE = "dedupfuzzy_links"
 _SCHEMA = (

@@ -11,7 +11,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from .plan import ExistingLink, RecordedLink, ViewState
+from .model import ExistingLink, RecordedLink, ViewState
 
 
 @dataclass

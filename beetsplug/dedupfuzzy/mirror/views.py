@@ -16,17 +16,9 @@ from beets.library import Library
 from beets.ui import UserError, print_
 
 from .apply import apply_plan
-from .plan import (
-    Action,
-    ActionKind,
-    DesiredViews,
-    MirrorPlan,
-    ViewSpec,
-    ViewState,
-    narrow,
-    plan_mirror,
-)
-from .record import LinkRecord, ViewKey, record_after
+from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
+from .plan import narrow, plan_mirror
+from .record import LinkRecord, ViewKey, ViewRows, record_after
 from .scan import scan_view
 
 
@@ -138,8 +130,17 @@ def mirror_views(
     """
     record = LinkRecord(lib)
     specs: list[ViewSpec] = []
+    # Rows kept under another spelling of a view's folder (a symlink on the
+    # way, --relative switched): they move to the folder's current name.
+    renamed: dict[ViewKey, ViewRows] = {}
     for name, root in views.items():
-        records = record.of(name, root)
+        records = dict(record.of(name, root))
+        for old in record.old_roots(name, root):
+            if os.path.realpath(old) == os.path.realpath(root):
+                renamed[ViewKey(name, old)] = record.of(name, old)
+                records = {**record.of(name, old), **records}
+            elif old not in views.values():
+                specs.append(_former_folder(name, old, record, log))
         state, problems = scan_view(root, records)
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
@@ -147,9 +148,6 @@ def mirror_views(
             log.warning("{}", problem)
         spec = ViewSpec(name, root, getattr(desired, name), state, records)
         specs.append(spec if scope is None else narrow(spec, scope))
-        for old in record.old_roots(name, root):
-            if old not in views.values():
-                specs.append(_former_folder(name, old, record, log))
     plan = plan_mirror(
         specs,
         dangling_roots=dangling_roots,
@@ -176,20 +174,19 @@ def mirror_views(
     for action in plan.actions:
         by_view.setdefault((action.view, action.root), []).append(action)
     items = items or {}
-    record.save(
-        {
-            ViewKey(spec.name, spec.root): (
-                dict(spec.records),
-                record_after(
-                    spec.records,
-                    by_view.get((spec.name, spec.root), []),
-                    report,
-                    items.get(spec.name, {}),
-                ),
-            )
-            for spec in specs
-        }
-    )
+    updates = {key: (rows, {}) for key, rows in renamed.items()}
+    for spec in specs:
+        key = ViewKey(spec.name, spec.root)
+        actions = by_view.get((spec.name, spec.root), [])
+        after = record_after(spec.records, actions, report, items.get(spec.name, {}))
+        # Renamed rows a QUERY run did not plan keep their links.
+        for old_key, rows in renamed.items():
+            if old_key.view == spec.name:
+                after.update(
+                    (r, row) for r, row in rows.items() if r not in spec.records
+                )
+        updates[key] = (dict(spec.records), after)
+    record.save(updates)
     summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
     print_(summary)
     return MirrorRun(plan, summary, len(report.failed))
