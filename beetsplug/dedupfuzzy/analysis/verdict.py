@@ -28,8 +28,11 @@ FAKE = "fake"
 UNKNOWN = "unknown"
 VERDICTS = (GENUINE, FAKE, UNKNOWN)
 
-# no lossy encoder keeps content above this (LAME 320 kbps: about 20.5 kHz)
-LOSSY_CEILING = 20900.0
+# no lossy encoder keeps content above this (LAME 320 kbps: about 20.2 kHz,
+# Opus 20.3 kHz); and none cuts below LOWEST_CUTOFF at the bitrates people
+# keep (LAME 64 kbps: 11-14 kHz), so a fall down there is the music's own
+LOSSY_CEILING = 20600.0
+LOWEST_CUTOFF = 11000.0
 MIN_DROP_DB = 20.0
 MAX_EMPTY_SPREAD_DB = 10.0
 # the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
@@ -110,7 +113,7 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     if float(np.max(level)) < floor + 20:
         return Analysis(UNKNOWN)
     top = min(nyquist - 800.0, LOSSY_CEILING + 1000.0)
-    edge = spectrum.steepest_edge(level, freqs, 4000.0, top)
+    edge = spectrum.steepest_edge(level, freqs, LOWEST_CUTOFF, top)
     reach = spectrum.reach(level, freqs, floor)
     brick = (
         edge is not None
