@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd-sources", type=int, default=2)
     parser.add_argument("--fd-workers", type=int, default=1)
     parser.add_argument("--no-fd", action="store_true")
+    parser.add_argument(
+        "--fd-result", type=Path, help="reuse flac-detective's part of a saved result"
+    )
     parser.add_argument("--overhead", type=int, nargs="?", const=8, metavar="SONGS")
     args = parser.parse_args(argv)
     if args.overhead:
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     result["ours"].update(summary(files, mine), by_group=rates(files, mine))
     print(f"ours: {mine_s:.3f} s/file, {mine_cpu:.3f} CPU s/file (load {load:.1f})")
     print(json.dumps(summary(files, mine)))
+    result["ours"]["verdicts"] = mine
     if not args.no_fd:
         kinds = (
             "synth",
@@ -240,23 +244,30 @@ def main(argv: list[str] | None = None) -> int:
             f for f in files
             if f["truth"] == "genuine" or Path(f["path"]).name.split(".")[0] in chosen
         ]  # fmt: skip
-        theirs, theirs_s, theirs_cpu = flac_detective(subset, args.fd_workers)
         mine_subset = {f["path"]: mine[f["path"]] for f in subset}
-        result["flac_detective"] = {
-            "per_file_s": round(theirs_s, 2),
-            "per_file_cpu_s": round(theirs_cpu, 2),
-            "load": os.getloadavg()[0],
-        }
-        result["flac_detective"].update(
-            summary(subset, theirs), by_group=rates(subset, theirs)
-        )
+        if args.fd_result:
+            result["flac_detective"] = json.loads(args.fd_result.read_text())[
+                "flac_detective"
+            ]
+        else:
+            theirs, theirs_s, theirs_cpu = flac_detective(subset, args.fd_workers)
+            result["flac_detective"] = {
+                "per_file_s": round(theirs_s, 2),
+                "per_file_cpu_s": round(theirs_cpu, 2),
+                "load": os.getloadavg()[0],
+                **summary(subset, theirs),
+                "by_group": rates(subset, theirs),
+                "verdicts": theirs,
+            }
+        fd = result["flac_detective"]
         result["ours_on_fd_subset"] = summary(subset, mine_subset)
         print(
-            f"flac-detective: {theirs_s:.2f} s/file, {theirs_cpu:.2f} CPU s/file "
-            f"on {len(subset)} files"
+            f"flac-detective: {fd['per_file_s']:.2f} s/file, "
+            f"{fd['per_file_cpu_s']:.2f} CPU s/file, "
+            f"{fd['fakes'] + fd['genuine']} files"
         )
-        print(json.dumps(summary(subset, theirs)))
-        print("ours on the same files:", json.dumps(summary(subset, mine_subset)))
+        print(json.dumps({k: v for k, v in fd.items() if k.endswith("%")}))
+        print("ours on the same files:", json.dumps(result["ours_on_fd_subset"]))
     print(f"{'group':<22} {'ours':<40} flac-detective")
     for group, counts in result["ours"]["by_group"].items():
         other = result.get("flac_detective", {}).get("by_group", {}).get(group, "")
