@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+import cases
 import numpy as np
 import synthmusic
 
@@ -50,6 +51,8 @@ class VariantSpec:
     instrumental or stem), `recording` the suffix of its recording id, `path`
     a template for its place in the library, `filters` an ffmpeg audio filter
     chain and `offset` where in the recording the file starts, in seconds.
+    `speed` plays the source that much faster, pitch and tempo together (a
+    turntable or tape running fast or slow).
     """
 
     name: str
@@ -66,6 +69,7 @@ class VariantSpec:
     sample_rate: int = SR
     bit_depth: int | None = None
     offset: float = 0.0
+    speed: float = 1.0
 
 
 _FLAC16 = ("-c:a", "flac", "-sample_fmt", "s16")
@@ -200,6 +204,74 @@ VARIANTS: tuple[VariantSpec, ...] = (
     ),
 )  # fmt: skip
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
+
+_MP3_192 = (*_MP3, "-b:a", "192k")
+# two semitones up, tempo kept: the pitch shifted by resampling, then the
+# tempo brought back
+_KEY_UP_2 = (
+    f"asetrate={round(SR * 2 ** (2 / 12))},aresample={SR},atempo={2 ** (-2 / 12):.6f}"
+)
+
+# The whole-recording cases (see `cases.py`): they need songs longer than
+# fpcalc's two minutes, so they are not part of the default corpus.
+CASE_VARIANTS: tuple[VariantSpec, ...] = (
+    VariantSpec(
+        "pregap-8s", "pregap", "album", "mp3", "mp3", _MP3_192,
+        "vinyl/{artist} - {title} (needle drop).mp3", "no-album",
+        bitrate_kbps=192, offset=-cases.PREGAP_SECONDS,
+    ),
+    VariantSpec(
+        "speed+0.3", "album", "album", "mp3", "mp3", _MP3_192,
+        "vinyl/{artist}/{album}/A{track} {title}.mp3", "clean",
+        bitrate_kbps=192, speed=1.003,
+    ),
+    VariantSpec(
+        "speed-0.8", "album", "album", "mp3", "mp3", _MP3_192,
+        "tape/{artist} - {album} - {track:02d} {title}.mp3", "lower",
+        bitrate_kbps=192, speed=0.992,
+    ),
+    VariantSpec(
+        "speed+2", "album", "album", "flac", "flac", _FLAC16,
+        "vinyl/{artist}/{album} (45 at 33)/{track:02d} {title}.flac", "clean",
+        lossless=True, bit_depth=16, speed=1.02,
+    ),
+    VariantSpec(
+        "speed-2", "album", "album", "flac", "flac", _FLAC16,
+        "tape/{artist}/{album} (slow deck)/{track:02d} {title}.flac", "clean",
+        lossless=True, bit_depth=16, speed=0.98,
+    ),
+    VariantSpec(
+        "dj-mix", "dj", "album", "mp3", "mp3", (*_MP3, "-b:a", "320k"),
+        "mixes/{artist} - {title} (mixed).mp3", "clean", bitrate_kbps=320,
+    ),
+    VariantSpec(
+        "medley", "medley", "medley", "flac", "flac", _FLAC16,
+        "flac/{artist}/{album} (Live Medleys)/{track:02d} {title} (Medley).flac",
+        "clean", lossless=True, bit_depth=16,
+    ),
+    VariantSpec(
+        "alt-ending", "altend", "altend", "flac", "flac", _FLAC16,
+        "flac/{artist}/{album} (Deluxe)/{track:02d} {title} (Alternate Ending).flac",
+        "deluxe", lossless=True, bit_depth=16,
+    ),
+    VariantSpec(
+        "extended-outro", "extoutro", "extoutro", "flac", "flac", _FLAC16,
+        "flac/{artist}/{album} (Deluxe)/{track:02d} {title} (Long Outro).flac",
+        "deluxe", lossless=True, bit_depth=16,
+    ),
+    VariantSpec(
+        "key+2", "album", "key", "flac", "flac", _FLAC16,
+        "flac/{artist}/Karaoke/{title} (+2).flac", "clean",
+        filters=_KEY_UP_2, lossless=True, bit_depth=16,
+    ),
+    VariantSpec(
+        "live", "live", "live", "flac", "flac", _FLAC16,
+        "flac/{artist}/Live/{track:02d} {title} (Live).flac", "clean",
+        lossless=True, bit_depth=16,
+    ),
+)  # fmt: skip
+CASE_NAMES: tuple[str, ...] = tuple(v.name for v in CASE_VARIANTS)
+_ALL_VARIANTS = VARIANTS + CASE_VARIANTS
 EXTRAS: tuple[str, ...] = (
     "silence-flac",
     "silence-mp3",
@@ -345,12 +417,21 @@ def build_corpus(
 
     `variants` selects which song variants to write (the master is always
     written) and `extras` which once-per-corpus files; None means all of
-    them. An existing corpus built with the same parameters and generator
-    version is returned untouched; a different one is replaced, deleting only
-    the files its manifest lists.
+    them (for variants: all but the whole-recording `CASE_VARIANTS`, which
+    need a `duration` of at least `cases.MIN_SECONDS`). An existing corpus
+    built with the same parameters and generator version is returned
+    untouched; a different one is replaced, deleting only the files its
+    manifest lists.
     """
     out_dir = Path(out_dir)
-    chosen = _choose(variants, VARIANT_NAMES, "variant")
+    if variants is None:
+        chosen = VARIANT_NAMES
+    else:
+        chosen = _choose(variants, VARIANT_NAMES + CASE_NAMES, "variant")
+    if set(chosen) & set(CASE_NAMES) and duration < cases.MIN_SECONDS:
+        raise ValueError(
+            f"the whole-recording cases need {cases.MIN_SECONDS:g} s songs"
+        )
     if "master" not in chosen:
         chosen = ("master", *chosen)
     chosen_extras = _choose(extras, EXTRAS, "extra")
@@ -372,7 +453,7 @@ def build_corpus(
             _song_info(seed, i, names, duration)
             for i, names in enumerate(_names(seed, n_songs), start=1)
         ]
-        specs = [v for v in VARIANTS if v.name in chosen]
+        specs = [v for v in _ALL_VARIANTS if v.name in chosen]
         jobs: list[tuple] = [("song", out_dir, s, specs) for s in songs]
         if chosen_extras:
             jobs.append(("extras", out_dir, songs[0] if songs else None, chosen_extras))
@@ -610,6 +691,7 @@ def _build_song(out_dir: Path, info: SongInfo, specs: list[VariantSpec]) -> list
         if edit in needed:
             sections = synthmusic.song_form(seed, duration, edit)
             sources[edit] = synthmusic.render_arrangement(seed, sections, tail=1.0)
+    sources.update(_case_sources(seed, duration, sources.get("album"), needed))
     fields = {
         "artist": info.artist,
         "artist_lower": info.artist.lower(),
@@ -627,7 +709,13 @@ def _build_song(out_dir: Path, info: SongInfo, specs: list[VariantSpec]) -> list
                 continue
             relpath = spec.path.format(**fields)
             tags = _tags(info, spec.tag_style)
-            outputs.append(_Output(out_dir / relpath, spec.args, spec.filters, tags))
+            filters = spec.filters
+            if spec.speed != 1.0:
+                filters = f"asetrate={round(SR * spec.speed)},aresample={SR}"
+            outputs.append(_Output(out_dir / relpath, spec.args, filters, tags))
+            # Album variants get their lead-in from a filter; case sources
+            # (a needle drop's room noise) carry theirs already.
+            lead = -spec.offset if source == "album" else 0.0
             entries.append(
                 Entry(
                     relpath=relpath,
@@ -640,7 +728,7 @@ def _build_song(out_dir: Path, info: SongInfo, specs: list[VariantSpec]) -> list
                     bitrate_kbps=spec.bitrate_kbps,
                     sample_rate=spec.sample_rate,
                     bit_depth=spec.bit_depth,
-                    duration=round(len(audio) / SR - spec.offset, 4),
+                    duration=round(len(audio) / SR / spec.speed + lead, 4),
                     offset=spec.offset,
                     tags=tags,
                 )
@@ -649,6 +737,29 @@ def _build_song(out_dir: Path, info: SongInfo, specs: list[VariantSpec]) -> list
             _encode(audio, outputs)
     order = {spec.name: i for i, spec in enumerate(specs)}
     return sorted(entries, key=lambda e: order[e.variant])
+
+
+def _case_sources(
+    seed: int, duration: float, album: np.ndarray | None, needed: set[str]
+) -> dict[str, np.ndarray]:
+    """The renderings the whole-recording cases are encoded from."""
+    out: dict[str, np.ndarray] = {}
+    if album is not None:
+        if "pregap" in needed:
+            out["pregap"] = cases.pregap(album, seed)
+        if needed & {"medley", "dj"}:
+            other = cases.other_song(seed, duration)
+            if "medley" in needed:
+                out["medley"] = cases.medley(album, other)
+            if "dj" in needed:
+                out["dj"] = cases.dj_mix(album, other)
+        if "altend" in needed:
+            out["altend"] = cases.alternate_ending(album, seed)
+    if "extoutro" in needed:
+        out["extoutro"] = cases.extended_outro(seed, duration)
+    if "live" in needed:
+        out["live"] = cases.live_take(seed, duration)
+    return out
 
 
 def _build_extras(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,8 +146,33 @@ class SongPlan:
         return MODES[self.mode]
 
 
-def song_plan(seed: int) -> SongPlan:
-    """Draw a song's key, tempo, style, patterns and instruments from its seed."""
+def song_plan(seed: int, take: int = 0) -> SongPlan:
+    """Draw a song's key, tempo, style, patterns and instruments from its seed.
+
+    `take` 0 is the studio recording; other takes are live-like performances
+    of the same notes: a tempo 2-5 % off, other instrument sounds, another
+    swing, mix and room.
+    """
+    plan = _studio_plan(seed)
+    if take == 0:
+        return plan
+    rng = np.random.default_rng([seed, 1000 + take])
+    tempo = 1.0 + float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.02, 0.05))
+    return replace(
+        plan,
+        bpm=plan.bpm * tempo,
+        swing=float(rng.uniform(0.0, 0.3)),
+        timbres={
+            part: _timbre(rng, part, pad=plan.chord_style == "pad")
+            for part in plan.timbres
+        },
+        drum_gain=float(rng.uniform(0.5, 0.9)),
+        reverb_wet=float(rng.uniform(0.2, 0.4)),
+        reverb_size=float(rng.uniform(1.0, 1.5)),
+    )
+
+
+def _studio_plan(seed: int) -> SongPlan:
     rng = np.random.default_rng([seed, 0])
     beats = 3 if rng.random() < 0.2 else 4
     steps = beats * 4
@@ -338,9 +363,11 @@ def song_form(seed: int, duration: float, edit: str = "album") -> list[Section]:
     raise ValueError(f"unknown edit {edit!r}: expected album, radio or extended")
 
 
-def section_starts(seed: int, sections: Sequence[Section]) -> list[float]:
+def section_starts(
+    seed: int, sections: Sequence[Section], take: int = 0
+) -> list[float]:
     """Start times in seconds of each section of an arrangement."""
-    bar = song_plan(seed).bar_seconds
+    bar = song_plan(seed, take).bar_seconds
     starts, t = [], 0.0
     for section in sections:
         starts.append(t)
@@ -348,9 +375,9 @@ def section_starts(seed: int, sections: Sequence[Section]) -> list[float]:
     return starts
 
 
-def arrangement_seconds(seed: int, sections: Sequence[Section]) -> float:
+def arrangement_seconds(seed: int, sections: Sequence[Section], take: int = 0) -> float:
     """The musical length of an arrangement, without the release tail."""
-    return sum(s.bars for s in sections) * song_plan(seed).bar_seconds
+    return sum(s.bars for s in sections) * song_plan(seed, take).bar_seconds
 
 
 def render_song(
@@ -396,6 +423,7 @@ def render_arrangement(
     parts: Sequence[str] = PARTS,
     sr: int = 44100,
     tail: float = 1.0,
+    take: int = 0,
 ) -> np.ndarray:
     """Render the given sections of song `seed` one after another.
 
@@ -405,8 +433,8 @@ def render_arrangement(
     every arrangement, so two arrangements sharing their first sections share
     their first samples up to the peak normalisation.
     """
-    n = max(1, round((arrangement_seconds(seed, sections) + tail) * sr))
-    stems = render_stems(seed, sections, parts=parts, sr=sr, tail=tail)
+    n = max(1, round((arrangement_seconds(seed, sections, take) + tail) * sr))
+    stems = render_stems(seed, sections, parts=parts, sr=sr, tail=tail, take=take)
     return mix(stems, n=n)
 
 
@@ -417,6 +445,7 @@ def render_stems(
     parts: Sequence[str] = PARTS,
     sr: int = 44100,
     tail: float = 1.0,
+    take: int = 0,
 ) -> dict[str, np.ndarray]:
     """Render each of `parts` separately, as float64 stereo of shape (n, 2).
 
@@ -426,11 +455,12 @@ def render_stems(
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}: expected {PARTS}")
-    plan = song_plan(seed)
-    n = max(1, round((arrangement_seconds(seed, sections) + tail) * sr))
+    plan = song_plan(seed, take)
+    n = max(1, round((arrangement_seconds(seed, sections, take) + tail) * sr))
     notes: list[Note] = []
     hits: list[Hit] = []
-    for section, start in zip(sections, section_starts(seed, sections), strict=True):
+    starts = section_starts(seed, sections, take)
+    for section, start in zip(sections, starts, strict=True):
         section_notes, section_hits = _section_events(plan, section, start)
         notes += section_notes
         hits += section_hits

@@ -10,6 +10,7 @@ nothing dirty it matches nothing and the groups come from the model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
+from .fingerprinting.excerpts import ExcerptSource
 from .matching import blockindex, cliques, groups
 from .matching import matcher as matching
 from .matching.candidates import CandidateIndex
 from .settings import MatchSettings, Settings
 from .store import catalog, paircache, recordings
 from .store.frames import FrameSource
+
+log = logging.getLogger("beets")
 
 # Above this share of dirty items, one batch search beats one query each.
 BATCH_SHARE = 0.2
@@ -236,8 +240,13 @@ def update_model(
     for row in listed:
         if row.fingerprint:
             frames.given[row.id] = row.fingerprint
+    audio = ExcerptSource()
     verifier = matching.Verifier(
-        Tracks(informative), frames, settings, distinct=distinct
+        Tracks(informative),
+        frames,
+        settings,
+        distinct=distinct,
+        audio=audio,
     )
     index = CandidateIndex(
         [r.id for r in listed],
@@ -255,6 +264,12 @@ def update_model(
     allocator = recordings.Allocator(lib, old.values())
     kept_old = {i: rec for i, rec in old.items() if i in informative}
     fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
+    if audio.decoded:
+        log.debug(
+            "dedupfuzzy: {} excerpts decoded for endings and speed in {:.2f} s",
+            audio.decoded,
+            audio.seconds_spent,
+        )
     # Matches verified on demand while regrouping join the model too.
     computed = [m for m in verifier.computed.values() if m is not None]
     recordings.save(
@@ -295,7 +310,12 @@ def scan(
         progress.total = total
 
     usable, refresh = fingerprints.refresh(
-        lib, chosen, settings.workers, on_progress=progress.step, on_start=started
+        lib,
+        chosen,
+        settings.workers,
+        on_progress=progress.step,
+        on_start=started,
+        check_lossless=settings.check_lossless,
     )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}

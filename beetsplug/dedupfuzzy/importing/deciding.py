@@ -105,8 +105,7 @@ def ask(
         else "Possible duplicate of a library track (uncertain), found by sound:"
     )
     old_lines = [
-        f"{describe(Member(r, True, m.similarity, m.offset), False)}  "
-        f"{util.displayable_path(r.path)}"
+        f"{describe(_old_copy(r, m), False)}  {util.displayable_path(r.path)}"
         for r, m in zip(old, matches, strict=True)
     ]
     new_line = (
@@ -121,3 +120,11 @@ def ask(
         offered,
         policy.default_answer(row, old, certain),
     )
+
+
+def _old_copy(old: Row, m: Match) -> Member:
+    """A library copy as shown beside the new one (`m` has the new one as `a`).
+
+    The old copy lasts `speed` times as long: it plays 1 / speed - 1 faster.
+    """
+    return Member(old, True, m.similarity, m.offset, round(1.0 / m.speed - 1.0, 4))

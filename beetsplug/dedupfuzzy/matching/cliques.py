@@ -65,6 +65,17 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
 
     cluster: dict[int, list[int]] = {}
     for component in _components(strong):
+        # The clique rule needs every pair of the component: verify those
+        # not yet known in one batch, so their audio is decoded together.
+        missing = [
+            (x, y, ())
+            for k, x in enumerate(component)
+            for y in component[k + 1 :]
+            if frozenset((x, y)) not in pair_match
+        ]
+        for (x, y, _), m in zip(missing, verifier.verify_many(missing), strict=True):
+            if m is not None:
+                pair_match[frozenset((x, y))] = m
         remaining = set(component)
         while remaining:
             degree = {t: len(strong[t] & remaining) for t in remaining}

@@ -24,6 +24,7 @@ class Member:
     keep: bool
     similarity: float
     offset: float
+    speed: float = 0.0  # playback speed relative to the keeper, -0.008: 0.8 % slow
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,15 @@ class ResolvedGroup:
         return [m for m in self.members if not m.keep]
 
 
-def _relative(match: Match | None, keeper_id: int) -> tuple[float, float]:
+def _relative(match: Match | None, keeper_id: int) -> tuple[float, float, float]:
+    """Similarity, offset and speed difference of a copy, seen from the keeper."""
     if match is None:
-        return 1.0, 0.0
-    offset = match.offset if match.a == keeper_id else -match.offset + 0.0
-    return match.similarity, offset
+        return 1.0, 0.0, 0.0
+    if match.a == keeper_id:
+        # b lasts `speed` times as long as the keeper: it plays that much slower.
+        return match.similarity, match.offset, round(1.0 / match.speed - 1.0, 4)
+    offset = -match.offset / match.speed + 0.0
+    return match.similarity, round(offset, 2) + 0.0, round(match.speed - 1.0, 4)
 
 
 def resolve(
@@ -71,12 +76,12 @@ def resolve(
         head = ranked[0].id
         members = []
         for r in ranked:
-            sim, off = (
-                (1.0, 0.0)
+            sim, off, speed = (
+                (1.0, 0.0, 0.0)
                 if r.id == head
                 else _relative(g.match_between(head, r.id), head)
             )
-            members.append(Member(r, r.id in kept, sim, off))
+            members.append(Member(r, r.id in kept, sim, off, speed))
         resolved.append(ResolvedGroup(g.status, tuple(members)))
     resolved.sort(key=lambda g: (g.status != DUPLICATE, g.keeper.row.path))
     return resolved

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from beets.library import Library
 
 from ..fingerprinting import refresh as fingerprints
+from ..fingerprinting.excerpts import ExcerptSource
 from ..scan import Tracks, load_sketches, track_of
 from ..settings import MatchSettings
 from ..store import catalog, decisions, paircache, recordings
@@ -117,6 +118,7 @@ class LibraryIndex:
             self._frames,
             self.settings,
             distinct=lambda a, b: (min(a, b), max(a, b)) in self.distinct,
+            audio=ExcerptSource(),
         )
 
     def mark_distinct(self, a: int, b: int) -> None:
@@ -282,4 +284,5 @@ def _oriented(m: Match, first: int) -> Match:
     """The match with `first` as its `a` (offsets are relative to `a`)."""
     if m.a == first:
         return m
-    return Match(first, m.a, m.similarity, -m.offset + 0.0)
+    offset = round(-m.offset / m.speed, 2) + 0.0
+    return Match(first, m.a, m.similarity, offset, round(1.0 / m.speed, 4))

@@ -1,10 +1,15 @@
 """The one verifier: candidate pairs checked on their raw frames.
 
 Everything here works on plain data: tracks with a length, a sketch and a
-way to get their frames. The guards that keep different edits apart live
-here: lengths must agree (fpcalc reads only the first two minutes, where a
-radio edit equals the album version), the overlap must be long enough, and
+way to get their frames (and, for the few pairs that need it, audio fpcalc
+did not read, through an `endings.AudioSource`). The guards that keep
+different edits apart live here: the stretch both copies hold must have the
+same length once aligned (fpcalc reads only the first two minutes, where a
+radio edit equals the album version; a lead-in of room noise is no other
+edit), the ends must agree (`endings`), the overlap must be long enough, and
 silent fingerprints have empty sketches so they are never candidates.
+Off-speed copies are found by a drifting alignment and judged on audio
+played back at the corrected speed.
 """
 
 from __future__ import annotations
@@ -15,9 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..settings import MatchSettings
+from . import endings
 from .blockindex import EMPTY, Sketch
 from .candidates import CandidateIndex
-from .similarity import MIN_FRAMES, Alignment, align, seconds_to_frames
+from .similarity import (
+    MAX_SPEED_ERROR,
+    MIN_FRAMES,
+    Alignment,
+    align,
+    align_drifting,
+    fit_drift,
+    seconds_to_frames,
+)
 
 
 @dataclass
@@ -42,6 +56,7 @@ class Match:
     b: int
     similarity: float
     offset: float
+    speed: float = 1.0  # b's length per second of a (1.008: b runs 0.8 % slow)
 
     def other(self, track_id: int) -> int:
         return self.b if track_id == self.a else self.a
@@ -51,7 +66,13 @@ FramesOf = Callable[[int], np.ndarray | None]
 
 
 class Verifier:
-    """Checks pairs of tracks on their frames, remembering every answer."""
+    """Checks pairs of tracks on their frames, remembering every answer.
+
+    With an `audio` source, pairs whose verdict needs audio fpcalc did not
+    read (the end of a long track, an off-speed copy played back at the
+    corrected speed) get it decoded; without one, those checks are skipped
+    where the fingerprints cannot answer and off-speed copies match nothing.
+    """
 
     def __init__(
         self,
@@ -60,10 +81,12 @@ class Verifier:
         settings: MatchSettings,
         known: dict[frozenset[int], Match | None] | None = None,
         distinct: Callable[[int, int], bool] = lambda a, b: False,
+        audio: endings.AudioSource | None = None,
     ) -> None:
         self.tracks = tracks
         self.frames_of = frames_of
         self.settings = settings
+        self.audio = audio
         self.max_shift = seconds_to_frames(settings.max_offset)
         self.min_overlap = seconds_to_frames(settings.min_overlap)
         # Pairs a human said are different recordings ("keep both").
@@ -71,11 +94,23 @@ class Verifier:
         # Answers remembered from earlier runs, and those computed in this one.
         self._cache: dict[frozenset[int], Match | None] = dict(known or {})
         self.computed: dict[frozenset[int], Match | None] = {}
+        self._heads: dict[tuple[int, int], Alignment | None] = {}
+        self.endings = endings.EndingCheck(frames_of, audio, settings.length_tolerance)
 
     def lengths_agree(self, a: Track, b: Track) -> bool:
+        """A quick test before any frame is read: can these lengths match?
+
+        The difference may hide a lead-in of up to `max_offset` and a speed
+        error; the stretch both copies hold is compared once aligned.
+        """
         if not a.length or not b.length:
             return True
-        return abs(a.length - b.length) <= self.settings.length_tolerance
+        slack = (
+            self.settings.length_tolerance
+            + self.settings.max_offset
+            + MAX_SPEED_ERROR * max(a.length, b.length)
+        )
+        return abs(a.length - b.length) <= slack
 
     def verify(self, a_id: int, b_id: int, hints: Sequence[int] = ()) -> Match | None:
         """The match between two tracks, or None when they are not alike."""
@@ -87,43 +122,126 @@ class Verifier:
         result = self._verify(a_id, b_id, hints)
         self._cache[key] = result
         self.computed[key] = result
+        self._heads.pop((a_id, b_id), None)
+        self.endings.forget(self.tracks[a_id], self.tracks[b_id])
         return result
+
+    def verify_many(
+        self, pairs: Sequence[tuple[int, int, Sequence[int]]]
+    ) -> list[Match | None]:
+        """`verify` for many pairs, decoding the audio they need in one go."""
+        if self.audio is not None:
+            pending = [
+                (a, b, hints)
+                for a, b, hints in pairs
+                if frozenset((a, b)) not in self._cache and not self.distinct(a, b)
+            ]
+            aligned = []
+            for a_id, b_id, hints in pending:
+                found = self._head(a_id, b_id, hints)
+                if found is not None:
+                    aligned.append((self.tracks[a_id], self.tracks[b_id], found))
+            self.endings.choose_playback(aligned)
+            self.audio.prefetch(
+                need
+                for a, b, found in aligned
+                for need in self.endings.needed(a, b, found)
+            )
+        return [self.verify(a, b, hints) for a, b, hints in pairs]
 
     def forget(self, item_id: int) -> None:
         """Drop the answers about an item (its id now names another file)."""
         for key in [k for k in self._cache if item_id in k]:
             del self._cache[key]
             self.computed.pop(key, None)
+        for pair in [p for p in self._heads if item_id in p]:
+            del self._heads[pair]
 
     def forget_pair(self, a_id: int, b_id: int) -> None:
         key = frozenset((a_id, b_id))
         self._cache.pop(key, None)
         self.computed.pop(key, None)
+        self._heads.pop((a_id, b_id), None)
+        self._heads.pop((b_id, a_id), None)
+
+    def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
+        """The best alignment of the two stored fingerprints (memoised).
+
+        A straight shift first; when that is not convincing, a drifting one
+        (an off-speed copy), as long as there is audio to confirm it with.
+        """
+        if (a_id, b_id) in self._heads:
+            return self._heads[(a_id, b_id)]
+        a, b = self.tracks[a_id], self.tracks[b_id]
+        found: Alignment | None = None
+        fa = fb = None
+        if self.lengths_agree(a, b) and not (
+            (a.sketch is not None and a.sketch.empty)
+            or (b.sketch is not None and b.sketch.empty)
+        ):
+            fa, fb = self.frames_of(a_id), self.frames_of(b_id)
+        if fa is not None and fb is not None:
+            # Short tracks cannot offer the configured overlap; demand most
+            # of what they have, and never less than a few seconds.
+            need = max(
+                MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb))))
+            )
+            found = align(
+                fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
+            )
+            if found is None and hints:
+                found = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
+            weak = found is None or found.similarity < self.settings.auto_threshold
+            if weak and self.audio is not None:
+                drift = fit_drift(fa, fb, self.max_shift)
+                if drift is not None and drift.is_speed_error:
+                    found = align_drifting(fa, fb, drift) or found
+        self._heads[(a_id, b_id)] = found
+        return found
 
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:
+        found = self._head(a_id, b_id, hints)
+        if found is None:
+            return None
         a, b = self.tracks[a_id], self.tracks[b_id]
-        if not self.lengths_agree(a, b):
+        off_speed = found.speed != 1.0
+        if not off_speed and found.similarity < self.settings.ask_threshold:
             return None
-        if a.sketch is not None and a.sketch.empty:
+        tm = endings.TimeMap(found.speed, found.offset)
+        if not endings.stretches_agree(a, b, tm, self.settings.length_tolerance):
             return None
-        if b.sketch is not None and b.sketch.empty:
-            return None
-        fa, fb = self.frames_of(a_id), self.frames_of(b_id)
-        if fa is None or fb is None:
-            return None
-        # Short tracks cannot offer the configured overlap; demand most of
-        # what they have, and never less than a few seconds.
-        need = max(MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb)))))
-        found: Alignment | None = align(
-            fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
-        )
-        if found is None and hints:
-            found = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
-        if found is None or found.similarity < self.settings.ask_threshold:
+        similarity = found.similarity
+        ending = self.endings.similarity(a, b, found)
+        if off_speed:
+            # The drift only says where to look; the corrected audio decides.
+            if ending is None or ending == endings.UNREADABLE:
+                return None
+            similarity = ending
+        elif ending == endings.UNREADABLE:
+            # The end could not be read: never merge on half the evidence.
+            similarity = min(similarity, self.settings.auto_threshold - 0.01)
+        elif ending is not None and ending < self.settings.ask_threshold:
+            return None  # another ending: a medley, an alternate outro
+        if similarity < self.settings.ask_threshold:
             return None
         return Match(
-            a_id, b_id, round(found.similarity, 4), round(found.offset, 2) + 0.0
+            a_id,
+            b_id,
+            round(similarity, 4),
+            round(tm.offset, 2) + 0.0,
+            round(found.speed, 4),
         )
+
+    def explain(self, a_id: int, b_id: int) -> tuple[Alignment | None, float | None]:
+        """The two numbers a verdict rests on: the head alignment (its
+        similarity, offset and speed) and the similarity of the ending
+        windows (None when not compared). For calibration, not for verdicts.
+        """
+        found = self._head(a_id, b_id, ())
+        if found is None:
+            return None, None
+        ending = self.endings.similarity(self.tracks[a_id], self.tracks[b_id], found)
+        return found, None if ending == endings.UNREADABLE else ending
 
 
 def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
@@ -144,11 +262,9 @@ def verify_pairs(
     verifier: Verifier,
 ) -> list[Match]:
     """The pairs that verify, each as a match."""
-    matches = []
-    for a, b in pairs:
-        if not verifier.lengths_agree(verifier.tracks[a], verifier.tracks[b]):
-            continue
-        m = verifier.verify(a, b, hints.get((a, b), ()))
-        if m is not None:
-            matches.append(m)
-    return matches
+    checked = [
+        (a, b, hints.get((a, b), ()))
+        for a, b in pairs
+        if verifier.lengths_agree(verifier.tracks[a], verifier.tracks[b])
+    ]
+    return [m for m in verifier.verify_many(checked) if m is not None]

@@ -49,15 +49,27 @@ class Alignment:
 
     `shift` is in frames: frame ``a[i]`` pairs with ``b[i + shift]``, so a
     positive shift means the second copy starts later (leading silence).
+    `speed` is b's length per unit of a's (1 unless a drift was followed:
+    then ``a[i]`` pairs with ``b[speed * i + shift]``).
     """
 
     bit_error_rate: float
     shift: int
     overlap: int
+    speed: float = 1.0
 
     @property
     def offset(self) -> float:
         return self.shift * FRAME_SECONDS
+
+    def inverse(self) -> Alignment:
+        """The same alignment seen from b (b[j] pairs with a[(j - shift) / speed])."""
+        return Alignment(
+            self.bit_error_rate,
+            int(round(-self.shift / self.speed)),
+            self.overlap,
+            1.0 / self.speed,
+        )
 
     @property
     def similarity(self) -> float:
@@ -148,3 +160,103 @@ def align(
         if best is None or ber < best.bit_error_rate:
             best = Alignment(ber, shift, overlap)
     return best
+
+
+# Off-speed copies (a turntable or tape running a fraction of a percent fast
+# or slow) stretch time and pitch together: their best shift drifts linearly
+# along the track. Blocks of this many frames (about 8 s) are short enough to
+# see a 2 % drift as a steady step from block to block, long enough to give
+# each block a clear best shift.
+DRIFT_BLOCK = 64
+# A block whose best BER is above this lines up with nothing in particular.
+DRIFT_BLOCK_BER = 0.42
+# Speed ratios closer to 1 than this are no speed error at all; beyond the
+# maximum, Chromaprint's chroma bins no longer line up, even block by block.
+MIN_SPEED_ERROR = 0.001
+MAX_SPEED_ERROR = 0.03
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A linear drift of the best shift: b[speed * i + shift] pairs with a[i].
+
+    `speed` is b's frames per frame of a: above 1, b lasts longer (it runs
+    slow); `inliers` is the share of blocks that lie on the line.
+    """
+
+    speed: float
+    shift: float
+    inliers: float
+
+    @property
+    def is_speed_error(self) -> bool:
+        return MIN_SPEED_ERROR <= abs(self.speed - 1.0) <= MAX_SPEED_ERROR
+
+
+def block_shifts(
+    a: np.ndarray, b: np.ndarray, max_shift: int, block: int = DRIFT_BLOCK
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each block of `a`: its centre, its best shift in `b` and that BER."""
+    width = 2 * max_shift + 1
+    padded = np.zeros(len(b) + 2 * max_shift + block, dtype=np.uint32)
+    valid = np.zeros(len(padded), dtype=bool)
+    padded[max_shift : max_shift + len(b)] = b
+    valid[max_shift : max_shift + len(b)] = True
+    windows = np.lib.stride_tricks.sliding_window_view(padded, block)
+    masks = np.lib.stride_tricks.sliding_window_view(valid, block)
+    centres, shifts, bers = [], [], []
+    for start in range(0, len(a) - block + 1, block):
+        # Row k of this slice is shift k - max_shift.
+        rows = windows[start : start + width]
+        inside = masks[start : start + width]
+        errors = np.bitwise_count(rows ^ a[start : start + block][None, :])
+        errors[~inside] = 0
+        overlap = inside.sum(axis=1)
+        ber = errors.sum(axis=1, dtype=np.int64) / np.maximum(1, 32 * overlap)
+        ber[overlap < 0.8 * block] = 1.0
+        k = int(np.argmin(ber))
+        centres.append(start + block / 2)
+        shifts.append(k - max_shift)
+        bers.append(float(ber[k]))
+    return np.array(centres), np.array(shifts, dtype=float), np.array(bers)
+
+
+def fit_drift(a: np.ndarray, b: np.ndarray, max_shift: int) -> Drift | None:
+    """The line that block shifts follow, when most blocks agree on one.
+
+    Robust to blocks that matched something else (a repeated chorus, a
+    pregap): the slope is the median of the pairwise slopes (Theil-Sen),
+    then refined by least squares over the blocks within 1.5 frames of it.
+    """
+    centres, shifts, bers = block_shifts(a, b, max_shift)
+    good = bers <= DRIFT_BLOCK_BER
+    if good.sum() < 5:
+        return None
+    t, s = centres[good], shifts[good]
+    i, j = np.triu_indices(len(t), k=1)
+    slope = float(np.median((s[j] - s[i]) / (t[j] - t[i])))
+    intercept = float(np.median(s - slope * t))
+    near = np.abs(s - (slope * t + intercept)) <= 1.5
+    if near.sum() < max(5, 0.6 * len(centres)):
+        return None
+    if np.ptp(t[near]) > 0:
+        slope, intercept = (float(x) for x in np.polyfit(t[near], s[near], 1))
+    return Drift(1.0 + slope, intercept, float(near.sum()) / len(centres))
+
+
+def align_drifting(a: np.ndarray, b: np.ndarray, drift: Drift) -> Alignment | None:
+    """BER of `a` against `b` along the drift line (frame-nearest pairing)."""
+    i = np.arange(len(a))
+    j = np.rint(drift.speed * i + drift.shift).astype(np.int64)
+    inside = (j >= 0) & (j < len(b))
+    if inside.sum() < MIN_FRAMES:
+        return None
+    sa, sb = a[i[inside]], b[j[inside]]
+    moving = np.ones(len(sa), dtype=bool)
+    moving[1:] = (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])
+    overlap = int(np.count_nonzero(moving))
+    if overlap < MIN_FRAMES:
+        return None
+    errors = np.bitwise_count(np.bitwise_xor(sa[moving], sb[moving]))
+    ber = float(errors.sum(dtype=np.int64)) / (32.0 * overlap)
+    return Alignment(ber, int(round(drift.shift)), overlap, drift.speed)

@@ -1,7 +1,7 @@
 """Verified matches remembered in the library DB: the edges of the recording model.
 
 Only matches are kept (pairs at or above `ask_threshold`): they are what
-groups are made of and what a listing shows (similarity, offset). The one
+groups are made of and what a listing shows (similarity, offset, speed). The one
 invalidation rule: an item's remembered matches hold while the item stays
 matched (`store.recordings`); whenever an item is matched again (its
 fingerprint changed, it came back from the quarantine, the settings
@@ -30,27 +30,31 @@ def ensure(lib: Library) -> None:
             f"DROP TABLE IF EXISTS {OLD_TABLE};"
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
             "a INTEGER NOT NULL, b INTEGER NOT NULL, similarity REAL NOT NULL, "
-            "offset REAL NOT NULL, PRIMARY KEY (a, b));"
+            "offset REAL NOT NULL, speed REAL NOT NULL DEFAULT 1.0, "
+            "PRIMARY KEY (a, b));"
             f"CREATE INDEX IF NOT EXISTS {TABLE}_b ON {TABLE} (b);"
         )
+        columns = {row[1] for row in tx.query(f"PRAGMA table_info({TABLE})")}
+        if "speed" not in columns:  # a table from before speed was measured
+            tx.script(f"ALTER TABLE {TABLE} ADD COLUMN speed REAL NOT NULL DEFAULT 1.0")
 
 
 def load(lib: Library) -> list[Match]:
     """Every remembered match."""
     ensure(lib)
     with lib.transaction() as tx:
-        rows = tx.query(f"SELECT a, b, similarity, offset FROM {TABLE}")
-    return [Match(a, b, sim, off) for a, b, sim, off in rows]
+        rows = tx.query(f"SELECT a, b, similarity, offset, speed FROM {TABLE}")
+    return [Match(a, b, sim, off, speed) for a, b, sim, off, speed in rows]
 
 
 def replace(lib: Library, ids: Iterable[int], matches: Sequence[Match]) -> None:
     """Forget the matches of items matched again, remember the new ones."""
-    values = [(m.a, m.b, m.similarity, m.offset) for m in matches]
+    values = [(m.a, m.b, m.similarity, m.offset, m.speed) for m in matches]
     with lib.transaction() as tx:
         _delete(tx, ids)
         tx.mutate_many(
-            f"INSERT OR REPLACE INTO {TABLE} (a, b, similarity, offset) "
-            "VALUES (?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO {TABLE} (a, b, similarity, offset, speed) "
+            "VALUES (?, ?, ?, ?, ?)",
             values,
         )
 

@@ -35,7 +35,7 @@ from . import catalog, paircache
 from .catalog import MATCHED, RECORDING
 
 STATE = "dedupfuzzy_state"
-ALGORITHM = "3"
+ALGORITHM = "4"  # 4: endings compared, stretch-length guard, speed errors
 
 
 def settings_token(settings: MatchSettings) -> str:
