@@ -39,19 +39,44 @@ def test_exit_3_with_a_fingerprint_is_a_success(tmp_path, audio):
     assert result.ok and result.fingerprint == "AQAAEA" and result.duration == 48
 
 
-def test_failure_gives_fpcalcs_own_reason_on_one_line(tmp_path, audio):
+def test_failure_gives_a_reason_on_one_line(tmp_path, audio):
     cmd = fake_fpcalc(tmp_path, "", "ERROR: Could not open the input file\\n", 2)
     result = fpcalc.fingerprint_file(cmd, audio)
     assert not result.ok
-    assert result.error == "cannot fingerprint: Could not open the input file"
+    assert result.error == "not audio"
+
+
+def test_an_empty_fingerprint_means_too_short(tmp_path, audio):
+    cmd = fake_fpcalc(
+        tmp_path,
+        "",
+        "ERROR: Error decoding audio frame (End of file)\\nERROR: Empty fingerprint\\n",
+        3,
+    )
+    assert fpcalc.fingerprint_file(cmd, audio).error == "too short to fingerprint"
+
+
+def test_an_unknown_failure_keeps_fpcalcs_own_words(tmp_path, audio):
+    cmd = fake_fpcalc(tmp_path, "", "ERROR: Something odd\\n", 2)
+    assert fpcalc.fingerprint_file(cmd, audio).error == "unreadable: Something odd"
 
 
 def test_missing_and_empty_files_are_not_handed_to_fpcalc(tmp_path):
     empty = tmp_path / "empty.mp3"
     empty.write_bytes(b"")
     missing = os.fsencode(tmp_path / "gone.mp3")
+    folder = os.fsencode(tmp_path)
     assert fpcalc.fingerprint_file("false", os.fsencode(empty)).error == "empty file"
-    assert fpcalc.fingerprint_file("false", missing).error == "file not found"
+    assert fpcalc.fingerprint_file("false", missing).error == "missing"
+    assert fpcalc.fingerprint_file("false", folder).error == "not a file"
+
+
+def test_nothing_to_decode_needs_no_fpcalc(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPCALC", "/nonexistent/fpcalc")
+    missing = os.fsencode(tmp_path / "gone.mp3")
+    assert list(fpcalc.fingerprint_files([], 2)) == []
+    [result] = fpcalc.fingerprint_files([missing], 2)
+    assert result.error == "missing"
 
 
 def test_missing_program_names_the_package(monkeypatch):

@@ -18,6 +18,7 @@ from beets.library import Album, Item, Library
 
 from beetsplug.dedupfuzzy.safety import journal as journal_mod
 from beetsplug.dedupfuzzy.safety import safemove
+from beetsplug.dedupfuzzy.safety import schema as journal_schema
 from beetsplug.dedupfuzzy.safety.journal import Journal, JournalError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -682,7 +683,7 @@ def test_a_failure_inside_the_transaction_changes_nothing(
     def broken(*args: Any) -> int:
         raise RuntimeError("journal insert failed")
 
-    monkeypatch.setattr(Journal, "_insert_entry", broken)
+    monkeypatch.setattr(journal_schema, "insert_entry", broken)
     with pytest.raises(RuntimeError):
         journal.quarantine(run, item, setup.destination(item))
 

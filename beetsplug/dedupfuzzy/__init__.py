@@ -16,6 +16,7 @@ from .cli.command import make_command
 from .fingerprinting import freshness
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
+from .safety.guard import RunGuard
 from .store.catalog import AUDIO_ID, BLOCKS, FP_COPY, FP_MTIME, MATCHED, RECORDING
 
 
@@ -27,6 +28,9 @@ class DedupFuzzyPlugin(BeetsPlugin):
         self.config.add(settings.DEFAULTS)
         settings.mirror_view()
         settings.warn_unknown_keys(self.config, self._log)
+        # Before the import hook: its listeners must find the library
+        # locked and the journal settled.
+        self.guard = RunGuard(self)
         self.import_hook = ImportHook(self)
         writes = freshness.BeetsWrites()
         self.register_listener("write", writes.before)

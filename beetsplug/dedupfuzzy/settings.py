@@ -34,6 +34,8 @@ DEFAULTS: dict[str, object] = {
     "auto": True,
     "import_action": "ask",
     "quiet_action": "keep",
+    # Another run of the plugin on the same library: wait this long, then stop.
+    "lock_wait": 3600,
 }
 
 MIRROR_DEFAULTS: dict[str, object] = {
@@ -83,6 +85,7 @@ class Settings:
     auto: bool = True
     import_action: str = "ask"
     quiet_action: str = "keep"
+    lock_wait: float = 3600.0
     # `keep` was not set and a low view is configured: best-of-each applies.
     keep_for_views: bool = False
 
@@ -127,6 +130,7 @@ def load_settings(view) -> Settings:
         auto=bool(view["auto"].get()),
         import_action=import_action,
         quiet_action=quiet_action,
+        lock_wait=float(view["lock_wait"].as_number()),
         keep_for_views=keep_for_views,
     )
 

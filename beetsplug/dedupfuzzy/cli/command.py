@@ -10,6 +10,7 @@ from beets import util
 from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
+from ..display import shown
 from ..fingerprinting.fpcalc import FpcalcMissing
 from ..matching.cliques import DUPLICATE
 from ..matching.groups import Member, ResolvedGroup
@@ -100,19 +101,21 @@ def make_command(plugin) -> Subcommand:
             opts.move = True
         plugin.config.set_args(opts)
         settings = load_settings(plugin.config)
-        if opts.undo:
-            run_undo(lib, bool(opts.undo_all), plugin)
-            return
-        if opts.undo_all:
+        if opts.undo_all and not opts.undo:
             raise UserError("--all goes with --undo")
-        run(
-            lib,
-            args,
-            settings,
-            plugin,
-            json_out=bool(opts.json),
-            pretend=settings.pretend,
-        )
+        json_out = bool(opts.json) and not opts.undo
+        with plugin.guard.command(lib, lambda line: _say(line, json_out)):
+            if opts.undo:
+                run_undo(lib, bool(opts.undo_all), plugin)
+                return
+            run(
+                lib,
+                args,
+                settings,
+                plugin,
+                json_out=json_out,
+                pretend=settings.pretend,
+            )
 
     cmd.func = func
     return cmd
@@ -149,9 +152,7 @@ def _formatter(lib: Library, fmt: str):
 
     def formatted(m: Member) -> str:
         item = lib.get_item(m.row.id)
-        return (
-            format(item, fmt) if item is not None else util.displayable_path(m.row.path)
-        )
+        return format(item, fmt) if item is not None else shown(m.row.path)
 
     return formatted
 
@@ -200,9 +201,6 @@ def run(
         )
         if refusal:
             raise UserError(f"dedupfuzzy: {refusal}")
-    if moving and not pretend:
-        for line in Journal(lib).recover():
-            _say(line, json_out)
     if moving and settings.keep_for_views:
         _say(
             "keeping the best lossless and the best lossy copy of each recording:"
@@ -215,13 +213,14 @@ def run(
         )
     except FpcalcMissing as exc:
         raise UserError(str(exc)) from exc
-    for path, error in result.refresh.failed:
-        _say(f"{util.displayable_path(path)}: {error}", json_out)
+    skipped = result.refresh.skipped
+    for entry in skipped:
+        _say(report.skipped_line(entry), json_out)
 
     formatted = _formatter(lib, settings.format)
     summary = summary_of(result)
     if json_out:
-        print(report.to_json(result.groups, summary))
+        print(report.to_json(result.groups, summary, skipped))
     elif settings.count:
         for line in report.count_lines(result.groups, formatted):
             print_(line)
@@ -257,7 +256,7 @@ def run(
     )
     if outcome.moved:
         _say(
-            f"moved {outcome.moved} file(s) to {util.displayable_path(quarantine)} "
+            f"moved {outcome.moved} file(s) to {shown(quarantine)} "
             "(undo with: beet dedupfuzzy --undo)",
             json_out,
         )

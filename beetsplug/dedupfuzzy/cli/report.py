@@ -1,4 +1,8 @@
-"""How groups are shown: the listing, `--count`, `--json` and the CSV report."""
+"""How groups are shown: the listing, `--count`, `--json` and the CSV report.
+
+Line-oriented output shows every path through `display.shown`, so a name
+with a newline or a tab is still one line, escaped as in the JSON.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from collections.abc import Callable, Sequence
 from beets import util
 from beets.util.units import human_seconds_short
 
+from ..display import one_line, shown
+from ..fingerprinting.fpcalc import Skipped
 from ..matching.groups import Member, ResolvedGroup
 from ..quality import is_lossless
 
@@ -59,9 +65,9 @@ def listing_lines(
             if g.status != "duplicate":
                 tag = "?"
             text = (
-                formatted(m)
+                one_line(formatted(m))
                 if formatted
-                else f"{describe(m, k == 0)}  {util.displayable_path(m.row.path)}"
+                else f"{describe(m, k == 0)}  {shown(m.row.path)}"
             )
             lines.append(f"  {tag:<4} {text}")
     return lines
@@ -74,10 +80,22 @@ def count_lines(
     lines = []
     for g in groups:
         keeper = g.keeper
-        path = util.displayable_path(keeper.row.path)
-        name = formatted(keeper) if formatted else path
+        name = one_line(formatted(keeper)) if formatted else shown(keeper.row.path)
         lines.append(f"{name}: {len(g.members)}")
     return lines
+
+
+def skipped_line(skipped: Skipped) -> str:
+    """One file that cannot take part: `skipped (reason): path`."""
+    return f"skipped ({one_line(str(skipped))}): {shown(skipped.path)}"
+
+
+def _skipped_record(skipped: Skipped) -> dict[str, object]:
+    return {
+        "path": util.displayable_path(skipped.path),
+        "reason": skipped.reason,
+        "detail": skipped.detail,
+    }
 
 
 def _member_record(m: Member) -> dict[str, object]:
@@ -93,12 +111,17 @@ def _member_record(m: Member) -> dict[str, object]:
     }
 
 
-def to_json(groups: Sequence[ResolvedGroup], summary: dict[str, object]) -> str:
+def to_json(
+    groups: Sequence[ResolvedGroup],
+    summary: dict[str, object],
+    skipped: Sequence[Skipped] = (),
+) -> str:
     doc = {
         "groups": [
             {"status": g.status, "items": [_member_record(m) for m in g.members]}
             for g in groups
         ],
+        "skipped": [_skipped_record(s) for s in skipped],
         "summary": summary,
     }
     return json.dumps(doc, indent=2)

@@ -26,7 +26,14 @@ from ..store.catalog import (
     delete_flex,
     store_flex,
 )
-from .fpcalc import FpcalcResult, fingerprint_files
+from .fpcalc import (
+    MISSING,
+    SILENT,
+    UNREADABLE,
+    FpcalcResult,
+    Skipped,
+    fingerprint_files,
+)
 from .freshness import audio_identity, check, file_mtime
 
 BATCH = 64
@@ -39,8 +46,13 @@ class RefreshReport:
     computed: int = 0
     reused: int = 0
     sketched: int = 0
-    failed: list[tuple[bytes, str]] = field(default_factory=list)
+    failed: list[Skipped] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        """Every file that cannot take part, with its reason."""
+        return [*self.failed, *(Skipped(path, SILENT) for path in self.quiet)]
 
 
 def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
@@ -77,7 +89,7 @@ def refresh(
     for row in rows:
         mtime = file_mtime(row.path)
         if mtime is None:
-            report.failed.append((row.path, "file not found"))
+            report.failed.append(Skipped(row.path, MISSING))
             continue
         fresh = check(row, mtime)
         if fresh.record:
@@ -108,7 +120,11 @@ def refresh(
         row, mtime = by_path[result.path]
         frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
         if frames is None:
-            report.failed.append((row.path, result.error or "unreadable fingerprint"))
+            report.failed.append(
+                result.skipped
+                if not result.ok
+                else Skipped(row.path, UNREADABLE, "fpcalc's fingerprint is unreadable")
+            )
             continue
         report.computed += 1
         row.fingerprint = result.fingerprint

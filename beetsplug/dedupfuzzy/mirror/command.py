@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import confuse
 from beets.library import Library
-from beets.ui import Subcommand, UserError
+from beets.ui import Subcommand, UserError, print_
 
 from .. import settings
 from .model import Entries
@@ -153,6 +153,10 @@ def make_mirror_command(plugin) -> Subcommand:
     )
 
     def func(lib, opts, args: list[str]) -> None:
+        with plugin.guard.command(lib, print_):
+            mirror(lib, opts, args)
+
+    def mirror(lib, opts, args: list[str]) -> None:
         view = settings.mirror_view()
         view.set_args(opts)
         options = load_mirror_options(view)

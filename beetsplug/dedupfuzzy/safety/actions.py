@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from beets import util
 from beets.library import Library
 
+from ..display import one_line, shown
 from ..matching.groups import ResolvedGroup
 from ..store.catalog import Row
 from .safemove import prune_empty_dirs
@@ -31,10 +32,10 @@ class Action:
     value: str = ""
 
     def describe(self) -> str:
-        src = util.displayable_path(self.row.path)
+        src = shown(self.row.path)
         if self.kind == MOVE:
-            return f"move {src} -> {util.displayable_path(self.destination)}"
-        return f"tag {src}: {self.field}={self.value}"
+            return f"move {src} -> {shown(self.destination)}"
+        return f"tag {src}: {self.field}={one_line(self.value)}"
 
 
 def quarantine_destination(src: bytes, quarantine: bytes, libdir: bytes) -> bytes:
@@ -115,16 +116,13 @@ def apply_actions(
                     run_id = journal.start_run()
                 final = journal.quarantine(run_id, item, action.destination)
                 prune_empty_dirs(os.path.dirname(action.row.path), lib.directory)
-                report(
-                    f"moved {util.displayable_path(action.row.path)} -> "
-                    f"{util.displayable_path(final)}"
-                )
+                report(f"moved {shown(action.row.path)} -> {shown(final)}")
                 outcome.moved += 1
             else:
                 item[action.field] = action.value
                 item.store()
                 outcome.tagged += 1
         except (OSError, util.FilesystemError) as exc:
-            report(f"error: {util.displayable_path(action.row.path)}: {exc}")
+            report(f"error: {shown(action.row.path)}: {one_line(str(exc))}")
             outcome.failed += 1
     return outcome

@@ -17,8 +17,11 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 from beets import util
+
+from ..display import shown
 
 PARTIAL_PREFIX = b".dedupfuzzy-partial-"
 """Name prefix of the temporary copies made by a move across filesystems."""
@@ -46,7 +49,7 @@ class DestinationTaken(SafeMoveError):
 
 
 def _show(path: bytes) -> str:
-    return util.displayable_path(path)
+    return shown(path)
 
 
 def _failure(verb: str, src: bytes, dst: bytes, exc: OSError) -> SafeMoveError:
@@ -110,6 +113,29 @@ def move_file(src: bytes, dst: bytes) -> bytes:
         except DestinationTaken:
             continue
         return candidate
+    raise SafeMoveError(f"no free name next to {_show(dst)}", errno.EEXIST)
+
+
+def move_recorded(
+    src: bytes,
+    dst: bytes,
+    retarget: Callable[[], bytes],
+    record: Callable[[bytes], None],
+) -> bytes:
+    """Move `src` to exactly `dst`; if that name is taken, to `retarget()`.
+
+    Each new name is passed to `record` (the journal commits it) *before*
+    the attempt, so a record always names the one place the file can be.
+    Returns the final path.
+    """
+    for _ in range(_MAX_ATTEMPTS):
+        try:
+            move_exact(src, dst)
+        except DestinationTaken:
+            dst = retarget()
+            record(dst)
+            continue
+        return dst
     raise SafeMoveError(f"no free name next to {_show(dst)}", errno.EEXIST)
 
 
