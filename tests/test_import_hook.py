@@ -300,8 +300,10 @@ def test_an_uncertain_match_is_imported_and_listed(env, files):
         ("o", True, set(BASE), [], ["s2-flac"]),
         ("b", False, set(BASE) | {"s2-flac"}, [], ["s2-flac"]),
         ("l", True, set(BASE) | {"s2-flac"}, [], ["s2-flac"]),
+        # Enter: the better copy stays; the source is never touched.
+        ("", False, {"s1-flac", "s3-flac", "s2-flac"}, ["s2-mp3"], ["s2-flac"]),
     ],
-    ids=["keep-new", "keep-old", "keep-both", "decide-later"],
+    ids=["keep-new", "keep-old", "keep-both", "decide-later", "default"],
 )
 def test_each_answer_on_a_terminal(
     any_env, files, answer, singleton, library, quarantined, left_in_source

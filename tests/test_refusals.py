@@ -7,6 +7,7 @@ not know gets a warning naming it.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,37 +32,55 @@ def leaving(env: BeetEnv) -> list[str]:
     ]
 
 
+@pytest.fixture
+def small(beet: BeetEnv, corpus) -> BeetEnv:
+    """Two items: one in the library directory, one in place in `music/`."""
+    audio = [e for e in corpus.entries if e.recording is not None][:2]
+    folders = (beet.libdir / "a", beet.root / "music" / "b")
+    for folder, entry in zip(folders, audio, strict=True):
+        folder.mkdir(parents=True)
+        shutil.copy2(corpus.path(entry), folder / Path(entry.relpath).name)
+    beet.write_config("dedupfuzzy:\n    auto: no\n")
+    beet.run("import", "-q", "-A", "-C", *map(str, folders))
+    beet.write_config()
+    assert len(item_paths(beet)) == 2
+    return beet
+
+
+def item_paths(env: BeetEnv) -> list[str]:
+    return [p for p in env.run("ls", "-f", "$path").stdout.splitlines() if p]
+
+
 @pytest.mark.parametrize(
     ("where", "says"),
     [
         (lambda env: env.libdir, "inside the library directory"),
-        (lambda env: env.libdir / "flac" / "quarantine", "inside the library"),
+        (lambda env: env.libdir / "a" / "quarantine", "inside the library"),
         (lambda env: env.root, "holds library items"),
+        (lambda env: env.root / "music" / "b" / "q", "which holds library items"),
     ],
-    ids=["library-dir", "below-library-dir", "above-the-items"],
+    ids=["library-dir", "below-library-dir", "above-the-items", "among-the-items"],
 )
-def test_a_quarantine_among_the_library_is_refused(library, where, says):
-    before = relpaths(library)
+def test_a_quarantine_among_the_library_is_refused(small, where, says):
+    before = item_paths(small)
 
-    line = refused(library.run("dedupfuzzy", "-m", str(where(library)), check=False))
+    line = refused(small.run("dedupfuzzy", "-m", str(where(small)), check=False))
 
     assert says in line
-    assert relpaths(library) == before
+    assert item_paths(small) == before
 
 
-def test_an_import_with_a_quarantine_in_the_library_is_refused(library, tmp_path):
-    library.write_config(
-        f"dedupfuzzy:\n    quarantine: {library.libdir / 'Q'}\n    quiet_action: best\n"
+def test_an_import_with_a_quarantine_in_the_library_is_refused(small, tmp_path):
+    small.write_config(
+        f"dedupfuzzy:\n    quarantine: {small.libdir / 'Q'}\n    quiet_action: best\n"
     )
-    before = relpaths(library)
+    before = item_paths(small)
     (tmp_path / "new").mkdir()
 
-    line = refused(
-        library.run("import", "-q", "-A", str(tmp_path / "new"), check=False)
-    )
+    line = refused(small.run("import", "-q", "-A", str(tmp_path / "new"), check=False))
 
     assert "inside the library directory" in line
-    assert relpaths(library) == before
+    assert item_paths(small) == before
 
 
 def test_a_run_whose_moves_partly_fail_does_the_rest_and_exits_non_zero(
