@@ -17,7 +17,17 @@ from .fingerprinting import freshness
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
 from .safety.guard import RunGuard
-from .store.catalog import AUDIO_ID, BLOCKS, FP_COPY, FP_MTIME, MATCHED, RECORDING
+from .store.catalog import (
+    AUDIO_ID,
+    BLOCKS,
+    CUTOFF,
+    FP_COPY,
+    FP_MTIME,
+    LOSSLESS,
+    MATCHED,
+    RECORDING,
+    SOURCE,
+)
 
 
 class DedupFuzzyPlugin(BeetsPlugin):
@@ -43,6 +53,9 @@ class DedupFuzzyPlugin(BeetsPlugin):
         FP_COPY: types.STRING,
         MATCHED: types.STRING,
         RECORDING: types.INTEGER,
+        LOSSLESS: types.STRING,
+        CUTOFF: types.INTEGER,
+        SOURCE: types.STRING,
     }
 
     def commands(self):

@@ -8,6 +8,14 @@ lossy codec's output rate says nothing about its quality (Opus always decodes
 at 48 kHz). Ties are broken by the configured `tiebreak` fields, then the copy
 that came into the library first stays, so the choice is stable from one run
 to the next.
+
+The lossless check (analysis/) refines this. A fake lossless copy, made from
+a lossy file, counts as lossy at its estimated source bitrate: a genuine
+lossless copy always beats it, a 320 kbps MP3 beats a FLAC made from a
+128 kbps one, and at equal bitrate the lossless container still wins (one
+generation closer to the source). An upsampled copy counts at its original
+sample rate and 16 bits: upsampling adds nothing. Copies not analysed, or
+judged `unknown`, keep the benefit of the doubt.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
+
+from .analysis.verdict import FAKE, parse_source
 
 LOSSLESS_FORMATS = frozenset(
     {"flac", "alac", "wav", "aiff", "ape", "wavpack", "tta", "wma lossless", "dsf"}
@@ -35,17 +45,32 @@ def is_lossless(fmt: str) -> bool:
 
 def quality_key(track: HasQuality) -> tuple[int, ...]:
     """A sort key: the larger, the better the copy."""
-    return _grade(track.format, track.bitrate, track.bitdepth, track.samplerate)
+    return _grade(
+        track.format,
+        track.bitrate,
+        track.bitdepth,
+        track.samplerate,
+        getattr(track, "lossless", ""),
+        getattr(track, "likely_source", ""),
+    )
 
 
 # A library holds few distinct grades, and the mirror ranks 100,000 copies.
 @lru_cache(maxsize=4096)
-def _grade(fmt: str, bitrate: int, bitdepth: int, samplerate: int) -> tuple[int, ...]:
+def _grade(
+    fmt: str, bitrate: int, bitdepth: int, samplerate: int, verdict: str, source: str
+) -> tuple[int, ...]:
     bitrate = int(bitrate or 0)
     samplerate = int(samplerate or 0)
-    if is_lossless(fmt):
-        return (1, int(bitdepth or 0), samplerate, 0)
-    return (0, 0, bitrate, samplerate)
+    kbps, original_rate = parse_source(source)
+    if not is_lossless(fmt):
+        return (0, bitrate, 0, samplerate)
+    if verdict == FAKE:
+        return (0, kbps * 1000, 1, 0)
+    bitdepth = int(bitdepth or 0)
+    if original_rate:
+        bitdepth, samplerate = min(bitdepth, 16), min(samplerate, original_rate)
+    return (1, bitdepth, samplerate, 0)
 
 
 def rank(
@@ -67,14 +92,13 @@ def keepers(ranked: Sequence[Any], policy: str) -> set[int]:
     """Ids of the copies that stay, from tracks ranked best first.
 
     `best` keeps one copy per recording; `best-of-each` keeps the best
-    lossless and the best lossy copy, for people who keep both.
+    copy (the best lossless one, when there is a genuine one) and the best
+    lossy one, for people who keep both: the copies the views show.
     """
     if not ranked:
         return set()
     if policy == "best-of-each":
-        best_lossless = next((t for t in ranked if is_lossless(t.format)), None)
-        kept = {shown_copy(ranked, "low").id}
-        return kept | ({best_lossless.id} if best_lossless is not None else set())
+        return {ranked[0].id, shown_copy(ranked, "low").id}
     return {ranked[0].id}
 
 

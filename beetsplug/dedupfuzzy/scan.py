@@ -230,7 +230,12 @@ def scan(
         progress.total = total
 
     usable, refresh = fingerprints.refresh(
-        lib, chosen, settings.workers, on_progress=progress.step, on_start=started
+        lib,
+        chosen,
+        settings.workers,
+        on_progress=progress.step,
+        on_start=started,
+        check_lossless=settings.check_lossless,
     )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}

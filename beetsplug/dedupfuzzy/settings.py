@@ -30,6 +30,7 @@ DEFAULTS: dict[str, object] = {
     "report": "",
     # Fingerprinting.
     "threads": 0,
+    "check_lossless": True,
     # Import hook.
     "auto": True,
     "import_action": "ask",
@@ -82,6 +83,7 @@ class Settings:
     count: bool = False
     report: str = ""
     threads: int = 0
+    check_lossless: bool = True
     auto: bool = True
     import_action: str = "ask"
     quiet_action: str = "keep"
@@ -127,6 +129,7 @@ def load_settings(view) -> Settings:
         count=bool(view["count"].get()),
         report=view["report"].as_str() or "",
         threads=int(view["threads"].get(int)),
+        check_lossless=bool(view["check_lossless"].get()),
         auto=bool(view["auto"].get()),
         import_action=import_action,
         quiet_action=quiet_action,

@@ -21,6 +21,7 @@ from ..scan import ScanResult, scan
 from ..settings import Settings, load_settings
 from ..store import decisions, recordings
 from . import prompts, report
+from .fakes import run_fakes, unchecked_line
 
 
 def build_parser(cmd: Subcommand) -> None:
@@ -73,6 +74,12 @@ def build_parser(cmd: Subcommand) -> None:
         help="show what would happen, change nothing",
     )
     p.add_option(
+        "--fakes",
+        dest="fakes",
+        action="store_true",
+        help="list every lossless item made from a lossy file (with -f, --json)",
+    )
+    p.add_option(
         "--undo",
         dest="undo",
         action="store_true",
@@ -107,6 +114,9 @@ def make_command(plugin) -> Subcommand:
         with plugin.guard.command(lib, lambda line: _say(line, json_out)):
             if opts.undo:
                 run_undo(lib, bool(opts.undo_all), plugin)
+                return
+            if opts.fakes:
+                run_fakes(lib, args, settings, json_out=json_out)
                 return
             run(
                 lib,
@@ -216,6 +226,8 @@ def run(
     skipped = result.refresh.skipped
     for entry in skipped:
         _say(report.skipped_line(entry), json_out)
+    for entry in result.refresh.unchecked:
+        _say(unchecked_line(entry), json_out)
 
     formatted = _formatter(lib, settings.format)
     summary = summary_of(result)

@@ -17,6 +17,7 @@ from ..display import one_line, shown
 from ..fingerprinting.fpcalc import Skipped
 from ..matching.groups import Member, ResolvedGroup
 from ..quality import is_lossless
+from .fakes import verdict_note, verdict_record
 
 CSV_COLUMNS = (
     "group",
@@ -31,6 +32,9 @@ CSV_COLUMNS = (
     "length",
     "similarity",
     "offset",
+    "lossless",
+    "cutoff",
+    "source",
 )
 
 
@@ -46,6 +50,8 @@ def describe(member: Member, is_keeper: bool) -> str:
     )
     if r.bitdepth and is_lossless(r.format):
         detail += f" {r.bitdepth}bit/{r.samplerate / 1000:g}kHz"
+    if verdict_note(r):
+        detail += f" ({verdict_note(r)})"
     if not is_keeper:
         detail += f"  similarity {member.similarity:.2f}  offset {member.offset:+.2f}s"
     return detail
@@ -108,6 +114,7 @@ def _member_record(m: Member) -> dict[str, object]:
         "format": m.row.format,
         "bitrate": m.row.bitrate,
         "length": round(m.row.length, 3),
+        **verdict_record(m.row),
     }
 
 
@@ -149,5 +156,6 @@ def write_csv(path: str, groups: Sequence[ResolvedGroup]) -> None:
                         f"{r.length:.3f}",
                         f"{m.similarity:.4f}",
                         f"{m.offset:.2f}",
+                        *("" if v is None else v for v in verdict_record(r).values()),
                     )
                 )

@@ -3,6 +3,9 @@
 A stored fingerprint is reused while its file's audio is unchanged (see
 `freshness`): a tag edit costs a `stat` and at most one audio identity per
 file, never a decode. Only the other files go through fpcalc.
+
+Lossless files also get the lossless check (analysis/) in the same workers,
+under the same rule: with a new fingerprint, or when none was stored yet.
 """
 
 from __future__ import annotations
@@ -13,30 +16,30 @@ from dataclasses import dataclass, field
 import numpy as np
 from beets.library import Library
 
+from ..analysis import Analysis
 from ..matching import blockindex, codec, similarity
+from ..quality import is_lossless
 from ..store.catalog import (
     AUDIO_ID,
     BLOCKS,
+    CUTOFF,
     FINGERPRINT,
     FP_COPY,
     FP_MTIME,
+    LOSSLESS,
     MATCHED,
+    SOURCE,
     Row,
     copy_fingerprints,
     delete_flex,
     store_flex,
 )
-from .fpcalc import (
-    MISSING,
-    SILENT,
-    UNREADABLE,
-    FpcalcResult,
-    Skipped,
-    fingerprint_files,
-)
+from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
 from .freshness import audio_identity, check, file_mtime
+from .work import Task, run_tasks
 
 BATCH = 64
+LOSSLESS_CHECK = "lossless check"
 
 
 @dataclass
@@ -45,9 +48,12 @@ class RefreshReport:
 
     computed: int = 0
     reused: int = 0
+    analysed: int = 0
     sketched: int = 0
     failed: list[Skipped] = field(default_factory=list)
     quiet: list[bytes] = field(default_factory=list)
+    # lossless files the lossless check could not read (they take part)
+    unchecked: list[Skipped] = field(default_factory=list)
 
     @property
     def skipped(self) -> list[Skipped]:
@@ -66,12 +72,38 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
     return blockindex.sketch(frames, similarity.is_informative(frames))
 
 
+def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
+    """What a row needs: a fingerprint, the lossless check, or both."""
+    return Task(
+        row.path,
+        fingerprint=fingerprint,
+        analyse=check_lossless
+        and is_lossless(row.format)
+        and (fingerprint or not row.lossless),
+        length=row.length,
+        samplerate=row.samplerate,
+    )
+
+
+def take_analysis(row: Row, analysis: Analysis) -> list[tuple[int, str, object]]:
+    """Put a verdict on the row; return the fields to store."""
+    row.lossless = analysis.verdict
+    row.cutoff = analysis.cutoff
+    row.likely_source = analysis.source_code
+    return [
+        (row.id, LOSSLESS, row.lossless),
+        (row.id, CUTOFF, str(row.cutoff)),
+        (row.id, SOURCE, row.likely_source),
+    ]
+
+
 def refresh(
     lib: Library,
     rows: Sequence[Row],
     workers: int,
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    check_lossless: bool = True,
 ) -> tuple[list[Row], RefreshReport]:
     """Bring fingerprints up to date; return the rows that have one.
 
@@ -108,16 +140,29 @@ def refresh(
     store_flex(lib, writes)
     copy_fingerprints(lib, adopted)
 
+    tasks = [task_of(row, True, check_lossless) for row, _ in stale]
+    tasks += [
+        t for t in (task_of(r, False, check_lossless) for r in usable) if t.analyse
+    ]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
+    by_path.update((r.path, (r, None)) for r in usable)
     if on_start is not None:
-        on_start(len(stale))
+        on_start(len(tasks))
     writes = []
     changed: list[int] = []
-    result: FpcalcResult
-    for result in fingerprint_files([r.path for r, _ in stale], workers):
+    for outcome in run_tasks(tasks, workers):
         if on_progress is not None:
             on_progress()
-        row, mtime = by_path[result.path]
+        row, mtime = by_path[outcome.task.path]
+        analysis = outcome.analysis
+        if analysis is not None and analysis.ok:
+            writes += take_analysis(row, analysis)
+            report.analysed += 1
+        elif analysis is not None:  # not stored: tried again next time
+            report.unchecked.append(Skipped(row.path, LOSSLESS_CHECK, analysis.error))
+        result = outcome.fpcalc
+        if result is None:
+            continue
         frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
         if frames is None:
             report.failed.append(

@@ -25,7 +25,11 @@ RECORDING = "dedupfuzzy_recording"
 MATCHED = "dedupfuzzy_matched"
 # The file's audio identity when it was fingerprinted (fingerprinting/freshness).
 AUDIO_ID = "dedupfuzzy_audio"
-FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID)
+# The lossless check (analysis/): verdict, cutoff in Hz, likely source.
+LOSSLESS = "dedupfuzzy_lossless"
+CUTOFF = "dedupfuzzy_cutoff"
+SOURCE = "dedupfuzzy_source"
+FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID, LOSSLESS, CUTOFF, SOURCE)
 # Our copy of the fingerprint, never read in bulk: `acoustid_fingerprint` is
 # also a tag, and `beet update` empties it for files that do not carry it;
 # `restore_cleared_fingerprints` puts the copy back.
@@ -52,6 +56,9 @@ class Row:
     fp_mtime: float | None = None
     blocks: str = ""
     added: float = 0.0
+    lossless: str = ""  # genuine, fake, unknown; "" when not analysed
+    cutoff: int = 0
+    likely_source: str = ""  # "lossy-128", "aac-320", "upsampled-44100"
     # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
     sketch: object = None
     # Whether the item has a fingerprint (also when it was not read).
@@ -135,6 +142,12 @@ def load_rows(
             row.recording = None if number is None else int(number)
         elif key == AUDIO_ID:
             row.audio_id = value or ""
+        elif key == LOSSLESS:
+            row.lossless = value or ""
+        elif key == CUTOFF:
+            row.cutoff = int(_float(value) or 0)
+        elif key == SOURCE:
+            row.likely_source = value or ""
     return list(rows.values())
 
 

@@ -1,0 +1,169 @@
+"""From spectra to a verdict: genuine, fake or unknown, with its evidence.
+
+A lossy encoder removes everything above a cutoff it picks from its bitrate
+(MP3 128 kbps about 16-17 kHz, 320 kbps about 20 kHz, Opus 20 kHz): decoded
+and stored losslessly, the file shows a brick wall, a fall of tens of dB
+within a few hundred Hz, and above it an empty band at the quantisation
+floor. Recorded music rolls off gradually, or reaches the top of the band.
+The verdict says `fake` only on a brick wall below the highest lossy cutoff,
+`genuine` only when real content reaches above it, and `unknown` otherwise:
+music with nothing up there (soft, quiet, old transfers) cannot tell.
+
+Some encoders keep the whole band (AAC at 256 kbps, Vorbis at q6): there the
+codec's own trace decides, the quantisation left on its MDCT frame grid
+(`grid`). It is looked for in every CD-rate file the spectrum did not
+already call fake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import grid, spectrum
+
+GENUINE = "genuine"
+FAKE = "fake"
+UNKNOWN = "unknown"
+VERDICTS = (GENUINE, FAKE, UNKNOWN)
+
+# no lossy encoder keeps content above this (LAME 320 kbps: about 20.2 kHz,
+# Opus 20.3 kHz); and none cuts below LOWEST_CUTOFF at the bitrates people
+# keep (LAME 64 kbps: 11-14 kHz), so a fall down there is the music's own
+LOSSY_CEILING = 20600.0
+LOWEST_CUTOFF = 11000.0
+MIN_DROP_DB = 20.0
+MAX_EMPTY_SPREAD_DB = 10.0
+# the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
+CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
+                  (19100.0, 192), (19900.0, 256))  # fmt: skip
+TOP_CLASS = 320
+# source kinds as stored, and in words
+LOSSY_KINDS = {"lossy": "lossy", "aac": "AAC", "vorbis": "Vorbis"}
+GRID_CODECS = {"kbd": "aac", "sine": "aac", "vorbis": "vorbis"}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the detector concluded about one file."""
+
+    verdict: str
+    cutoff: int = 0  # Hz: where the music stops (0: not measured)
+    source_kbps: int = 0  # the lossy source's estimated bitrate class (fakes)
+    source_codec: str = ""  # aac or vorbis when the codec's grid was found
+    source_rate: int = 0  # an upsampled file's original sample rate
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def source_code(self) -> str:
+        """The likely source as stored: `lossy-128`, `upsampled-44100` or ""."""
+        if self.verdict == FAKE:
+            return f"{self.source_codec or 'lossy'}-{self.source_kbps}"
+        if self.source_rate:
+            return f"upsampled-{self.source_rate}"
+        return ""
+
+
+def parse_source(code: str) -> tuple[int, int]:
+    """(lossy kbps, original sample rate) from a stored source code."""
+    kind, _, number = (code or "").partition("-")
+    value = int(number) if number.isdigit() else 0
+    if kind in LOSSY_KINDS:
+        return value, 0
+    if kind == "upsampled":
+        return 0, value
+    return 0, 0
+
+
+def describe_source(code: str) -> str:
+    """A stored source code in words."""
+    kbps, rate = parse_source(code)
+    if kbps:
+        return f"{LOSSY_KINDS[code.partition('-')[0]]} ~{kbps} kbps"
+    if rate:
+        return f"upsampled from {rate / 1000:g} kHz"
+    return ""
+
+
+def source_kbps(cutoff: float) -> int:
+    for limit, kbps in CUTOFF_CLASSES:
+        if cutoff < limit:
+            return kbps
+    return TOP_CLASS
+
+
+def quantisation_floor(n_fft: int, bits: int = 16) -> float:
+    """Rounding noise of `bits`-bit samples per bin, two channels, Hann window."""
+    lsb = 2.0 / (1 << bits)
+    return float(2 * (lsb**2 / 12) * 0.375 * n_fft)
+
+
+def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
+    """The verdict on decoded excerpts (stereo float arrays)."""
+    spec = spectrum.spectrogram(parts, samplerate)
+    level = spectrum.smooth(spectrum.db(spec.power.mean(axis=0)), 5)
+    freqs = spec.freqs
+    nyquist = samplerate / 2
+    floor = float(spectrum.db(np.array(quantisation_floor(len(freqs) * 2 - 2))))
+    if float(np.max(level)) < floor + 20:
+        return Analysis(UNKNOWN)
+    top = min(nyquist - 800.0, LOSSY_CEILING + 1000.0)
+    edge = spectrum.steepest_edge(level, freqs, LOWEST_CUTOFF, top)
+    reach = spectrum.reach(level, freqs, floor)
+    brick = (
+        edge is not None
+        and edge.drop >= MIN_DROP_DB
+        and (
+            edge.above_spread <= MAX_EMPTY_SPREAD_DB
+            or edge.above_top <= floor + MAX_EMPTY_SPREAD_DB
+        )
+    )
+    if brick and edge is not None and edge.freq < LOSSY_CEILING:
+        return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
+    if samplerate <= 48000:
+        found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits_of(parts))
+        if found.found:
+            return Analysis(
+                FAKE,
+                round(reach),
+                source_kbps(reach),
+                source_codec=GRID_CODECS[found.window],
+            )
+    rate = upsampled_from(level, freqs, floor, samplerate)
+    return Analysis(
+        GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
+        round(reach),
+        source_rate=rate,
+    )
+
+
+def bits_of(parts: tuple[np.ndarray, ...]) -> int:
+    """16 when the samples are whole 16-bit steps, else 24."""
+    sample = parts[0][:: max(1, len(parts[0]) // 4096)] * 32768.0
+    return 16 if np.array_equal(sample, np.round(sample)) else 24
+
+
+def upsampled_from(
+    level: np.ndarray, freqs: np.ndarray, floor: float, samplerate: int
+) -> int:
+    """The CD or DAT rate a high-rate file was made from; 0 if it was not.
+
+    Nothing above 26.5 kHz but the 16-bit floor, while the music is loud
+    below 20 kHz: a resampler made this file. Where the music falls 30 dB
+    under its 15-20 kHz level tells 44.1 from 48 kHz.
+    """
+    if samplerate <= 50000:
+        return 0
+    top = level[(freqs >= 26500) & (freqs <= samplerate / 2 - 1000)]
+    if not len(top) or float(np.percentile(top, 95)) > floor + 6:
+        return 0
+    ref = float(np.median(level[(freqs >= 15000) & (freqs < 20000)]))
+    if ref < floor + 20:
+        return 0
+    fallen = freqs[(freqs > 20000) & (level < ref - 30)]
+    return 44100 if len(fallen) and fallen[0] < 24800 else 48000

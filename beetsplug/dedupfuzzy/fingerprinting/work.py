@@ -1,0 +1,62 @@
+"""The per-file work of a refresh, run by one pool of workers.
+
+A file may need a fingerprint (fpcalc), a lossless check (analysis/), or
+both; both are decode-bound child processes, so the same threads drive them
+and a lossless file is read by both while it is in the page cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..analysis import Analysis, analyse_file
+from .fpcalc import FpcalcResult, fingerprint_file, fpcalc_command, unusable
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one file needs."""
+
+    path: bytes
+    fingerprint: bool
+    analyse: bool
+    length: float = 0.0
+    samplerate: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    fpcalc: FpcalcResult | None
+    analysis: Analysis | None
+
+
+def run_tasks(
+    tasks: Iterable[Task],
+    workers: int,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> Iterator[Outcome]:
+    """Do every task with `workers` threads; results in task order."""
+    tasks = list(tasks)
+    # as fingerprint_files: fpcalc is looked for only when there is
+    # something to decode, and a file that cannot be read is not decoded
+    command = ""
+    if any(t.fingerprint and unusable(t.path) is None for t in tasks):
+        command = fpcalc_command()
+
+    def work(task: Task) -> Outcome:
+        # a file fpcalc need not decode is answered without it
+        fp = fingerprint_file(command, task.path) if task.fingerprint else None
+        analysis = None
+        if task.analyse and (fp is None or fp.ok):
+            length = task.length or (fp.duration if fp else 0.0)
+            analysis = analyse_file(task.path, length, task.samplerate)
+        return Outcome(task, fp, analysis)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for outcome in pool.map(work, tasks):
+            if on_done is not None:
+                on_done(outcome)
+            yield outcome

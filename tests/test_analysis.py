@@ -1,0 +1,55 @@
+"""The lossless check's pure parts: the transform, the excerpt grid, the codes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from beetsplug.dedupfuzzy.analysis import decode, grid, verdict
+
+
+def test_fast_mdct_equals_the_definition():
+    m = grid.M
+    x = np.random.default_rng(1).standard_normal((2, 2 * m))
+    n, k = np.arange(2 * m), np.arange(m)
+    basis = np.cos(np.pi / m * (n[None, :] + 0.5 + m / 2) * (k[:, None] + 0.5))
+    assert np.allclose(grid.mdct(x), x @ (basis.T * np.sqrt(2 / m)), atol=1e-4)
+
+
+def test_quantised_mdct_coefficients_show_their_grid_and_noise_does_not():
+    """Coefficients zeroed on a 1024-sample grid (as an AAC encoder does)
+    reappear as zeros only at that grid, after 16-bit rounding."""
+    rng = np.random.default_rng(2)
+    m, frames = grid.M, 40
+    coeffs = rng.standard_normal((frames, m)) * 0.01
+    coeffs[:, 300:] *= rng.random((frames, m - 300)) < 0.3  # most of the top: 0
+    window = grid.WINDOWS["kbd"]
+    n, k = np.arange(2 * m), np.arange(m)
+    basis = np.cos(np.pi / m * (n[:, None] + 0.5 + m / 2) * (k[None, :] + 0.5))
+    signal = np.zeros((frames + 1) * m)
+    for f in range(frames):  # inverse MDCT, windowed overlap-add
+        signal[f * m : f * m + 2 * m] += window * (basis @ coeffs[f]) * np.sqrt(2 / m)
+    signal = np.round(signal[m:-m] * 32768) / 32768  # the decoder's grid starts at 0
+    stereo = np.stack([signal, signal], axis=1)
+    parts = (stereo[: 12 * m], stereo[12 * m : 24 * m])
+    assert grid.find_grid(parts, 44100, 20000).found
+    noise = np.round(rng.standard_normal(stereo.shape) * 0.01 * 32768) / 32768
+    assert not grid.find_grid(
+        (noise[: 12 * m], noise[12 * m : 24 * m]), 44100, 20000
+    ).found
+
+
+def test_excerpts_start_on_the_codec_grid():
+    starts = decode.excerpt_starts(240.0, 44100)
+    assert len(starts) == decode.EXCERPTS
+    assert all(s % 1024 == 0 and s % 576 == 0 for s in starts)
+    assert starts == sorted(starts) and starts[-1] < 240.0 * 44100
+    assert decode.excerpt_starts(8.0, 44100) == [0]
+
+
+def test_source_codes_read_back():
+    assert verdict.parse_source("lossy-128") == (128, 0)
+    assert verdict.parse_source("aac-256") == (256, 0)
+    assert verdict.parse_source("upsampled-44100") == (0, 44100)
+    assert verdict.parse_source("") == (0, 0)
+    assert verdict.describe_source("vorbis-192") == "Vorbis ~192 kbps"
+    assert verdict.describe_source("upsampled-48000") == "upsampled from 48 kHz"

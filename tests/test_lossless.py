@@ -1,0 +1,228 @@
+"""The lossless check end to end: genuine and fake FLACs made with ffmpeg.
+
+Two songs from tools/synthmusic.py; the fakes are the song encoded as MP3
+and decoded back into FLAC, as they are found in collections.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import synthmusic
+from conftest import BeetEnv
+
+SR = 44100
+SECONDS = 14.0
+SONG_A, SONG_B, SOFT, LONE = 21, 22, 23, 24
+
+
+def ffmpeg(*args: str, data: bytes | None = None) -> None:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", *args],
+        input=data,
+        check=True,
+        capture_output=True,
+    )
+
+
+def write_flac(audio: np.ndarray, dest: Path) -> None:
+    pcm = np.ascontiguousarray(audio, "<f4").tobytes()
+    ffmpeg("-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", "pipe:0",
+           "-c:a", "flac", "-sample_fmt", "s16", str(dest), data=pcm)  # fmt: skip
+
+
+def transcode(src: Path, dest: Path, *args: str) -> None:
+    ffmpeg("-i", str(src), *args, str(dest))
+
+
+def fake_flac(mp3: Path, dest: Path, hires: bool = False) -> None:
+    """An MP3 decoded and stored as FLAC (optionally upsampled to 24/96)."""
+    if hires:
+        transcode(mp3, dest, "-ar", "96000", "-c:a", "flac", "-sample_fmt", "s32")
+    else:
+        transcode(mp3, dest, "-c:a", "flac", "-sample_fmt", "s16")
+
+
+@pytest.fixture(scope="session")
+def material(tmp_path_factory) -> dict[str, Path]:
+    """Every file the tests use, made once per session."""
+    root = tmp_path_factory.mktemp("lossless")
+    made: dict[str, Path] = {}
+    for name, seed in (("a", SONG_A), ("b", SONG_B), ("lone", LONE)):
+        genuine = root / f"{name}-genuine.flac"
+        write_flac(synthmusic.render_song(seed, SECONDS), genuine)
+        made[f"{name}-genuine"] = genuine
+        for kbps in (128, 320):
+            mp3 = root / f"{name}-{kbps}.mp3"
+            transcode(genuine, mp3, "-c:a", "libmp3lame", "-b:a", f"{kbps}k")
+            made[f"{name}-{kbps}.mp3"] = mp3
+            made[f"{name}-fake{kbps}"] = root / f"{name}-fake{kbps}.flac"
+            fake_flac(mp3, made[f"{name}-fake{kbps}"])
+    made["a-fake128-96"] = root / "a-fake128-96.flac"
+    fake_flac(made["a-128.mp3"], made["a-fake128-96"], hires=True)
+    # soft synthesized music: pads and bass, nothing above a few kHz
+    stems = synthmusic.render_song_stems(SOFT, SECONDS)
+    made["soft"] = root / "soft.flac"
+    write_flac(synthmusic.mix(stems, ("chords", "bass")), root / "soft-raw.flac")
+    transcode(root / "soft-raw.flac", made["soft"], "-af", "lowpass=f=3000",
+              "-c:a", "flac", "-sample_fmt", "s16")  # fmt: skip
+    return made
+
+
+def library_of(beet: BeetEnv, material: dict[str, Path], names: list[str]) -> BeetEnv:
+    """A library holding the named files in place, imported as singletons."""
+    for name in names:
+        src = material[name]
+        shutil.copy2(src, beet.libdir / Path(name).with_suffix(src.suffix))
+    beet.run("import", "-A", "-s", "-C", "-q", str(beet.libdir))
+    return beet
+
+
+def fields(env: BeetEnv, template: str, *query: str) -> dict[str, str]:
+    """File stem -> the formatted fields of that item ("" where unset)."""
+    out = env.run("ls", "-f", f"$path\t{template}", *query).stdout
+    result = {}
+    for line in out.splitlines():
+        path, _, value = line.partition("\t")
+        result[Path(path).stem] = "" if value == template else value
+    return result
+
+
+def keepers(env: BeetEnv, *args: str) -> list[tuple[list[str], list[str]]]:
+    """Each duplicate group's copies by stem: the kept ones, then the others."""
+    groups = json.loads(env.run("dedupfuzzy", "--json", *args).stdout)["groups"]
+    return [
+        (
+            sorted(Path(i["path"]).stem for i in g["items"] if i["keep"]),
+            sorted(Path(i["path"]).stem for i in g["items"] if not i["keep"]),
+        )
+        for g in groups
+        if g["status"] == "duplicate"
+    ]
+
+
+def test_each_file_gets_its_verdict_stored_and_queryable(beet, material):
+    env = library_of(
+        beet, material, ["a-genuine", "a-fake128", "a-fake128-96", "soft", "a-320.mp3"]
+    )
+    env.run("dedupfuzzy")
+    verdicts = fields(env, "$dedupfuzzy_lossless")
+    assert verdicts == {
+        "a-genuine": "genuine",
+        "a-fake128": "fake",
+        "a-fake128-96": "fake",
+        "soft": "unknown",
+        "a-320": "",
+    }
+    fakes = env.run("ls", "-f", "$path", "dedupfuzzy_lossless:fake").stdout
+    assert sorted(Path(p).stem for p in fakes.split()) == ["a-fake128", "a-fake128-96"]
+    cutoffs = fields(env, "$dedupfuzzy_cutoff")
+    assert 15500 < int(cutoffs["a-fake128"]) < 17500
+    assert int(cutoffs["a-genuine"]) > 21000
+    # the declared type makes ranges work
+    low = env.run("ls", "-f", "$path", "dedupfuzzy_cutoff:..18000").stdout
+    assert {Path(p).stem for p in low.split()} >= {"a-fake128", "a-fake128-96"}
+    assert "a-genuine" not in low
+
+
+def test_genuine_lossless_wins_and_upsampled_fake_adds_nothing(beet, material):
+    env = library_of(
+        beet, material, ["a-genuine", "a-fake128-96", "a-fake320", "a-320.mp3"]
+    )
+    assert keepers(env) == [(["a-genuine"], ["a-320", "a-fake128-96", "a-fake320"])]
+    # keeping both kinds: the genuine FLAC and the best lossy file; no fake
+    env.write_config("dedupfuzzy:\n    keep: best-of-each\n")
+    assert keepers(env) == [(["a-320", "a-genuine"], ["a-fake128-96", "a-fake320"])]
+
+
+def test_without_a_genuine_copy_the_source_bitrate_decides(beet, material):
+    env = library_of(
+        beet,
+        material,
+        ["a-fake128", "a-fake128-96", "a-320.mp3", "b-fake320", "b-320.mp3"],
+    )
+    assert sorted(keepers(env)) == [
+        # a 320 kbps MP3 beats FLACs made from a 128 kbps MP3
+        (["a-320"], ["a-fake128", "a-fake128-96"]),
+        # equally band-limited: the lossless container wins
+        (["b-fake320"], ["b-320"]),
+    ]
+
+
+def test_listing_json_and_csv_show_verdict_and_cutoff(beet, material, tmp_path):
+    env = library_of(beet, material, ["a-genuine", "a-fake128", "a-128.mp3"])
+    listing = env.run("dedupfuzzy").stdout
+    line = next(x for x in listing.splitlines() if "a-fake128.flac" in x)
+    assert "fake, cutoff 16." in line and "lossy ~128 kbps" in line
+    assert "(genuine, cutoff" in listing
+
+    items = json.loads(env.run("dedupfuzzy", "--json").stdout)["groups"][0]["items"]
+    by_stem = {Path(i["path"]).stem: i for i in items}
+    assert by_stem["a-fake128"]["lossless"] == "fake"
+    assert by_stem["a-fake128"]["source"] == "lossy ~128 kbps"
+    assert 15500 < by_stem["a-fake128"]["cutoff"] < 17500
+    assert by_stem["a-genuine"]["lossless"] == "genuine"
+    assert by_stem["a-128"]["lossless"] is None
+
+    report = tmp_path / "report.csv"
+    env.run("dedupfuzzy", "--report", str(report))
+    rows = {Path(r["path"]).stem: r for r in csv.DictReader(report.open())}
+    assert rows["a-fake128"]["lossless"] == "fake"
+    assert rows["a-fake128"]["source"] == "lossy ~128 kbps"
+    assert int(rows["a-fake128"]["cutoff"]) == by_stem["a-fake128"]["cutoff"]
+    assert rows["a-128"]["lossless"] == ""
+
+
+def test_fakes_lists_every_fake_even_without_duplicates(beet, material):
+    env = library_of(beet, material, ["a-genuine", "lone-fake128", "b-fake320", "soft"])
+    out = env.run("dedupfuzzy", "--fakes").stdout.splitlines()
+    assert len(out) == 3
+    assert sorted(Path(x.split("  ")[-1]).stem for x in out[:2]) == [
+        "b-fake320",
+        "lone-fake128",
+    ]
+    assert out[-1] == "4 lossless items: 1 genuine, 2 fake, 1 unknown"
+
+    formatted = env.run("dedupfuzzy", "--fakes", "-f", "$title|$dedupfuzzy_cutoff")
+    lines = formatted.stdout.splitlines()[:2]
+    assert all("|" in x and int(x.split("|")[1]) > 15000 for x in lines)
+
+    proc = env.run("dedupfuzzy", "--fakes", "--json")
+    doc = json.loads(proc.stdout)
+    assert {Path(f["path"]).stem for f in doc["fakes"]} == {"b-fake320", "lone-fake128"}
+    assert all(f["lossless"] == "fake" and f["cutoff"] for f in doc["fakes"])
+    assert doc["summary"]["fake"] == 2 and doc["summary"]["genuine"] == 1
+    assert "lossless items" in proc.stderr
+
+
+def test_checked_once_and_a_missing_ffmpeg_is_one_line_per_file(beet, material):
+    env = library_of(beet, material, ["a-genuine", "a-fake128", "a-128.mp3"])
+    # no ffmpeg: the run goes on, the check is reported and not stored
+    nofmpeg = env.root / "bin"
+    nofmpeg.mkdir()
+    os.symlink(shutil.which("fpcalc"), nofmpeg / "fpcalc")
+    env.env["PATH"] = str(nofmpeg)
+    proc = env.run("dedupfuzzy")
+    assert "1 duplicate groups" in proc.stdout
+    errors = [x for x in proc.stdout.splitlines() if "lossless check" in x]
+    assert len(errors) == 2 and all("ffmpeg is not installed" in x for x in errors)
+    assert set(fields(env, "$dedupfuzzy_lossless").values()) == {""}
+    # with ffmpeg the files are checked; then never again while unchanged
+    del env.env["PATH"]
+    env.run("dedupfuzzy")
+    env.env["PATH"] = str(nofmpeg)
+    warm = env.run("dedupfuzzy")
+    assert "lossless check" not in warm.stdout
+    assert fields(env, "$dedupfuzzy_lossless")["a-fake128"] == "fake"
+    # a changed file is checked again
+    shutil.copy(material["a-genuine"], env.libdir / "a-fake128.flac")
+    del env.env["PATH"]
+    env.run("dedupfuzzy")
+    assert fields(env, "$dedupfuzzy_lossless")["a-fake128"] == "genuine"
