@@ -87,9 +87,10 @@ def make_mirror_command(plugin) -> Subcommand:
     cmd = Subcommand("mirror", help="build high and low symlink views of the library")
     cmd.parser.usage += (
         "\n\nLinks each album (the `mirror.path` template cut at --depth N) into"
-        "\nthe views: 'high' shows its best copy, 'low' its best lossy copy."
-        "\nQUERY narrows the items. With --source-high/--source-low, links the"
-        "\nfolders N levels below two source folders instead (directory mode)."
+        "\nthe views, every recording once: 'high' from its best copy, 'low'"
+        "\nfrom its best lossy copy. QUERY refreshes only the albums it matches."
+        "\nWith --source-high/--source-low, links the folders N levels below"
+        "\ntwo source folders instead (directory mode)."
     )
     add = cmd.parser.add_option
     add(
@@ -139,7 +140,7 @@ def make_mirror_command(plugin) -> Subcommand:
         dest="overwrite_symlinks",
         action="store_true",
         default=None,
-        help="replace links that point outside the sources",
+        help="take over links the mirror did not make where it needs the path",
     )
     add(
         "-p",
