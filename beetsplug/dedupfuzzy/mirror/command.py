@@ -17,6 +17,7 @@ from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from .. import settings
+from ..display import one_line
 from .model import Entries
 from .plan import choose_views
 from .scan import scan_source
@@ -199,7 +200,7 @@ def run_directory_mode(lib: Library, log, options: MirrorOptions) -> MirrorRun:
         if root in scan.unreadable:
             raise UserError(f"mirror: cannot read the {side} source {root}")
         for problem in scan.problems:
-            log.warning("{}", problem)
+            log.warning("{}", one_line(problem))
         for path in scan.skipped_links:
             log.debug("not following the symlinked folder {}", path)
         uncertain.extend(scan.unreadable)
