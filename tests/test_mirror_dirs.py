@@ -108,6 +108,15 @@ def test_pretend_prints_the_plan_and_creates_nothing(music: Music):
     assert not music.high.exists() and not music.low.exists()
 
 
+def test_a_name_with_a_newline_is_one_line_of_the_plan(music: Music):
+    music.album(music.flac, "Two\nLines")
+
+    out = music.mirror("--pretend").stdout
+
+    assert "create high:Two\\nLines" in out
+    assert not any(line.startswith("Lines") for line in out.splitlines())
+
+
 def test_simulate_is_an_alias_of_pretend(music: Music):
     music.album(music.flac, "A")
 

@@ -299,3 +299,13 @@ def test_the_record_after_a_run_holds_what_the_mirror_made_and_kept():
         "kept": RecordedLink("/t/k", "/t/k", 5),
         "stuck": before["stuck"],
     }
+
+
+def test_an_identical_link_is_taken_over_only_with_overwrite_symlinks():
+    state = ViewState(links={"X": ExistingLink(f"{HIGH}/X")})
+
+    (left,) = plan(side(HIGH, "X"), state)
+    (taken,) = plan(side(HIGH, "X"), state, overwrite_symlinks=True)
+
+    assert (left.kind, left.owned) == (KEEP, False)
+    assert (taken.kind, taken.owned, taken.reason) == (KEEP, True, "taken over")

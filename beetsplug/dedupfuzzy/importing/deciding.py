@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from beets import util
-
 from ..cli import prompts
 from ..cli.report import describe
+from ..display import shown
 from ..matching.groups import Member
 from ..matching.matcher import Match
 from ..settings import MatchSettings
@@ -105,13 +104,10 @@ def ask(
         else "Possible duplicate of a library track (uncertain), found by sound:"
     )
     old_lines = [
-        f"{describe(_old_copy(r, m), False)}  {util.displayable_path(r.path)}"
+        f"{describe(_old_copy(r, m), False)}  {shown(r.path)}"
         for r, m in zip(old, matches, strict=True)
     ]
-    new_line = (
-        f"{describe(Member(row, True, 1.0, 0.0), True)}  "
-        f"{util.displayable_path(row.path)}"
-    )
+    new_line = f"{describe(Member(row, True, 1.0, 0.0), True)}  {shown(row.path)}"
     offered = [k for k in prompts.ALL if k != prompts.NEW or policy.can_move_old]
     return prompts.ask(
         title,

@@ -18,6 +18,7 @@ from beets import util
 from beets.importer import Action, SingletonImportTask
 from beets.library import Item, Library
 
+from ..display import shown
 from ..safety.actions import quarantine_destination
 from ..safety.journal import Journal
 from ..safety.safemove import prune_empty_dirs
@@ -116,13 +117,11 @@ class Departures:
             final = self.journal.quarantine(self.run_id, item, self._destination(item))
         except (OSError, util.FilesystemError) as exc:
             self.tally.errors += 1
-            self.log.warning("{}: {}", util.displayable_path(src), exc)
+            self.log.warning("{}: {}", shown(src), exc)
             return
         self.tally.quarantined += 1
         self.moved = True
-        self.log.info(
-            "moved {} -> {}", util.displayable_path(src), util.displayable_path(final)
-        )
+        self.log.info("moved {} -> {}", shown(src), shown(final))
         if inside(src, self.lib.directory):
             prune_empty_dirs(os.path.dirname(src), self.lib.directory)
 

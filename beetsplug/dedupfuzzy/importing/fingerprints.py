@@ -12,9 +12,10 @@ import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from beets import config, plugins, util
+from beets import config, plugins
 from beets.library import Item, Library
 
+from ..display import shown
 from ..fingerprinting import freshness
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
@@ -134,9 +135,7 @@ class FingerprintSource:
             else:
                 tally.failed += 1
                 if log is not None:
-                    log.warning(
-                        "{}: {}", util.displayable_path(item.path), result.error
-                    )
+                    log.warning("{}: {}", shown(item.path), result.error)
         rows: dict[int, Row] = {}
         with self.lib.transaction():
             for item in items:

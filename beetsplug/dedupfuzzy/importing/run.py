@@ -30,6 +30,7 @@ from beets.importer import DuplicateAction
 from beets.library import Item, Library
 from beets.ui import UserError
 
+from ..display import shown
 from ..fingerprinting.fpcalc import fpcalc_command
 from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
@@ -198,7 +199,7 @@ class ImportRun:
 
     def _shown(self, item_id: int) -> str:
         item = self.lib.get_item(item_id)
-        return util.displayable_path(item.path) if item else f"item {item_id} (gone)"
+        return shown(item.path) if item else f"item {item_id} (gone)"
 
     # Matching and deciding.
 

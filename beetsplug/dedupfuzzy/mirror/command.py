@@ -17,6 +17,7 @@ from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from .. import settings
+from ..display import one_line
 from .model import Entries
 from .plan import choose_views
 from .scan import scan_source
@@ -87,9 +88,10 @@ def make_mirror_command(plugin) -> Subcommand:
     cmd = Subcommand("mirror", help="build high and low symlink views of the library")
     cmd.parser.usage += (
         "\n\nLinks each album (the `mirror.path` template cut at --depth N) into"
-        "\nthe views: 'high' shows its best copy, 'low' its best lossy copy."
-        "\nQUERY narrows the items. With --source-high/--source-low, links the"
-        "\nfolders N levels below two source folders instead (directory mode)."
+        "\nthe views, every recording once: 'high' from its best copy, 'low'"
+        "\nfrom its best lossy copy. QUERY refreshes only the albums it matches."
+        "\nWith --source-high/--source-low, links the folders N levels below"
+        "\ntwo source folders instead (directory mode)."
     )
     add = cmd.parser.add_option
     add(
@@ -139,7 +141,7 @@ def make_mirror_command(plugin) -> Subcommand:
         dest="overwrite_symlinks",
         action="store_true",
         default=None,
-        help="replace links that point outside the sources",
+        help="take over links the mirror did not make where it needs the path",
     )
     add(
         "-p",
@@ -198,7 +200,7 @@ def run_directory_mode(lib: Library, log, options: MirrorOptions) -> MirrorRun:
         if root in scan.unreadable:
             raise UserError(f"mirror: cannot read the {side} source {root}")
         for problem in scan.problems:
-            log.warning("{}", problem)
+            log.warning("{}", one_line(problem))
         for path in scan.skipped_links:
             log.debug("not following the symlinked folder {}", path)
         uncertain.extend(scan.unreadable)

@@ -31,6 +31,7 @@ from beets.library import Library
 from beets.ui import UserError
 
 from .. import quality, settings
+from ..display import shown
 from ..scan import tiebreaker
 from ..store.recordings import load_recordings
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
@@ -127,7 +128,7 @@ def _library_mode(
     check_views(views, Territory(libdir=libdir, item_folders=census.direct.keys()))
     usable, unusable = split_unusable(tracks)
     for path, reason in unusable:
-        log.warning("mirror: {}: {}, not linked", path, reason)
+        log.warning("mirror: {}: {}, not linked", shown(path), reason)
     recordings = recordings_of(lib)
     for track in usable:
         track.recording = recordings.get(track.id)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
+from ..display import one_line
+
 Entries = Mapping[str, str]
 """Entries of one side: path relative to the view -> absolute target path."""
 
@@ -114,7 +116,7 @@ class Action(NamedTuple):
             line += f" -> {self.target}"
         if self.reason:
             line += f" ({self.reason})"
-        return line
+        return one_line(line)
 
 
 @dataclass

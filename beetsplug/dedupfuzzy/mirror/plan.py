@@ -3,7 +3,7 @@
 Everything here is pure. The input is plain data: for each side ("high" and
 "low") a mapping of entries, ``relative path -> absolute target path``, and
 for each view what its folder holds now (a :class:`ViewState`). The output
-is a :class:`MirrorPlan`, a list of actions that ``mirror_apply`` performs
+is a :class:`MirrorPlan`, a list of actions that ``apply`` performs
 and ``--pretend`` prints.
 
 The rules the plan follows:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from beets.library import Library
 from beets.ui import UserError, print_
 
+from ..display import one_line
 from .apply import apply_plan
 from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
 from .plan import narrow, plan_mirror
@@ -145,7 +146,7 @@ def mirror_views(
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
         for problem in problems:
-            log.warning("{}", problem)
+            log.warning("{}", one_line(problem))
         spec = ViewSpec(name, root, getattr(desired, name), state, records)
         specs.append(spec if scope is None else narrow(spec, scope))
     plan = plan_mirror(
@@ -201,7 +202,7 @@ def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
     else:
         state, problems = ViewState(), []
     for problem in problems:
-        log.warning("{}", problem)
+        log.warning("{}", one_line(problem))
     return ViewSpec(name, root, {}, state, records)
 
 

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from beets import config as beets_config
 from beets import util
 
 from ..display import shown
@@ -282,13 +283,9 @@ def _fsync_dir(folder: bytes) -> None:
 
 
 def prune_empty_dirs(start: bytes, root: bytes) -> None:
-    """Remove empty folders from `start` upwards, never `root` or beyond it."""
-    root = os.path.abspath(root)
-    current = os.path.abspath(start)
-    inside = os.path.join(root, b"")
-    while current != root and current.startswith(inside):
-        try:
-            os.rmdir(util.syspath(current))
-        except OSError:
-            return  # Not empty (or not ours to remove): stop here.
-        current = os.path.dirname(current)
+    """Remove empty folders from `start` upwards, never `root` or beyond it.
+
+    beets' own `prune_dirs`, with the user's `clutter` list, as beets prunes
+    after its own moves.
+    """
+    util.prune_dirs(start, root, clutter=beets_config["clutter"].as_str_seq())
