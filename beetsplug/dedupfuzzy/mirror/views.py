@@ -16,6 +16,7 @@ from beets.library import Library
 from beets.ui import UserError, print_
 
 from ..display import one_line
+from ..safety.places import INSIDE, items_conflict
 from .apply import apply_plan
 from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
 from .plan import narrow, plan_mirror
@@ -76,23 +77,16 @@ def check_views(views: Mapping[str, str], territory: Territory) -> None:
 
 
 def _check_item_folders(name: str, root: str, folders: set[str]) -> None:
-    for probe in {os.path.abspath(root), os.path.realpath(root)}:
-        folder, parent = probe, os.path.dirname(probe)
-        while True:
-            if folder in folders:
-                raise UserError(
-                    f"mirror: the {name} view {root} is inside {folder},"
-                    " a folder of library items"
-                )
-            if parent == folder:
-                break
-            folder, parent = parent, os.path.dirname(parent)
-        prefix = probe.rstrip(os.sep) + os.sep
-        inside = next((f for f in folders if f.startswith(prefix)), None)
-        if inside is not None:
-            raise UserError(
-                f"mirror: the {name} view {root} holds library items ({inside})"
-            )
+    conflict = items_conflict(root, folders)
+    if conflict is None:
+        return
+    how, folder = conflict
+    if how == INSIDE:
+        raise UserError(
+            f"mirror: the {name} view {root} is inside {folder},"
+            " a folder of library items"
+        )
+    raise UserError(f"mirror: the {name} view {root} holds library items ({folder})")
 
 
 def check_sources(sources: Mapping[str, str]) -> None:

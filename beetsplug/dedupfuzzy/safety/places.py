@@ -9,6 +9,7 @@ library. Such places are refused before anything moves.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 from beets import util
 from beets.library import Item, Library
@@ -41,12 +42,42 @@ def place_refusal(lib: Library, folder: bytes, what: str) -> str | None:
             f"{what} {shown} is inside the library directory "
             f"{util.displayable_path(libdir)}: choose a folder outside it"
         )
-    for items_folder in item_folders(lib):
-        if _within(items_folder, folder):
-            return f"{what} {shown} holds library items: choose an empty folder"
-        if _within(folder, items_folder):
-            return (
-                f"{what} {shown} is inside {util.displayable_path(items_folder)}, "
-                "which holds library items: choose a folder outside it"
-            )
+    conflict = items_conflict(
+        os.fsdecode(folder), {os.fsdecode(f) for f in item_folders(lib)}
+    )
+    if conflict is None:
+        return None
+    how, items_folder = conflict
+    if how == HOLDS:
+        return f"{what} {shown} holds library items: choose an empty folder"
+    return (
+        f"{what} {shown} is inside {util.displayable_path(items_folder)}, "
+        "which holds library items: choose a folder outside it"
+    )
+
+
+INSIDE = "inside"
+HOLDS = "holds"
+
+
+def items_conflict(
+    folder: str, item_folders: Collection[str]
+) -> tuple[str, str] | None:
+    """How `folder` mixes with the library's music: (INSIDE, f) when it lies in
+    a folder `f` holding library items, (HOLDS, f) when it holds one; None when
+    neither. The path as given and its real path are both checked. The one
+    rule for the quarantine and the mirror's views."""
+    folders = item_folders if isinstance(item_folders, set) else set(item_folders)
+    for probe in {os.path.abspath(folder), os.path.realpath(folder)}:
+        current, parent = probe, os.path.dirname(probe)
+        while True:
+            if current in folders:
+                return INSIDE, current
+            if parent == current:
+                break
+            current, parent = parent, os.path.dirname(parent)
+        prefix = probe.rstrip(os.sep) + os.sep
+        holds = next((f for f in folders if f.startswith(prefix)), None)
+        if holds is not None:
+            return HOLDS, holds
     return None
