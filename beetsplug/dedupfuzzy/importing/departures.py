@@ -21,6 +21,7 @@ from beets.library import Item, Library
 from ..display import shown
 from ..safety.actions import quarantine_destination
 from ..safety.journal import Journal
+from ..safety.places import within
 from ..safety.safemove import prune_empty_dirs
 from .modes import NOT_IMPORTED, QUARANTINED
 from .tally import Tally
@@ -53,11 +54,6 @@ def take_out(task, item: Item) -> None:
         task.items[:] = [i for i in task.items if i is not item]
     if not task.imported_items():
         task.set_choice(Action.SKIP)
-
-
-def inside(path: bytes, folder: bytes) -> bool:
-    folder = util.normpath(folder).rstrip(os.sep.encode()) + os.sep.encode()
-    return util.normpath(path).startswith(folder)
 
 
 class Departures:
@@ -122,14 +118,14 @@ class Departures:
         self.tally.quarantined += 1
         self.moved = True
         self.log.info("moved {} -> {}", shown(src), shown(final))
-        if inside(src, self.lib.directory):
+        if within(src, self.lib.directory):
             prune_empty_dirs(os.path.dirname(src), self.lib.directory)
 
     def _destination(self, item: Item) -> bytes:
         """Where a copy goes in the quarantine: where it is (or would be) in
         the library, relative to the library folder."""
         place = item.path
-        if not inside(place, self.lib.directory):
+        if not within(place, self.lib.directory):
             try:
                 place = item.destination()
             except Exception:  # a broken path template: keep the full path

@@ -17,9 +17,10 @@ from beets.library import Item, Library
 _PATH_TYPE = Item._fields["path"]
 
 
-def _within(path: bytes, folder: bytes) -> bool:
-    """Whether `path` is `folder` or below it (both normalised)."""
-    folder = folder.rstrip(os.sep.encode())
+def within(path: bytes, folder: bytes) -> bool:
+    """Whether `path` is `folder` or below it."""
+    path = util.normpath(path)
+    folder = util.normpath(folder).rstrip(os.sep.encode())
     return path == folder or path.startswith(folder + os.sep.encode())
 
 
@@ -37,7 +38,7 @@ def place_refusal(lib: Library, folder: bytes, what: str) -> str | None:
     folder = util.normpath(folder)
     shown = util.displayable_path(folder)
     libdir = util.normpath(lib.directory)
-    if _within(folder, libdir):
+    if within(folder, libdir):
         return (
             f"{what} {shown} is inside the library directory "
             f"{util.displayable_path(libdir)}: choose a folder outside it"
