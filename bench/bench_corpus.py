@@ -20,7 +20,8 @@ how many copies were grouped with their master (copies of the recording)
 or merged wrongly (other recordings), how many pairs the verifier accepts
 when checked directly (as if the candidate search proposed every one), the
 similarities, the ending windows' similarity, the speed reported, and the
-cost: cold run, excerpts decoded and their share, warm run.
+cost: cold run (wall and CPU of the `beet` process), excerpts decoded and
+their share, warm run.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import difflib
 import json
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -231,6 +233,12 @@ SAME_RECORDING = ("pregap-8s", "speed+0.3", "speed-0.8", "speed+2", "speed-2", "
 EXCERPT_LOG = re.compile(r"(\d+) excerpts decoded for endings and speed in ([\d.]+) s")
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def library_rows(configdir: Path, files: Path) -> dict[str, tuple[int, float, str]]:
     """Relative path -> (id, length, fingerprint, path) of every item, as stored."""
     with sqlite3.connect(configdir / "library.db") as db:
@@ -287,9 +295,9 @@ def run_cases(n_songs: int) -> None:
     print(f"whole-recording cases: {len(songs)} songs of {cases.MIN_SECONDS + 10:g} s")
     print(
         "case             same? found  checked  false  uncertain  similarity   "
-        "ending      speed      cold s  excerpts  extra    warm s"
+        "ending      speed      cold s  cpu s  excerpts  extra    warm s"
     )
-    total_cold = total_extra = 0.0
+    total_cold = total_extra = total_cpu = 0.0
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-cases-") as tmp:
         for case in corpus_tools.CASE_NAMES:
             files = Path(tmp) / case / "music"
@@ -298,9 +306,10 @@ def run_cases(n_songs: int) -> None:
                 (files / e.relpath).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(manifest.path(e), files / e.relpath)
             lib, _ = make_library(Path(tmp) / case, files, "dedupfuzzy")
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), children_cpu()
             cold = beet(lib, "-v", "dedupfuzzy", "--json")
             cold_s = time.perf_counter() - t0
+            cold_cpu = children_cpu() - cpu0
             t0 = time.perf_counter()
             beet(lib, "dedupfuzzy", "--json")
             warm_s = time.perf_counter() - t0
@@ -345,6 +354,7 @@ def run_cases(n_songs: int) -> None:
             ends = [e for _, _, e in checked if e is not None]
             same = case in SAME_RECORDING
             total_cold += cold_s
+            total_cpu += cold_cpu
             total_extra += excerpt_s
             # 2:40 FLACs add up: one case's library at a time on the disk.
             shutil.rmtree(Path(tmp) / case)
@@ -359,11 +369,12 @@ def run_cases(n_songs: int) -> None:
                 f"{'-' if same else together:>5}  {uncertain:>9}  "
                 f"{span(sims if same else heads):11} {span(ends):11} "
                 f"{span([100 * x for x in speeds]) if speeds else '-':10} "
-                f"{cold_s:6.2f}  {n_excerpts:8}  "
+                f"{cold_s:6.2f} {cold_cpu:6.2f}  {n_excerpts:8}  "
                 f"{excerpt_s / max(1e-9, cold_s - excerpt_s):6.1%}  {warm_s:6.2f}"
             )
     print(
-        f"all cases: cold {total_cold:.1f} s, of which excerpts {total_extra:.1f} s: "
+        f"all cases: cold {total_cold:.1f} s ({total_cpu:.1f} s CPU), of which "
+        f"excerpts {total_extra:.1f} s: "
         f"+{total_extra / max(1e-9, total_cold - total_extra):.1%} over the same runs "
         "without them"
     )

@@ -189,7 +189,21 @@ def test_sketch_survives_its_text_form():
     assert back is not None
     assert (back.keys == s.keys).all() and (back.positions == s.positions).all()
     assert np.abs(back.profile - s.profile).max() < 0.01
+    assert s.repetition is not None
+    assert np.abs(back.repetition - s.repetition).max() < 0.01
     assert blockindex.decode_sketch("1:old-version") is None
+    # The bulk reader (a whole library at once) reads the same sketch.
+    table = blockindex.SketchTable.decode([blockindex.encode_sketch(s), None])
+    bulk = table.sketch(0)
+    assert (bulk.keys == back.keys).all() and (bulk.positions == back.positions).all()
+    assert np.array_equal(bulk.profile, back.profile)
+    assert np.array_equal(bulk.repetition, back.repetition)
+    assert table.sketch(1) is None
+
+
+def test_a_short_fingerprint_has_no_repetition_profile():
+    """Each quarter must hold the longest lag (12 s): under ~48 s, none."""
+    assert blockindex.sketch(song_frames(14, n=300)).repetition is None
 
 
 def test_match_orientation():

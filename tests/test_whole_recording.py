@@ -118,16 +118,31 @@ def test_warm_run_decodes_no_excerpt(tmp_path: Path, cases_corpus) -> None:
     assert warm.stdout.splitlines()[:-1] == cold.stdout.splitlines()[:-1]
 
 
-@pytest.mark.parametrize(
-    ("variant", "speed"),
-    [("speed+0.3", 1.003), ("speed-0.8", 0.992), ("speed+2", 1.02), ("speed-2", 0.98)],
-)
-def test_off_speed_rips_match_once_compared(cases_corpus, variant, speed) -> None:
-    """The verifier recognises vinyl/tape speed errors when a pair reaches it.
+OFF_SPEED = [
+    ("speed+0.3", 1.003),
+    ("speed-0.8", 0.992),
+    ("speed+2", 1.02),
+    ("speed-2", 0.98),
+]
 
-    (Whether the candidate search proposes such a pair is its own matter:
-    their frames keep few bits of the master's, see the README.)
-    """
+
+@pytest.mark.parametrize(("variant", "speed"), OFF_SPEED)
+def test_an_off_speed_rip_joins_its_master(
+    tmp_path: Path, cases_corpus, variant, speed
+) -> None:
+    """A vinyl or tape rip off speed is found and grouped by `beet dedupfuzzy`:
+    the candidate search proposes it (repetition profiles), the verifier
+    follows the drift; a live take of the same song stays apart."""
+    env, paths = library_of(tmp_path, cases_corpus, ["master", variant, "live"])
+    (group,) = duplicate_groups(env, env.run("dedupfuzzy", "--json").stdout)
+    assert set(group) == {paths["master"], paths[variant]}
+    assert group[paths["master"]]["keep"]
+    assert group[paths[variant]]["speed"] == pytest.approx(speed - 1, abs=0.001)
+
+
+@pytest.mark.parametrize(("variant", "speed"), OFF_SPEED)
+def test_off_speed_rips_match_once_compared(cases_corpus, variant, speed) -> None:
+    """The verifier recognises vinyl/tape speed errors when a pair reaches it."""
     command = fpcalc_command()
     entries = {e.variant: e for e in cases_corpus.entries}
     tracks, frames = {}, {}

@@ -12,7 +12,9 @@ offset to verify at.
 Heavy processing (a remaster with EQ and compression) leaves hardly any frame
 bit-identical, so each sketch also carries a profile: how often each of the
 32 bits is set over the whole fingerprint. Profiles of copies of a recording
-stay close while other songs' lie far away. `candidates.py` searches both.
+stay close while other songs' lie far away. An off-speed copy (vinyl, tape)
+keeps neither, so the sketch carries a third summary that survives speed
+errors: the repetition profile (`repetition`). `candidates.py` searches all.
 
 The sketch is stored on each item as a flexible attribute
 (`dedupfuzzy_blocks`), so a warm run needs no decoding at all.
@@ -27,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-INDEX_VERSION = "2"
+from . import repetition as rep
+
+INDEX_VERSION = "3"
 KEYS_PER_TRACK = 48
 
 
@@ -38,6 +42,7 @@ class Sketch:
     keys: np.ndarray
     positions: np.ndarray
     profile: np.ndarray | None = None
+    repetition: np.ndarray | None = None
 
     @property
     def empty(self) -> bool:
@@ -85,7 +90,12 @@ def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
         # Few distinct values among many frames: take them all.
         values, where = np.unique(hashes, return_index=True)
         chosen = where[:KEYS_PER_TRACK]
-    return Sketch(hashes[chosen], chosen.astype(np.int32), bit_profile(frames))
+    return Sketch(
+        hashes[chosen],
+        chosen.astype(np.int32),
+        bit_profile(frames),
+        rep.repetition_profile(frames),
+    )
 
 
 def bit_profile(frames: np.ndarray) -> np.ndarray:
@@ -102,6 +112,8 @@ def encode_sketch(s: Sketch) -> str:
     if s.profile is not None:
         quantised = np.round(s.profile * 255).astype(np.uint8).tobytes()
         text += ":" + base64.b64encode(quantised).decode("ascii")
+        if s.repetition is not None:
+            text += ":" + base64.b64encode(rep.encode(s.repetition)).decode("ascii")
     return text
 
 
@@ -113,6 +125,7 @@ def decode_sketch(text: str | None) -> Sketch | None:
     if version != INDEX_VERSION:
         return None
     body, _, profile_text = rest.partition(":")
+    profile_text, _, repetition_text = profile_text.partition(":")
     try:
         raw = base64.b64decode(body)
         profile = (
@@ -123,6 +136,9 @@ def decode_sketch(text: str | None) -> Sketch | None:
             if profile_text
             else None
         )
+        repetition = (
+            rep.decode(base64.b64decode(repetition_text)) if repetition_text else None
+        )
     except ValueError:
         return None
     n = len(raw) // 6
@@ -130,7 +146,7 @@ def decode_sketch(text: str | None) -> Sketch | None:
     positions = np.frombuffer(raw[4 * n : 6 * n], dtype="<u2").astype(np.int32)
     if profile is not None and len(profile) != 32:
         profile = None
-    return Sketch(keys, positions, profile)
+    return Sketch(keys, positions, profile, repetition)
 
 
 @dataclass
@@ -138,13 +154,15 @@ class SketchTable:
     """Many sketches as arrays, row by row: what a library-wide index needs.
 
     `counts[i]` is how many keys row i has (0: an empty sketch, nothing to
-    match; -1: no valid sketch stored); profiles are NaN where missing.
+    match; -1: no valid sketch stored); profiles and repetition profiles are
+    NaN where missing.
     """
 
     keys: np.ndarray
     positions: np.ndarray
     counts: np.ndarray
     profiles: np.ndarray
+    repetitions: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> SketchTable:
@@ -153,6 +171,7 @@ class SketchTable:
             np.zeros((n, KEYS_PER_TRACK), np.int32),
             np.full(n, -1, np.int32),
             np.full((n, 32), np.nan, np.float32),
+            np.full((n, rep.DIMS), np.nan, np.float32),
         )
 
     @classmethod
@@ -169,10 +188,14 @@ class SketchTable:
         fast: list[int] = []
         bodies: list[str] = []
         profiles: list[bytes] = []
+        repetitions: list[bytes] = []
         for i, text in enumerate(texts):
             if text and len(text) == _TEXT_LENGTH and text.startswith(_PREFIX):
                 try:
-                    profiles.append(binascii.a2b_base64(text[_PROFILE_AT:]))
+                    profiles.append(
+                        binascii.a2b_base64(text[_PROFILE_AT : _REPETITION_AT - 1])
+                    )
+                    repetitions.append(binascii.a2b_base64(text[_REPETITION_AT:]))
                 except binascii.Error:
                     continue
                 fast.append(i)
@@ -188,6 +211,9 @@ class SketchTable:
             table.counts[fast] = KEYS_PER_TRACK
             quantised = np.frombuffer(b"".join(profiles), np.uint8).reshape(-1, 32)
             table.profiles[fast] = quantised.astype(np.float32) / 255
+            table.repetitions[fast] = rep.decode_many(
+                np.frombuffer(b"".join(repetitions), np.uint8).reshape(-1, rep.DIMS)
+            )
         return table
 
     def __len__(self) -> int:
@@ -203,6 +229,8 @@ class SketchTable:
         self.counts[i] = n
         if s.profile is not None:
             self.profiles[i] = s.profile
+        if s.repetition is not None:
+            self.repetitions[i] = s.repetition
 
     def sketch(self, i: int) -> Sketch | None:
         n = int(self.counts[i])
@@ -211,14 +239,18 @@ class SketchTable:
         if n == 0:
             return EMPTY
         profile = self.profiles[i]
+        repetition = self.repetitions[i]
         return Sketch(
             self.keys[i, :n].copy(),
             self.positions[i, :n].copy(),
             None if np.isnan(profile[0]) else profile.copy(),
+            None if np.isnan(repetition[0]) else repetition.copy(),
         )
 
 
 _PREFIX = f"{INDEX_VERSION}:"
-# A full sketch's text: keys and positions (288 bytes), a profile (32 bytes).
+# A full sketch's text: keys and positions (288 bytes), a profile (32 bytes),
+# a repetition profile (48 bytes).
 _PROFILE_AT = len(_PREFIX) + 4 * (6 * KEYS_PER_TRACK // 3) + 1
-_TEXT_LENGTH = _PROFILE_AT + 44
+_REPETITION_AT = _PROFILE_AT + 44 + 1
+_TEXT_LENGTH = _REPETITION_AT + 4 * ((rep.DIMS + 2) // 3)

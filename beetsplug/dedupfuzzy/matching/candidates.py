@@ -14,6 +14,10 @@ the verifier then checks on their frames:
   proposes its `NEIGHBOURS` nearest profiles among the tracks of agreeing
   length (within `PROFILE_RADIUS`); the top k are kept directly, block by
   block, so the cost is bounded whatever the profiles look like.
+- **Nearest repetition profiles** (see `repetition`): a vinyl or tape rip
+  off speed keeps neither bit-identical frames nor its bit profile, but its
+  self-similarity; each track proposes its nearest among the tracks whose
+  length fits a speed error.
 
 One `CandidateIndex` serves both shapes of work: `pairs()` finds every
 candidate pair of the library at once (a first run), `query()` the
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blockindex import Sketch, SketchTable
+from .repetition import RepetitionSearch
 
 # Keys shared by more tracks than this are generic (quiet passages, common
 # chroma patterns) and carry no identity: they are ignored.
@@ -92,6 +97,9 @@ class CandidateIndex:
         self._sorted_norms = np.where(
             missing, np.inf, (self._sorted_profiles**2).sum(axis=1)
         ).astype(np.float32)
+        self._speed = RepetitionSearch(
+            self.ids, self.lengths, table.repetitions[keep], tolerance
+        )
         self._gone: set[int] = set()
         # Tracks added after building: few, searched directly.
         self._added: dict[int, tuple[Sketch, float]] = {}
@@ -118,6 +126,7 @@ class CandidateIndex:
         if s is None or s.empty:
             return
         self._added[track_id] = (s, length)
+        self._speed.add(track_id, length, s.repetition)
         for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
             self._added_keys[key].append((track_id, pos))
 
@@ -125,6 +134,7 @@ class CandidateIndex:
         """Forget a track (it left the library, or changed)."""
         if track_id in self._slot:
             self._gone.add(track_id)
+        self._speed.discard(track_id)
         old = self._added.pop(track_id, None)
         if old is not None:
             for key in old[0].keys.tolist():
@@ -161,6 +171,7 @@ class CandidateIndex:
                 for tid, other in postings:
                     shifts[tid][other - pos] += 1
         near = self._nearest(s.profile, length, skip)
+        near |= self._speed.query(s.repetition, length, skip)
         found: dict[int, list[int]] = {}
         for tid, counts in shifts.items():
             if tid in skip:
@@ -225,7 +236,7 @@ class CandidateIndex:
     def pairs(self) -> Candidates:
         """Every candidate pair of the indexed tracks (those built with)."""
         hints, shared = self._key_pairs()
-        near = self._profile_pairs()
+        near = self._profile_pairs() | self._speed.pairs()
         pairs = set(near)
         for pair, count in shared.items():
             if count >= 2 or pair in near or self._close(*pair):
