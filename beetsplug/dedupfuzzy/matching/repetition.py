@@ -53,21 +53,32 @@ _CLIP = 4.0
 
 
 def repetition_profile(frames: np.ndarray) -> np.ndarray | None:
-    """The profile (float32[DIMS]), or None for a fingerprint too short."""
+    """The profile (float32[DIMS]), or None for a fingerprint too short.
+
+    Quarter k pairs each frame from its start up to the next quarter's
+    start plus the longest lag with the frame a lag later; the BER of those
+    pairs, per lag, is the quarter's row.
+    """
     n = len(frames)
     if n < MIN_FRAMES:
         return None
+    frames = np.asarray(frames, dtype=np.uint32)
     longest = int(LAGS[-1])
-    parts = []
-    for k in range(PARTS):
-        start, stop = k * n // PARTS, (k + 1) * n // PARTS
-        seg = np.asarray(frames[start : min(n, stop + longest)], dtype=np.uint32)
-        ber = np.array(
-            [np.bitwise_count(seg[lag:] ^ seg[:-lag]).mean() / 32 for lag in LAGS]
-        )
-        spread = float(ber.std())
-        parts.append((ber - ber.mean()) / spread if spread > 0 else ber * 0)
-    z = np.clip(np.concatenate(parts), -_CLIP, _CLIP)
+    padded = np.concatenate([frames, np.zeros(longest, np.uint32)])
+    at = np.arange(n)[:, None] + LAGS[None, :]
+    # Running sums of changed bits per lag (pairs past the end count 0).
+    changed = np.bitwise_count(frames[:, None] ^ padded[at]).astype(np.int64)
+    totals = np.zeros((n + 1, len(LAGS)), np.int64)
+    np.cumsum(changed, axis=0, out=totals[1:])
+    cols = np.arange(len(LAGS))[None, :]
+    starts = (np.arange(PARTS) * n // PARTS)[:, None]
+    stops = np.minimum(n, (np.arange(1, PARTS + 1) * n // PARTS + longest))[:, None]
+    stops = stops - LAGS[None, :]
+    ber = (totals[stops, cols] - totals[starts, cols]) / (32.0 * (stops - starts))
+    mean = ber.mean(axis=1, keepdims=True)
+    spread = ber.std(axis=1, keepdims=True)
+    z = np.where(spread > 0, (ber - mean) / np.where(spread > 0, spread, 1), 0.0)
+    z = np.clip(z.ravel(), -_CLIP, _CLIP)
     return (z / np.sqrt(DIMS)).astype(np.float32)
 
 

@@ -194,9 +194,18 @@ class Drift:
 
 
 def block_shifts(
-    a: np.ndarray, b: np.ndarray, max_shift: int, block: int = DRIFT_BLOCK
+    a: np.ndarray,
+    b: np.ndarray,
+    max_shift: int,
+    block: int = DRIFT_BLOCK,
+    need: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each block of `a`: its centre, its best shift in `b` and that BER."""
+    """For each block of `a`: its centre, its best shift in `b` and that BER.
+
+    With `need`, stops as soon as fewer than `need` blocks could line up
+    (BER within `DRIFT_BLOCK_BER`): most pairs of different songs are told
+    apart by their first blocks.
+    """
     width = 2 * max_shift + 1
     padded = np.zeros(len(b) + 2 * max_shift + block, dtype=np.uint32)
     valid = np.zeros(len(padded), dtype=bool)
@@ -205,7 +214,11 @@ def block_shifts(
     windows = np.lib.stride_tricks.sliding_window_view(padded, block)
     masks = np.lib.stride_tricks.sliding_window_view(valid, block)
     centres, shifts, bers = [], [], []
-    for start in range(0, len(a) - block + 1, block):
+    starts = range(0, len(a) - block + 1, block)
+    good = 0
+    for done, start in enumerate(starts):
+        if good + len(starts) - done < need:
+            break
         # Row k of this slice is shift k - max_shift.
         rows = windows[start : start + width]
         inside = masks[start : start + width]
@@ -218,6 +231,7 @@ def block_shifts(
         centres.append(start + block / 2)
         shifts.append(k - max_shift)
         bers.append(float(ber[k]))
+        good += bers[-1] <= DRIFT_BLOCK_BER
     return np.array(centres), np.array(shifts, dtype=float), np.array(bers)
 
 
@@ -228,7 +242,12 @@ def fit_drift(a: np.ndarray, b: np.ndarray, max_shift: int) -> Drift | None:
     pregap): the slope is the median of the pairwise slopes (Theil-Sen),
     then refined by least squares over the blocks within 1.5 frames of it.
     """
-    centres, shifts, bers = block_shifts(a, b, max_shift)
+    blocks = len(range(0, len(a) - DRIFT_BLOCK + 1, DRIFT_BLOCK))
+    # Fewer good blocks than this can never give enough blocks on one line.
+    need = max(5, int(np.ceil(0.6 * blocks)))
+    centres, shifts, bers = block_shifts(a, b, max_shift, need=need)
+    if len(centres) < blocks:
+        return None
     good = bers <= DRIFT_BLOCK_BER
     if good.sum() < 5:
         return None
