@@ -192,12 +192,12 @@ class SketchTable:
         for i, text in enumerate(texts):
             if text and len(text) == _TEXT_LENGTH and text.startswith(_PREFIX):
                 try:
-                    profiles.append(
-                        binascii.a2b_base64(text[_PROFILE_AT : _REPETITION_AT - 1])
-                    )
-                    repetitions.append(binascii.a2b_base64(text[_REPETITION_AT:]))
+                    profile = binascii.a2b_base64(text[_PROFILE_AT:_PROFILE_END])
+                    repetition = binascii.a2b_base64(text[_REPETITION_AT:])
                 except binascii.Error:
                     continue
+                profiles.append(profile)
+                repetitions.append(repetition)
                 fast.append(i)
                 bodies.append(text[len(_PREFIX) : _PROFILE_AT - 1])
             else:
@@ -252,5 +252,6 @@ _PREFIX = f"{INDEX_VERSION}:"
 # A full sketch's text: keys and positions (288 bytes), a profile (32 bytes),
 # a repetition profile (48 bytes).
 _PROFILE_AT = len(_PREFIX) + 4 * (6 * KEYS_PER_TRACK // 3) + 1
-_REPETITION_AT = _PROFILE_AT + 44 + 1
+_PROFILE_END = _PROFILE_AT + 44
+_REPETITION_AT = _PROFILE_END + 1
 _TEXT_LENGTH = _REPETITION_AT + 4 * ((rep.DIMS + 2) // 3)
