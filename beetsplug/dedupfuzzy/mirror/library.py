@@ -32,7 +32,6 @@ from beets.ui import UserError
 
 from .. import quality, settings
 from ..display import shown
-from ..scan import tiebreaker
 from ..store.recordings import load_recordings
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots
@@ -222,7 +221,7 @@ def _ranker(lib: Library):
     view = beets_config["dedupfuzzy"]
     view.add(settings.DEFAULTS)
     fields = (view["tiebreak"].get(dict) or {}).get("items", [])
-    tiebreak = tiebreaker(lib, list(fields))
+    tiebreak = quality.tiebreaker(lib, list(fields))
 
     def rank(copies: Sequence[Track]) -> list[Track]:
         return quality.rank(copies, tiebreak)
