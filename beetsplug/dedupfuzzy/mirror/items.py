@@ -113,7 +113,10 @@ class PathTemplate:
             return list(self._read_items(lib))
         return list(self._read_rows(lib))
 
-    def _read_rows(self, lib: Library) -> Iterator[Track]:
+    def sql_columns(self) -> list[str]:
+        """What is read of each item (``items`` joined with ``albums``):
+        the columns the mirror needs, then those the template reads.
+        """
         columns = [f"items.{c}" for c in _BASE_COLUMNS]
         for name in self.columns:
             if name in Album.item_keys:
@@ -124,9 +127,12 @@ class PathTemplate:
                 )
             else:
                 columns.append(f"items.{name}")
+        return columns
+
+    def _read_rows(self, lib: Library) -> Iterator[Track]:
         with lib.transaction() as tx:
             rows = tx.query(
-                f"SELECT {', '.join(columns)} FROM items"
+                f"SELECT {', '.join(self.sql_columns())} FROM items"
                 " LEFT JOIN albums ON albums.id = items.album_id"
             )
         base = len(_BASE_COLUMNS)

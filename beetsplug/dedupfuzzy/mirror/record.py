@@ -31,6 +31,14 @@ _SCHEMA = (
     " link TEXT NOT NULL, target TEXT NOT NULL, item INTEGER,"
     " PRIMARY KEY (view, root, rel))"
 )
+# The stamp (``mirror.stamp``) vouches for this record as it was: any
+# change to the record forgets it.
+STAMP_TABLE = "dedupfuzzy_mirror_stamp"
+STAMP_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {STAMP_TABLE} ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL,"
+    " folders TEXT NOT NULL, unusable TEXT NOT NULL, links INTEGER NOT NULL)"
+)
 
 ViewRows = dict[str, RecordedLink]
 """The recorded links of one view folder: relative path -> record."""
@@ -85,7 +93,8 @@ class LinkRecord:
         if not deletes and not upserts:
             return 0
         with self.lib.transaction() as tx:
-            tx.script(_SCHEMA)
+            tx.script(f"{_SCHEMA}; {STAMP_SCHEMA}")
+            tx.mutate(f"DELETE FROM {STAMP_TABLE}")
             tx.mutate_many(
                 f"DELETE FROM {TABLE} WHERE view = ? AND root = ? AND rel = ?",
                 deletes,

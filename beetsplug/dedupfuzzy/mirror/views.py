@@ -45,6 +45,9 @@ class MirrorRun:
     plan: MirrorPlan
     summary: str
     failed: int = 0
+    # The views hold exactly what was planned, every link recorded (see
+    # `stamp`): nothing failed, nothing in the way, nothing left elsewhere.
+    settled: bool = False
 
 
 def check_views(views: Mapping[str, str], territory: Territory) -> None:
@@ -124,6 +127,7 @@ def mirror_views(
     and nothing changes.
     """
     record = LinkRecord(lib)
+    troubled = False  # something the plan cannot see was in the way
     specs: list[ViewSpec] = []
     # Rows kept under another spelling of a view's folder (a symlink on the
     # way, --relative switched): they move to the folder's current name.
@@ -140,6 +144,7 @@ def mirror_views(
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
         for problem in problems:
+            troubled = True
             log.warning("{}", one_line(problem))
         spec = ViewSpec(name, root, getattr(desired, name), state, records)
         specs.append(spec if scope is None else narrow(spec, scope))
@@ -184,7 +189,19 @@ def mirror_views(
     record.save(updates)
     summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
     print_(summary)
-    return MirrorRun(plan, summary, len(report.failed))
+    settled = not (troubled or scope is not None or report.failed or plan.problems)
+    if settled:
+        wanted = {ViewKey(s.name, s.root): len(s.desired) for s in specs}
+        held = {key: len(rows) for key, rows in record.rows.items() if rows}
+        settled = held == {key: n for key, n in wanted.items() if n}
+    return MirrorRun(plan, summary, len(report.failed), settled)
+
+
+def unchanged_run(plan: MirrorPlan, pretend: bool) -> MirrorRun:
+    """A run whose plan keeps every link (``stamp`` said nothing changed)."""
+    summary = _summary([], plan, failed=0, pretend=pretend)
+    print_(summary)
+    return MirrorRun(plan, summary, settled=True)
 
 
 def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
