@@ -147,10 +147,12 @@ def _library_mode(
         track.recording = recordings.get(track.id)
     albums = join_entries(usable)
     scope = None
+    scope_items: set[int] = set()
     if query:
         wanted = {item.id for item in lib.items(list(query))}
         albums = [a for a in albums if any(t.id in wanted for t in a.tracks)]
         scope = {name for a in albums for name in (a.rel, *a.names)}
+        scope_items = wanted | {t.id for a in albums for t in a.tracks}
     built = desired_views(albums, census, template.track_name, rank)
     desired = _real_targets(built.desired) if options.relative else built.desired
     log.debug(
@@ -170,6 +172,7 @@ def _library_mode(
         pretend=options.pretend,
         items=built.items,
         scope=scope,
+        scope_items=scope_items,
         dangling_roots={libdir, os.path.realpath(libdir), *census.direct},
     )
     if stamping and not options.pretend:

@@ -16,7 +16,7 @@ and :meth:`LinkRecord.save` writes only the difference.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -76,6 +76,13 @@ class LinkRecord:
     def old_roots(self, view: str, root: str) -> list[str]:
         """Folders where this view used to be, still holding recorded links."""
         return sorted(k.root for k in self.rows if k.view == view and k.root != root)
+
+    def dropped(self, views: Collection[str]) -> list[ViewKey]:
+        """Folders of views not among ``views`` that still hold recorded links."""
+        return sorted(
+            (k for k, rows in self.rows.items() if rows and k.view not in views),
+            key=lambda k: (k.view, k.root),
+        )
 
     def save(self, updates: Mapping[ViewKey, tuple[ViewRows, ViewRows]]) -> int:
         """Write the difference between the rows before and after, per view
