@@ -111,7 +111,12 @@ class PathTemplate:
         """Every library item as a track placed under the template."""
         if not self.fast:
             return list(self._read_items(lib))
-        return list(self._read_rows(lib))
+        with lib.transaction() as tx:
+            rows = tx.query(
+                f"SELECT {', '.join(self.sql_columns())} FROM items"
+                " LEFT JOIN albums ON albums.id = items.album_id"
+            )
+        return list(self._read_rows(rows))
 
     def sql_columns(self) -> list[str]:
         """What is read of each item (``items`` joined with ``albums``):
@@ -129,12 +134,7 @@ class PathTemplate:
                 columns.append(f"items.{name}")
         return columns
 
-    def _read_rows(self, lib: Library) -> Iterator[Track]:
-        with lib.transaction() as tx:
-            rows = tx.query(
-                f"SELECT {', '.join(self.sql_columns())} FROM items"
-                " LEFT JOIN albums ON albums.id = items.album_id"
-            )
+    def _read_rows(self, rows: Sequence[Sequence]) -> Iterator[Track]:
         base = len(_BASE_COLUMNS)
         picks = [base + n for n in self.head_columns]
         # One pick gives a value, several a tuple: either is a fine memo key.

@@ -131,7 +131,9 @@ def _library_mode(
     stamping = not query and template.fast and tiebreak is None
     fingerprint = ""
     if stamping:
-        fingerprint = _fingerprint(lib, options, views, template)
+        fingerprint = stamp.digest(
+            lib, _settings_used(lib, options, views), template.sql_columns(), RECORDING
+        )
         quick = _unchanged(lib, log, fingerprint, views, options.pretend)
         if quick is not None:
             return quick
@@ -183,11 +185,11 @@ def _library_mode(
     return Refresh(run, built, unusable)
 
 
-def _fingerprint(
-    lib: Library, options: MirrorOptions, views: dict[str, str], template
-) -> str:
-    """The stamp's digest of what this run's plan is made from."""
-    settings_used = [
+def _settings_used(
+    lib: Library, options: MirrorOptions, views: dict[str, str]
+) -> list[object]:
+    """The settings a library-mode plan depends on, for the stamp."""
+    return [
         sorted(views.items()),
         options.path,
         options.depth,
@@ -195,7 +197,6 @@ def _fingerprint(
         options.overwrite_symlinks,
         *stamp.config_of(lib),
     ]
-    return stamp.digest(lib, settings_used, template.sql_columns(), RECORDING)
 
 
 def _unchanged(
@@ -262,17 +263,17 @@ def _files_in(folder: str) -> tuple[set[str], set[str]]:
     """The names of the (links to) regular files in a folder, and of the
     symlinks among them.
     """
-    files, symlinks = set(), set()
     try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if _is_file(entry):
-                    files.add(entry.name)
-                    if entry.is_symlink():
-                        symlinks.add(entry.name)
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
-        pass
-    return files, symlinks
+        return set(), set()
+    try:
+        files = {entry.name for entry in entries if entry.is_file()}
+    except OSError:  # a link that cannot be followed: one by one
+        files = {entry.name for entry in entries if _is_file(entry)}
+    symlinks = {entry.name for entry in entries if entry.is_symlink()}
+    return files, symlinks & files
 
 
 def _is_file(entry: os.DirEntry) -> bool:

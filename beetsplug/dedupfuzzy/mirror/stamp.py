@@ -91,15 +91,18 @@ def digest(
     """A digest of the options, and of every item: its ``columns`` (SQL
     over ``items`` joined with ``albums``) and its ``recording`` attribute.
 
-    SQLite concatenates the rows, so Python sees one value, not 100,000
-    rows. Should it ever concatenate them in another order, the digest
-    differs and the run is a full one: never wrong, only slower.
+    SQLite writes each value as an SQL literal (``quote``: typed, quotes
+    escaped, so two different libraries never give the same text) and joins
+    them, so Python hashes one value instead of reading 100,000 rows.
+    Should SQLite ever join the items in another order, the digest differs
+    and the run is a full one: slower, never wrong.
     """
     hasher = hashlib.blake2b(digest_size=20)
     hasher.update(json.dumps([VERSION, *map(repr, options)]).encode())
     row = " || ',' || ".join(f"quote({c})" for c in [*columns, "rec.value"])
     query = (
-        f"SELECT CAST(group_concat(r, char(10)) AS BLOB) FROM (SELECT {row} AS r"
+        "SELECT CAST(group_concat(r, char(10)) AS BLOB) FROM"
+        f" (SELECT {row} AS r"
         " FROM items LEFT JOIN albums ON albums.id = items.album_id"
         " LEFT JOIN item_attributes AS rec"
         " ON rec.entity_id = items.id AND rec.key = ?"
