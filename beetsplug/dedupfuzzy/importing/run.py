@@ -117,7 +117,7 @@ class ImportRun:
             # The tasks before this one are through the whole pipeline.
             self.departures.flush(force=True)
         if not self.disabled:
-            self.fingerprints.start([item.path for item in task.items])
+            self.fingerprints.start(list(task.items))
 
     def ask(self, task, items: list[Item]) -> None:
         """Put this task's duplicates to the user, before beets adds them."""
