@@ -37,7 +37,7 @@ from ..matching.matcher import Match
 from ..safety.places import place_refusal
 from ..scan import tiebreaker
 from ..settings import Settings
-from ..store import catalog, decisions
+from ..store import decisions
 from ..store.catalog import Row
 from . import deciding
 from .departures import Departures, take_out
@@ -94,7 +94,6 @@ class ImportRun:
         self.departures = Departures(lib, quarantine, self.tally, self.log)
         self.lock = threading.RLock()
         self.fingerprints = FingerprintSource(lib, fpcalc_command(), settings.workers)
-        catalog.restore_cleared_fingerprints(lib)
         with lib.transaction() as tx:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="dedupfuzzy-index")
