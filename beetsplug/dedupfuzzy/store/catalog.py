@@ -101,13 +101,13 @@ def load_rows(
     so it is tested only for items without our `dedupfuzzy_fp_mtime`: those
     we fingerprinted or adopted have one.)
     """
-    return list(read_rows(lib, ids, fingerprints, blocks)[0].values())
+    return list(read_rows(lib, ids, fingerprints, blocks).values())
 
 
 def read_rows(
     lib: Library, ids: Iterable[int] | None, fingerprints: bool, blocks: bool
-) -> tuple[dict[int, Row], dict[int, object]]:
-    """Rows by id, and the path of each as stored (for `rowcache`)."""
+) -> dict[int, Row]:
+    """Rows by id."""
     fingerprint = FINGERPRINT if fingerprints else "''"
     keys = (*FLEX_FIELDS, FINGERPRINT) + ((BLOCKS,) if blocks else ())
     columns = (
@@ -135,12 +135,10 @@ def read_rows(
                 )
             base.sort(key=lambda r: r[0])
     rows: dict[int, Row] = {}
-    stored_paths: dict[int, object] = {}
     for r in base:
         item_id = r[0]
         if not r[1]:  # an item without a path has no file to compare
             continue
-        stored_paths[item_id] = r[1]
         rows[item_id] = Row(
             id=item_id,
             path=PATH_TYPE.from_sql(r[1]),
@@ -187,7 +185,7 @@ def read_rows(
             rows[i].has_fingerprint = True
         for row in rows.values():
             row.has_fingerprint = row.has_fingerprint or row.fp_mtime is not None
-    return rows, stored_paths
+    return rows
 
 
 # The row cache (`rowcache`): its table, dropped entries.
