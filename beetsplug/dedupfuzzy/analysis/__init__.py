@@ -8,14 +8,23 @@ with the fingerprint and follows the same freshness rule.
 
 from __future__ import annotations
 
-from .decode import DecodeError, decode_excerpts
-from .verdict import FAKE, GENUINE, UNKNOWN, VERDICTS, Analysis, judge
+from typing import TYPE_CHECKING
 
-__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "Analysis", "analyse_file"]
+from .labels import FAKE, GENUINE, UNKNOWN, VERDICTS
+
+if TYPE_CHECKING:
+    from .verdict import Analysis
+
+__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "analyse_file"]
 
 
 def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     """The verdict on one file; a file that cannot be decoded gets an error."""
+    # numpy is loaded here, by the fingerprinting workers, not by every
+    # command that only reads the stored verdicts.
+    from .decode import DecodeError, decode_excerpts
+    from .verdict import Analysis, judge
+
     try:
         excerpts = decode_excerpts(path, length, samplerate)
     except DecodeError as exc:

@@ -34,8 +34,8 @@ from ..display import shown
 from ..fingerprinting.fpcalc import fpcalc_command
 from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
+from ..quality import tiebreaker
 from ..safety.places import place_refusal
-from ..scan import tiebreaker
 from ..settings import Settings
 from ..store import decisions
 from ..store.catalog import Row
