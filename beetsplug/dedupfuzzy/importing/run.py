@@ -37,7 +37,7 @@ from ..matching.matcher import Match
 from ..quality import tiebreaker
 from ..safety.places import place_refusal
 from ..settings import Settings
-from ..store import catalog, decisions
+from ..store import decisions
 from ..store.catalog import Row
 from . import deciding
 from .departures import Departures, take_out
@@ -94,7 +94,6 @@ class ImportRun:
         self.departures = Departures(lib, quarantine, self.tally, self.log)
         self.lock = threading.RLock()
         self.fingerprints = FingerprintSource(lib, fpcalc_command(), settings.workers)
-        catalog.restore_cleared_fingerprints(lib)
         with lib.transaction() as tx:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="dedupfuzzy-index")
@@ -117,7 +116,7 @@ class ImportRun:
             # The tasks before this one are through the whole pipeline.
             self.departures.flush(force=True)
         if not self.disabled:
-            self.fingerprints.start([item.path for item in task.items])
+            self.fingerprints.start(list(task.items))
 
     def ask(self, task, items: list[Item]) -> None:
         """Put this task's duplicates to the user, before beets adds them."""
