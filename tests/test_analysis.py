@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 
 from beetsplug.dedupfuzzy.analysis import decode, grid, verdict
@@ -53,3 +55,28 @@ def test_source_codes_read_back():
     assert verdict.parse_source("") == (0, 0)
     assert verdict.describe_source("vorbis-192") == "Vorbis ~192 kbps"
     assert verdict.describe_source("upsampled-48000") == "upsampled from 48 kHz"
+
+
+def test_libsndfile_and_ffmpeg_read_the_same_excerpts(tmp_path):
+    """FLAC is read in-process; the samples (and so the codec grid's place)
+    are those ffmpeg decodes."""
+    rng = np.random.default_rng(3)
+    audio = np.round(rng.standard_normal((20 * 44100, 2)) * 3000) / 32768
+    flac = tmp_path / "noise.flac"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", "44100",
+         "-ac", "2", "-i", "pipe:0", "-c:a", "flac", "-sample_fmt", "s16",
+         str(flac)],
+        input=audio.astype("<f4").tobytes(), check=True,
+    )  # fmt: skip
+    path = str(flac).encode()
+    inprocess = decode.read_excerpts(path, 20.0)
+    assert inprocess is not None and len(inprocess.parts) == decode.EXCERPTS
+    other = decode.ffmpeg_excerpts(path, 20.0, 44100)
+    assert inprocess.samplerate == other.samplerate == 44100
+    for mine, theirs in zip(inprocess.parts, other.parts, strict=True):
+        assert np.array_equal(mine, theirs)
+    start = decode.excerpt_starts(20.0, 44100)[1]
+    assert np.array_equal(
+        inprocess.parts[1], audio[start : start + len(other.parts[1])]
+    )

@@ -8,8 +8,19 @@ with the fingerprint and follows the same freshness rule.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .decode import DecodeError, decode_excerpts
-from .verdict import FAKE, GENUINE, UNKNOWN, VERDICTS, Analysis, judge
+from .verdict import (
+    FAKE,
+    GENUINE,
+    UNKNOWN,
+    VERDICTS,
+    Analysis,
+    bits_of,
+    codec_trace,
+    judge,
+)
 
 __all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "Analysis", "analyse_file"]
 
@@ -20,4 +31,22 @@ def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
         excerpts = decode_excerpts(path, length, samplerate)
     except DecodeError as exc:
         return Analysis(UNKNOWN, error=str(exc))
-    return judge(excerpts.parts, excerpts.samplerate)
+    found = judge(excerpts.parts, excerpts.samplerate)
+    if found.grid_rate and found.verdict != FAKE:
+        # perhaps upsampled: a source's codec grid is on the source's samples
+        try:
+            source = decode_excerpts(path, length, excerpts.samplerate, found.grid_rate)
+        except DecodeError:
+            return found
+        # the resampler's own band edge stays out of the comparison
+        top = min(found.cutoff, found.grid_rate / 2 * 0.9)
+        traced = codec_trace(
+            source.parts, source.samplerate, top, bits_of(source.parts)
+        )
+        if traced is not None:
+            return replace(
+                traced,
+                cutoff=min(found.cutoff, source.samplerate // 2),
+                source_rate=found.grid_rate,
+            )
+    return found

@@ -54,6 +54,9 @@ class Analysis:
     source_codec: str = ""  # aac or vorbis when the codec's grid was found
     source_rate: int = 0  # an upsampled file's original sample rate
     error: str = ""
+    # not stored: a high-rate file with nothing above the CD band may be a
+    # resampled lossy file, whose codec grid is looked for at this rate
+    grid_rate: int = 0
 
     @property
     def ok(self) -> bool:
@@ -126,19 +129,34 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     if brick and edge is not None and edge.freq < LOSSY_CEILING:
         return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
     if samplerate <= 48000:
-        found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits_of(parts))
-        if found.found:
-            return Analysis(
-                FAKE,
-                round(reach),
-                source_kbps(reach),
-                source_codec=GRID_CODECS[found.window],
-            )
+        traced = codec_trace(parts, samplerate, reach, bits_of(parts))
+        if traced is not None:
+            return traced
     rate = upsampled_from(level, freqs, floor, samplerate)
     return Analysis(
         GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
         round(reach),
         source_rate=rate,
+        grid_rate=rate or (44100 if empty_above(level, freqs, floor, 26500) else 0),
+    )
+
+
+def codec_trace(
+    parts: tuple[np.ndarray, ...], samplerate: int, reach: float, bits: int = 16
+) -> Analysis | None:
+    """A fake by its codec's frame grid (the band up to `reach`), or None.
+
+    An upsampled file is read back at its source rate first (`rate` of
+    decode_excerpts): the grid is on the source's samples.
+    """
+    found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits)
+    if not found.found:
+        return None
+    return Analysis(
+        FAKE,
+        round(reach),
+        source_kbps(reach),
+        source_codec=GRID_CODECS[found.window],
     )
 
 
@@ -146,6 +164,12 @@ def bits_of(parts: tuple[np.ndarray, ...]) -> int:
     """16 when the samples are whole 16-bit steps, else 24."""
     sample = parts[0][:: max(1, len(parts[0]) // 4096)] * 32768.0
     return 16 if np.array_equal(sample, np.round(sample)) else 24
+
+
+def empty_above(level: np.ndarray, freqs: np.ndarray, floor: float, low: float) -> bool:
+    """Nothing but the 16-bit floor from `low` up to near the top."""
+    top = level[(freqs >= low) & (freqs <= freqs[-1] - 1000)]
+    return len(top) > 0 and float(np.percentile(top, 95)) <= floor + 6
 
 
 def upsampled_from(
@@ -157,10 +181,7 @@ def upsampled_from(
     below 20 kHz: a resampler made this file. Where the music falls 30 dB
     under its 15-20 kHz level tells 44.1 from 48 kHz.
     """
-    if samplerate <= 50000:
-        return 0
-    top = level[(freqs >= 26500) & (freqs <= samplerate / 2 - 1000)]
-    if not len(top) or float(np.percentile(top, 95)) > floor + 6:
+    if samplerate <= 50000 or not empty_above(level, freqs, floor, 26500):
         return 0
     ref = float(np.median(level[(freqs >= 15000) & (freqs < 20000)]))
     if ref < floor + 20:

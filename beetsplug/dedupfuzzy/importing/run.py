@@ -32,6 +32,7 @@ from beets.ui import UserError
 
 from ..display import shown
 from ..fingerprinting.fpcalc import fpcalc_command
+from ..fingerprinting.refresh import take_analysis
 from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
 from ..safety.places import place_refusal
@@ -93,7 +94,9 @@ class ImportRun:
             )
         self.departures = Departures(lib, quarantine, self.tally, self.log)
         self.lock = threading.RLock()
-        self.fingerprints = FingerprintSource(lib, fpcalc_command(), settings.workers)
+        self.fingerprints = FingerprintSource(
+            lib, fpcalc_command(), settings.workers, settings.check_lossless
+        )
         catalog.restore_cleared_fingerprints(lib)
         with lib.transaction() as tx:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
@@ -117,7 +120,7 @@ class ImportRun:
             # The tasks before this one are through the whole pipeline.
             self.departures.flush(force=True)
         if not self.disabled:
-            self.fingerprints.start([item.path for item in task.items])
+            self.fingerprints.start(list(task.items))
 
     def ask(self, task, items: list[Item]) -> None:
         """Put this task's duplicates to the user, before beets adds them."""
@@ -128,6 +131,9 @@ class ImportRun:
             if not fingerprint:
                 continue
             row = row_of(item, fingerprint, next(self.provisional))
+            analysis = self.fingerprints.analysis(item)
+            if analysis is not None and analysis.ok:
+                take_analysis(row, analysis)  # the keeper knows a fake
             with self.lock:
                 index = self._index()
                 if index is None:
