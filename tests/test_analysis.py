@@ -80,3 +80,20 @@ def test_libsndfile_and_ffmpeg_read_the_same_excerpts(tmp_path):
     assert np.array_equal(
         inprocess.parts[1], audio[start : start + len(other.parts[1])]
     )
+
+
+def test_a_high_rate_file_is_read_back_on_the_cd_rate_samples():
+    """Excerpts of a 96 kHz file start on 44.1 kHz samples that are on the
+    codec grid, and resampling gives those samples back."""
+    starts = decode.excerpt_starts(240.0, 96000)
+    assert all(s * 44100 % 96000 == 0 for s in starts)
+    assert all((s * 44100 // 96000) % decode.GRID == 0 for s in starts)
+    t = np.arange(3 * 44100) / 44100
+    cd = np.stack([np.sin(2 * np.pi * f * t) for f in (997.0, 15013.0)], axis=1) / 4
+    spectrum = np.fft.rfft(cd, axis=0)
+    hi = np.fft.irfft(spectrum, n=3 * 96000, axis=0) * (96000 / 44100)
+    back = decode.resampled(decode.Excerpts(96000, (hi.astype(np.float32),)), 44100)
+    assert back is not None and back.samplerate == 44100
+    part = back.parts[0]
+    expected = cd[decode.GRID : decode.GRID + len(part)]
+    assert np.max(np.abs(part - expected)) < 1e-4

@@ -231,4 +231,3 @@ def test_odd_names_stay_on_one_line_everywhere(beet, corpus, tmp_path):
     assert sorted(os.listdir(folder)) == sorted(
         f"{n}{corpus.path(e).suffix}" for n, e in zip(ODD, copies, strict=True)
     )
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .decode import DecodeError, decode_excerpts
+from .decode import DecodeError, decode_excerpts, resampled
 from .verdict import (
     FAKE,
     GENUINE,
@@ -34,10 +34,14 @@ def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     found = judge(excerpts.parts, excerpts.samplerate)
     if found.grid_rate and found.verdict != FAKE:
         # perhaps upsampled: a source's codec grid is on the source's samples
-        try:
-            source = decode_excerpts(path, length, excerpts.samplerate, found.grid_rate)
-        except DecodeError:
-            return found
+        source = resampled(excerpts, found.grid_rate)
+        if source is None:  # not on the source's samples: ffmpeg resamples
+            try:
+                source = decode_excerpts(
+                    path, length, excerpts.samplerate, found.grid_rate
+                )
+            except DecodeError:
+                return found
         # the resampler's own band edge stays out of the comparison
         top = min(found.cutoff, found.grid_rate / 2 * 0.9)
         traced = codec_trace(

@@ -31,6 +31,11 @@ EXCERPT_SECONDS = 3.0
 # a multiple of every codec frame hop the detector looks at (AAC/Vorbis 1024,
 # MP3 576)
 GRID = 9216
+# samples kept of each resampled excerpt (grid.FRAMES + 2 frames and more)
+RESAMPLED = 12288
+# the highest rate a codec's grid is looked for at; above it, at CD_RATE
+MAX_GRID_RATE = 48000
+CD_RATE = 44100
 INSTALL_HINT = "ffmpeg is not installed: install it with 'apt-get install ffmpeg'"
 
 
@@ -66,6 +71,11 @@ def excerpt_starts(
     step = GRID
     if native and native != samplerate:
         step = math.lcm(GRID, samplerate // math.gcd(samplerate, native))
+    elif samplerate > MAX_GRID_RATE:
+        # a high-rate file may be upsampled from CD: its excerpts also start
+        # on the CD rate's grid, so they can be resampled to it (`resampled`)
+        g = math.gcd(samplerate, CD_RATE)
+        step = samplerate // g * (GRID // math.gcd(GRID, CD_RATE // g))
     starts = []
     for k in range(count):
         centre = length * (k + 1) / (count + 1) - span / 2
@@ -184,3 +194,33 @@ def ffmpeg_excerpts(
     n = round(span * rate)
     parts = tuple(samples[k : k + n] for k in range(0, len(samples), n))
     return Excerpts(rate, tuple(p for p in parts if len(p) >= n // 4))
+
+
+def resampled(excerpts: Excerpts, rate: int) -> Excerpts | None:
+    """The excerpts at `rate`, resampled by FFT (band-limited and exact up
+    to the new Nyquist frequency), each starting GRID samples after its
+    original start and ending before its tapered end, so the edges stay
+    out; None when the excerpts
+    do not start on `rate`'s samples or are too short."""
+    native = excerpts.samplerate
+    g = math.gcd(native, rate)
+    up, down = rate // g, native // g
+    taper = min(4096, native // 10)
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, taper)))[:, None]
+    # the grid is read on a few frames after the dropped edge: resample
+    # only what it needs
+    tail = -(-taper * up // down)  # the end's taper, at `rate`
+    need = -(-(RESAMPLED + GRID + tail) // up) * down  # whole blocks of `down`
+    parts = []
+    for part in excerpts.parts:
+        n = min(need, len(part) // down * down)
+        m = n * up // down
+        if m < RESAMPLED + GRID + tail:
+            return None
+        x = part[:n].astype(np.float64)
+        x[:taper] *= ramp
+        x[n - taper :] *= ramp[::-1]
+        spectrum = np.fft.rfft(x, axis=0)[: m // 2 + 1]
+        y = np.fft.irfft(spectrum, n=m, axis=0) * (m / n)
+        parts.append(y[GRID : m - tail].astype(np.float32))
+    return Excerpts(rate, tuple(parts))

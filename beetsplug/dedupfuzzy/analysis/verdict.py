@@ -17,6 +17,7 @@ already call fake.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,21 @@ VERDICTS = (GENUINE, FAKE, UNKNOWN)
 # keep (LAME 64 kbps: 11-14 kHz), so a fall down there is the music's own
 LOSSY_CEILING = 20600.0
 LOWEST_CUTOFF = 11000.0
+# A brick wall: a fall of MIN_DROP_DB onto the 16-bit rounding floor itself
+# (within AT_FLOOR_DB); or a fall of DEEP_DROP_DB onto a flat, nearly empty
+# band (AAC, Opus and Vorbis leave a little noise above their cutoff). A
+# genuine recording brick-walled by a mastering low-pass falls 23-27 dB onto
+# the filter's leftovers, several dB above the floor: not enough for either.
 MIN_DROP_DB = 20.0
+AT_FLOOR_DB = 3.0
+DEEP_DROP_DB = 32.0
 MAX_EMPTY_SPREAD_DB = 10.0
+# On soft music an MP3 encoder's cutoff falls less (15-20 dB): it counts when
+# the band just below it is empty in a third of the frames or more (the
+# encoder dropped it frame by frame) and the band above is at the floor.
+SOFT_DROP_DB = 15.0
+SOFT_AT_FLOOR_DB = 1.5
+MIN_HOLES = 0.35
 # the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
 CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
@@ -118,15 +132,13 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     top = min(nyquist - 800.0, LOSSY_CEILING + 1000.0)
     edge = spectrum.steepest_edge(level, freqs, LOWEST_CUTOFF, top)
     reach = spectrum.reach(level, freqs, floor)
-    brick = (
+    if (
         edge is not None
-        and edge.drop >= MIN_DROP_DB
-        and (
-            edge.above_spread <= MAX_EMPTY_SPREAD_DB
-            or edge.above_top <= floor + MAX_EMPTY_SPREAD_DB
+        and edge.freq < LOSSY_CEILING
+        and is_brick_wall(
+            edge, floor, lambda: spectrum.holes(spec.power, freqs, edge.freq, floor)
         )
-    )
-    if brick and edge is not None and edge.freq < LOSSY_CEILING:
+    ):
         return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
     if samplerate <= 48000:
         traced = codec_trace(parts, samplerate, reach, bits_of(parts))
@@ -138,6 +150,22 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
         round(reach),
         source_rate=rate,
         grid_rate=rate or (44100 if empty_above(level, freqs, floor, 26500) else 0),
+    )
+
+
+def is_brick_wall(
+    edge: spectrum.Edge, floor: float, holes: Callable[[], float]
+) -> bool:
+    """Whether the spectrum's steepest fall is a lossy encoder's cutoff."""
+    above = edge.above_top - floor
+    if edge.drop >= MIN_DROP_DB and above <= AT_FLOOR_DB:
+        return True
+    if edge.drop >= DEEP_DROP_DB and (
+        edge.above_spread <= MAX_EMPTY_SPREAD_DB or above <= MAX_EMPTY_SPREAD_DB
+    ):
+        return True
+    return (
+        edge.drop >= SOFT_DROP_DB and above <= SOFT_AT_FLOOR_DB and holes() >= MIN_HOLES
     )
 
 
