@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 
-from beetsplug.dedupfuzzy.analysis import decode, grid, verdict
+from beetsplug.dedupfuzzy.analysis import decode, grid, labels
 
 
 def test_fast_mdct_equals_the_definition():
@@ -49,12 +49,12 @@ def test_excerpts_start_on_the_codec_grid():
 
 
 def test_source_codes_read_back():
-    assert verdict.parse_source("lossy-128") == (128, 0)
-    assert verdict.parse_source("aac-256") == (256, 0)
-    assert verdict.parse_source("upsampled-44100") == (0, 44100)
-    assert verdict.parse_source("") == (0, 0)
-    assert verdict.describe_source("vorbis-192") == "Vorbis ~192 kbps"
-    assert verdict.describe_source("upsampled-48000") == "upsampled from 48 kHz"
+    assert labels.parse_source("lossy-128") == (128, 0)
+    assert labels.parse_source("aac-256") == (256, 0)
+    assert labels.parse_source("upsampled-44100") == (0, 44100)
+    assert labels.parse_source("") == (0, 0)
+    assert labels.describe_source("vorbis-192") == "Vorbis ~192 kbps"
+    assert labels.describe_source("upsampled-48000") == "upsampled from 48 kHz"
 
 
 def test_libsndfile_and_ffmpeg_read_the_same_excerpts(tmp_path):

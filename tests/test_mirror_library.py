@@ -652,3 +652,113 @@ def test_track_names_are_legalised_as_beets_does(tmp_path: Path, rest, ext):
     wanted, _ = util.legalize_path(rest, lib.replacements, ext)
 
     assert template.legal_name(rest, ext) == wanted
+
+
+def age_music(m: Mirror) -> None:
+    """Date every music folder a day back, as an untouched library's are
+    (a folder changed in the last seconds is never trusted by the stamp).
+    """
+    past = os.stat(m.music).st_mtime - 86400
+    for folder, _, _ in os.walk(m.music):
+        os.utime(folder, (past, past))
+
+
+UNCHANGED = "nothing changed since the last run"
+
+
+def test_an_unchanged_rerun_checks_only_the_recorded_links(mirror: Mirror):
+    age_music(mirror)
+    mirror.run()
+
+    again = mirror.run("--pretend")
+    quick = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    assert "12 unchanged, 0 conflicts" in again.stdout
+    assert UNCHANGED in quick.stdout + quick.stderr
+    assert "0 created, 0 replaced, 0 removed, 12 unchanged" in quick.stdout
+    assert links(mirror.high) == expected_high(mirror)
+
+
+def test_a_link_deleted_behind_the_mirrors_back_is_put_back(mirror: Mirror):
+    age_music(mirror)
+    mirror.run()
+    (mirror.low / CAFE / "Window Gold" / "01 Light mirror.mp3").unlink()
+    (mirror.high / CAFE / "Radio Days").unlink()
+
+    out = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    assert UNCHANGED not in out.stdout + out.stderr
+    assert "2 created" in out.stdout
+    assert links(mirror.high) == expected_high(mirror)
+    assert links(mirror.low) == expected_low(mirror)
+
+
+def test_a_file_gone_from_a_folder_linked_whole_is_seen(mirror: Mirror):
+    age_music(mirror)
+    mirror.run()
+    gone = mirror.track(RADIO_FLAC, 2)
+    gone.unlink()  # the DB still lists it; only its folder's time tells
+
+    out = mirror.beet.run("-v", "mirror", "--depth", "2")
+    age_music(mirror)
+    mirror.run()
+    replay = mirror.beet.run("mirror", "--depth", "2")
+
+    assert UNCHANGED not in out.stdout + out.stderr
+    assert f"{gone}: file missing, not linked" in out.stderr
+    # The folder now holds an item the view cannot show: track by track.
+    radio = mirror.high / CAFE / "Radio Days"
+    assert radio.is_dir() and not radio.is_symlink()
+    assert set(links(radio).values()) == {str(mirror.track(RADIO_FLAC, 1))}
+    # A run that changes nothing still names the missing file.
+    assert f"{gone}: file missing, not linked" in replay.stderr
+
+
+def test_a_changed_item_makes_a_full_run(mirror: Mirror):
+    age_music(mirror)
+    mirror.run()
+
+    mirror.beet.run("modify", "-y", "-M", "-W", "-a", "album:Radio Days",
+                    "album=Radio Nights")  # fmt: skip
+    out = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    assert UNCHANGED not in out.stdout + out.stderr
+    for view in (mirror.high, mirror.low):
+        assert_link(view / CAFE / "Radio Nights", mirror.at(RADIO_FLAC))
+        assert not (view / CAFE / "Radio Days").exists()
+
+
+def test_a_view_dropped_from_the_configuration_loses_the_mirrors_links(
+    mirror: Mirror,
+):
+    mirror.run()
+    mine = mirror.low / CAFE / "My Radio Days"
+    mine.symlink_to(mirror.at(RADIO_FLAC))
+
+    mirror.beet.write_config(f"mirror:\n    high: {mirror.high}\n")
+    out = mirror.run()
+    again = mirror.run()
+
+    assert "6 removed" in out.stdout
+    assert "the low view is not configured any more" in out.stderr
+    assert links(mirror.low) == {f"{CAFE}/My Radio Days": str(mirror.at(RADIO_FLAC))}
+    assert not (mirror.low / GLASS).exists()  # folders it made are pruned
+    assert links(mirror.high) == expected_high(mirror)
+    assert "0 removed" in again.stdout and "not configured" not in again.stderr
+
+
+def test_a_query_run_follows_its_album_and_prunes_what_it_emptied(mirror: Mirror):
+    mirror.run()
+    cafe = {view: inodes(view / CAFE) for view in (mirror.high, mirror.low)}
+
+    mirror.beet.run("modify", "-y", "-M", "-W", "-a", f"albumartist:{GLASS}",
+                    "albumartist=Glass Engines")  # fmt: skip
+    out = mirror.run("albumartist:Glass Engines").stdout
+
+    assert "0 conflicts" in out
+    for view in (mirror.high, mirror.low):
+        assert not (view / GLASS).exists()  # emptied by the run: pruned
+        assert (view / "Glass Engines" / "Metropole").exists()
+    assert_link(mirror.low / "Glass Engines" / "Metropole", mirror.at(METRO_MP3))
+    # The other albums were not planned: the very same links.
+    assert {view: inodes(view / CAFE) for view in (mirror.high, mirror.low)} == cafe

@@ -267,10 +267,31 @@ def test_a_query_run_plans_only_its_entries_and_what_is_in_their_way():
     narrowed = narrow(spec, ["A/X", "C/Z"])
 
     assert set(narrowed.state.links) == {"A/X"} and narrowed.state.files == {"C"}
-    assert set(narrowed.records) == {"A/X"} and narrowed.state.dirs == set()
+    # B holds only what the run leaves out: not planned, never pruned.
+    assert set(narrowed.records) == {"A/X"} and narrowed.state.dirs == {"A"}
     assert kinds(plan_view(narrowed, dangling_roots=OWNED)) == {
         "A/X": KEEP,
         "C": CONFLICT,
+    }
+
+
+def test_a_query_run_prunes_a_folder_above_its_entries_only_when_it_empties_it():
+    links = ("Old/X", "Both/X", "Both/Y")
+    state = ViewState(
+        links={rel: ExistingLink(f"{HIGH}/{rel}") for rel in links},
+        dirs={"Old", "Both"},
+    )
+    records = {rel: RecordedLink(f"{HIGH}/{rel}", f"{HIGH}/{rel}") for rel in links}
+    spec = ViewSpec("high", VIEW, side(HIGH, "New/X"), state, records)
+
+    # The album X moved from Old and Both to New; Both/Y is another album.
+    narrowed = narrow(spec, ["New/X", "Old/X", "Both/X"])
+
+    assert kinds(plan_view(narrowed, dangling_roots=OWNED)) == {
+        "Old/X": REMOVE,
+        "Both/X": REMOVE,
+        "Old": PRUNE,
+        "New/X": CREATE,
     }
 
 

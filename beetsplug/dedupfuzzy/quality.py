@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .analysis.verdict import FAKE, parse_source
+from .analysis.labels import FAKE, parse_source
+
+if TYPE_CHECKING:
+    from beets.library import Library
 
 LOSSLESS_FORMATS = frozenset(
     {"flac", "alac", "wav", "aiff", "ape", "wavpack", "tta", "wma lossless", "dsf"}
@@ -86,6 +89,24 @@ def rank(
     # Oldest first (ascending id) so equal copies keep a stable order.
     ordered = sorted(tracks, key=lambda t: (t.id, t.path))
     return sorted(ordered, key=key, reverse=True)
+
+
+def tiebreaker(lib: Library, fields: list[str]) -> Callable[[Any], tuple] | None:
+    """A sort key over configured item fields (beets duplicates' `tiebreak`),
+    for copies that have an ``id``.
+    """
+    if not fields:
+        return None
+
+    def key(copy: Any) -> tuple:
+        item = lib.get_item(copy.id)
+        values = []
+        for f in fields:
+            v = item.get(f) if item is not None else None
+            values.append((v is not None, v if v is not None else 0))
+        return tuple(values)
+
+    return key
 
 
 def keepers(ranked: Sequence[Any], policy: str) -> set[int]:

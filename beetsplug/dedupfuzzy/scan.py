@@ -24,6 +24,7 @@ from .fingerprinting.excerpts import ExcerptSource
 from .matching import blockindex, cliques, groups
 from .matching import matcher as matching
 from .matching.candidates import CandidateIndex
+from .quality import tiebreaker
 from .settings import MatchSettings, Settings
 from .store import catalog, paircache, recordings
 from .store.frames import FrameSource
@@ -66,24 +67,6 @@ def track_of(
         samplerate=row.samplerate,
         sketch=sketch,
     )
-
-
-def tiebreaker(
-    lib: Library, fields: list[str]
-) -> Callable[[catalog.Row], tuple] | None:
-    """A sort key over configured item fields (beets duplicates' `tiebreak`)."""
-    if not fields:
-        return None
-
-    def key(row: catalog.Row) -> tuple:
-        item = lib.get_item(row.id)
-        values = []
-        for f in fields:
-            v = item.get(f) if item is not None else None
-            values.append((v is not None, v if v is not None else 0))
-        return tuple(values)
-
-    return key
 
 
 def sketch_texts(prints: list[str]) -> list[str]:

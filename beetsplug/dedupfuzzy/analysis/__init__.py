@@ -8,25 +8,25 @@ with the fingerprint and follows the same freshness rule.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from .decode import DecodeError, decode_excerpts, resampled
-from .verdict import (
-    FAKE,
-    GENUINE,
-    UNKNOWN,
-    VERDICTS,
-    Analysis,
-    bits_of,
-    codec_trace,
-    judge,
-)
+from .labels import FAKE, GENUINE, UNKNOWN, VERDICTS
 
-__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "Analysis", "analyse_file"]
+if TYPE_CHECKING:
+    from .verdict import Analysis
+
+__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "analyse_file"]
 
 
 def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     """The verdict on one file; a file that cannot be decoded gets an error."""
+    # numpy is loaded here, by the fingerprinting workers, not by every
+    # command that only reads the stored verdicts.
+    from dataclasses import replace
+
+    from .decode import DecodeError, decode_excerpts, resampled
+    from .verdict import Analysis, bits_of, codec_trace, judge
+
     try:
         excerpts = decode_excerpts(path, length, samplerate)
     except DecodeError as exc:

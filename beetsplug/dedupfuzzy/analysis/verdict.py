@@ -23,11 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import grid, spectrum
-
-GENUINE = "genuine"
-FAKE = "fake"
-UNKNOWN = "unknown"
-VERDICTS = (GENUINE, FAKE, UNKNOWN)
+from .labels import FAKE, GENUINE, UNKNOWN
 
 # no lossy encoder keeps content above this (LAME 320 kbps: about 20.2 kHz,
 # Opus 20.3 kHz); and none cuts below LOWEST_CUTOFF at the bitrates people
@@ -54,7 +50,6 @@ CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
 TOP_CLASS = 320
 # source kinds as stored, and in words
-LOSSY_KINDS = {"lossy": "lossy", "aac": "AAC", "vorbis": "Vorbis"}
 GRID_CODECS = {"kbd": "aac", "sine": "aac", "vorbis": "vorbis"}
 
 
@@ -84,27 +79,6 @@ class Analysis:
         if self.source_rate:
             return f"upsampled-{self.source_rate}"
         return ""
-
-
-def parse_source(code: str) -> tuple[int, int]:
-    """(lossy kbps, original sample rate) from a stored source code."""
-    kind, _, number = (code or "").partition("-")
-    value = int(number) if number.isdigit() else 0
-    if kind in LOSSY_KINDS:
-        return value, 0
-    if kind == "upsampled":
-        return 0, value
-    return 0, 0
-
-
-def describe_source(code: str) -> str:
-    """A stored source code in words."""
-    kbps, rate = parse_source(code)
-    if kbps:
-        return f"{LOSSY_KINDS[code.partition('-')[0]]} ~{kbps} kbps"
-    if rate:
-        return f"upsampled from {rate / 1000:g} kHz"
-    return ""
 
 
 def source_kbps(cutoff: float) -> int:

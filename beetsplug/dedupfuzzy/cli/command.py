@@ -5,23 +5,28 @@ from __future__ import annotations
 import os
 import sys
 from optparse import OptionParser
+from typing import TYPE_CHECKING
 
 from beets import util
-from beets.library import Library
 from beets.ui import Subcommand, UserError, print_
 
 from ..display import shown
 from ..fingerprinting.fpcalc import FpcalcMissing
-from ..matching.cliques import DUPLICATE
-from ..matching.groups import Member, ResolvedGroup
-from ..safety import actions
 from ..safety.journal import Journal
 from ..safety.places import place_refusal
-from ..scan import ScanResult, scan
 from ..settings import Settings, load_settings
 from ..store import decisions, recordings
-from . import prompts, report
-from .fakes import run_fakes, unchecked_line
+from . import prompts
+
+if TYPE_CHECKING:
+    from beets.library import Library
+
+    from ..matching.groups import Member, ResolvedGroup
+    from ..scan import ScanResult
+
+# The matching, the fingerprinting and numpy are imported when the command
+# runs, not here: beets builds every plugin's commands on each start, and
+# `beet mirror` or `beet ls` need none of them.
 
 
 def build_parser(cmd: Subcommand) -> None:
@@ -102,6 +107,8 @@ def make_command(plugin) -> Subcommand:
     build_parser(cmd)
 
     def func(lib: Library, opts, args: list[str]) -> None:
+        from .fakes import run_fakes
+
         # `-m DIR` means: move, into DIR. The `quarantine` key alone (also the
         # import hook's destination) never makes a listing move files.
         if opts.quarantine:
@@ -168,6 +175,8 @@ def _formatter(lib: Library, fmt: str):
 
 
 def summary_of(result: ScanResult) -> dict[str, object]:
+    from ..matching.cliques import DUPLICATE
+
     dup = [g for g in result.groups if g.status == DUPLICATE]
     return {
         "items": result.considered,
@@ -200,6 +209,11 @@ def run(
     json_out: bool,
     pretend: bool,
 ) -> None:
+    from ..safety import actions
+    from ..scan import scan
+    from . import report
+    from .fakes import unchecked_line
+
     ids = [item.id for item in lib.items(query)] if query else None
     distinct = decisions.load_distinct(lib)
     moving = settings.move and bool(settings.quarantine)
@@ -283,6 +297,9 @@ def run(
 
 def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
     """Ask about uncertain pairs when a human is there; return what leaves."""
+    from ..matching.cliques import DUPLICATE
+    from ..safety import actions
+
     going = {row.id for row in actions.leaving_rows(groups)}
     # A pair one of whose copies leaves anyway needs no answer.
     uncertain = [
@@ -313,6 +330,8 @@ def _answers(lib: Library, groups: list[ResolvedGroup], pretend: bool) -> list:
 
 
 def _shown(m: Member) -> str:
+    from . import report
+
     return (
         f"{report.describe(m, True)}  {prompts.size_of(m.row.path)}  "
         f"{util.displayable_path(m.row.path)}"

@@ -15,7 +15,7 @@ from beets.library import Library
 from beets.ui import print_
 
 from ..analysis import VERDICTS
-from ..analysis.verdict import FAKE, describe_source
+from ..analysis.labels import FAKE, describe_source
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import Skipped
 from ..quality import is_lossless

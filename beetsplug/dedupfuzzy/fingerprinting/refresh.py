@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from beets.library import Library
 
-from ..analysis import Analysis
+from ..analysis.verdict import Analysis
 from ..matching import blockindex, codec, similarity
 from ..quality import is_lossless
 from ..store.catalog import (

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..analysis import Analysis, analyse_file
+from ..analysis import analyse_file
+from ..analysis.verdict import Analysis
 from .fpcalc import FpcalcResult, fingerprint_file, fpcalc_command, unusable
 
 

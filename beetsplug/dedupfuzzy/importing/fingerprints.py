@@ -15,11 +15,12 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from beets import config, plugins
 from beets.library import Item, Library
 
-from ..analysis import Analysis, analyse_file
+from ..analysis import analyse_file
 from ..display import shown
 from ..fingerprinting import freshness
 from ..fingerprinting import refresh as fingerprints
@@ -39,6 +40,9 @@ from ..store.catalog import (
     Row,
 )
 from .tally import Tally
+
+if TYPE_CHECKING:
+    from ..analysis.verdict import Analysis
 
 
 def _chroma_fingerprints() -> dict[bytes, str]:

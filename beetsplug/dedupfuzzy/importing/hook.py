@@ -18,12 +18,15 @@ Everything else happens in `run.ImportRun`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from beets import config
-from beets.importer import Action
 
 from ..fingerprinting.fpcalc import FpcalcMissing
 from ..settings import load_settings
-from .run import ImportRun
+
+if TYPE_CHECKING:
+    from .run import ImportRun
 
 
 class ImportHook:
@@ -46,6 +49,10 @@ class ImportHook:
         settings = load_settings(self.plugin.config)
         if not settings.auto or session.config["pretend"].get(bool):
             return
+        # Loaded only when an import starts: every other command (`beet
+        # mirror`, `beet ls`) would pay for beets' importer and the matching.
+        from .run import ImportRun
+
         try:
             self.run = ImportRun(
                 self.plugin, session.lib, settings, session.query is not None
@@ -62,6 +69,8 @@ class ImportHook:
             run.ask(task, list(task.items))
 
     def task_choice(self, task, session) -> None:
+        from beets.importer import Action
+
         run = self.run
         if run is not None and task.choice_flag in (
             Action.ASIS,

@@ -35,8 +35,8 @@ from ..fingerprinting.fpcalc import fpcalc_command
 from ..fingerprinting.refresh import take_analysis
 from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
+from ..quality import tiebreaker
 from ..safety.places import place_refusal
-from ..scan import tiebreaker
 from ..settings import Settings
 from ..store import catalog, decisions
 from ..store.catalog import Row

@@ -111,9 +111,17 @@ class PathTemplate:
         """Every library item as a track placed under the template."""
         if not self.fast:
             return list(self._read_items(lib))
-        return list(self._read_rows(lib))
+        with lib.transaction() as tx:
+            rows = tx.query(
+                f"SELECT {', '.join(self.sql_columns())} FROM items"
+                " LEFT JOIN albums ON albums.id = items.album_id"
+            )
+        return list(self._read_rows(rows))
 
-    def _read_rows(self, lib: Library) -> Iterator[Track]:
+    def sql_columns(self) -> list[str]:
+        """What is read of each item (``items`` joined with ``albums``):
+        the columns the mirror needs, then those the template reads.
+        """
         columns = [f"items.{c}" for c in _BASE_COLUMNS]
         for name in self.columns:
             if name in Album.item_keys:
@@ -124,11 +132,9 @@ class PathTemplate:
                 )
             else:
                 columns.append(f"items.{name}")
-        with lib.transaction() as tx:
-            rows = tx.query(
-                f"SELECT {', '.join(columns)} FROM items"
-                " LEFT JOIN albums ON albums.id = items.album_id"
-            )
+        return columns
+
+    def _read_rows(self, rows: Sequence[Sequence]) -> Iterator[Track]:
         base = len(_BASE_COLUMNS)
         picks = [base + n for n in self.head_columns]
         # One pick gives a value, several a tuple: either is a fine memo key.

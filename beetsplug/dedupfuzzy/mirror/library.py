@@ -32,13 +32,15 @@ from beets.ui import UserError
 
 from .. import quality, settings
 from ..display import shown
-from ..scan import tiebreaker
+from ..store.catalog import RECORDING
 from ..store.recordings import load_recordings
+from . import stamp
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots
 from .items import PathTemplate
-from .model import DesiredViews
-from .views import MirrorRun, Territory, check_views, mirror_views
+from .model import Action, ActionKind, DesiredViews, MirrorPlan
+from .stamp import FolderTimes, Stamp
+from .views import MirrorRun, Territory, check_views, mirror_views, unchanged_run
 
 
 @dataclass
@@ -123,10 +125,23 @@ def _library_mode(
     libdir = os.fsdecode(lib.directory)
     check_views(views, Territory(libdir=libdir))
     template = PathTemplate(options.path, options.depth, lib)
+    rank, tiebreak = _ranker(lib)
+    # A QUERY run plans part of the views, so it neither uses nor leaves a
+    # stamp; neither does a template or a keeper reading beyond the items.
+    stamping = not query and template.fast and tiebreak is None
+    fingerprint = ""
+    if stamping:
+        fingerprint = stamp.digest(
+            lib, _settings_used(lib, options, views), template.sql_columns(), RECORDING
+        )
+        quick = _unchanged(lib, log, fingerprint, views, options.pretend)
+        if quick is not None:
+            return quick
+    times = FolderTimes.start()
     tracks = template.read(lib)
     census = FolderCensus(t.folder for t in tracks)
     check_views(views, Territory(libdir=libdir, item_folders=census.direct.keys()))
-    usable, unusable = split_unusable(tracks)
+    usable, unusable = split_unusable(tracks, times)
     for path, reason in unusable:
         log.warning("mirror: {}: {}, not linked", shown(path), reason)
     recordings = recordings_of(lib)
@@ -134,11 +149,13 @@ def _library_mode(
         track.recording = recordings.get(track.id)
     albums = join_entries(usable)
     scope = None
+    scope_items: set[int] = set()
     if query:
         wanted = {item.id for item in lib.items(list(query))}
         albums = [a for a in albums if any(t.id in wanted for t in a.tracks)]
         scope = {name for a in albums for name in (a.rel, *a.names)}
-    built = desired_views(albums, census, template.track_name, _ranker(lib))
+        scope_items = wanted | {t.id for a in albums for t in a.tracks}
+    built = desired_views(albums, census, template.track_name, rank)
     desired = _real_targets(built.desired) if options.relative else built.desired
     log.debug(
         "mirror: {} items ({} not linked), {} with a recording, {} albums",
@@ -157,9 +174,53 @@ def _library_mode(
         pretend=options.pretend,
         items=built.items,
         scope=scope,
+        scope_items=scope_items,
         dangling_roots={libdir, os.path.realpath(libdir), *census.direct},
     )
+    if stamping and not options.pretend:
+        settled = run.settled and times.stampable
+        links = sum(len(getattr(desired, name)) for name in views)
+        made = Stamp(fingerprint, times.times, unusable, links) if settled else None
+        stamp.save(lib, made)
     return Refresh(run, built, unusable)
+
+
+def _settings_used(
+    lib: Library, options: MirrorOptions, views: dict[str, str]
+) -> list[object]:
+    """The settings a library-mode plan depends on, for the stamp."""
+    return [
+        sorted(views.items()),
+        options.path,
+        options.depth,
+        options.relative,
+        options.overwrite_symlinks,
+        *stamp.config_of(lib),
+    ]
+
+
+def _unchanged(
+    lib: Library, log, fingerprint: str, views: dict[str, str], pretend: bool
+) -> Refresh | None:
+    """The run, when the stamp shows nothing changed since the last one."""
+    saved = stamp.load(lib)
+    if saved is None or saved.digest != fingerprint:
+        return None
+    if not stamp.folders_unchanged(saved):
+        return None
+    rows = stamp.recorded_links_intact(lib, views, saved.links)
+    if rows is None:
+        return None
+    log.debug("mirror: nothing changed since the last run")
+    for path, reason in saved.unusable:
+        log.warning("mirror: {}: {}, not linked", shown(path), reason)
+    plan = MirrorPlan(
+        [
+            Action(ActionKind.KEEP, view, root, rel, "", text, target, True)
+            for view, root, rel, text, target in rows
+        ]
+    )
+    return Refresh(unchanged_run(plan, pretend), None, saved.unusable)
 
 
 def recordings_of(lib: Library) -> dict[int, int]:
@@ -170,34 +231,49 @@ def recordings_of(lib: Library) -> dict[int, int]:
 
 
 def split_unusable(
-    tracks: Iterable[Track],
+    tracks: Iterable[Track], times: FolderTimes | None = None
 ) -> tuple[list[Track], list[tuple[str, str]]]:
     """Tracks whose file is there, and (path, reason) for the others.
 
     Each folder is listed once: ``os.scandir`` knows which names are files
     without a ``stat`` per file; only the others are looked at closer.
+    ``times`` takes each folder's modification time first (see ``stamp``).
     """
     usable, unusable = [], []
-    files: dict[str, set[str]] = {}
+    listed: dict[str, tuple[set[str], set[str]]] = {}
     for track in tracks:
         folder = track.folder
-        names = files.get(folder)
-        if names is None:
-            names = files[folder] = _files_in(folder)
-        if track.path[len(folder) + 1 :] in names:
+        listing = listed.get(folder)
+        if listing is None:
+            if times is not None:
+                times.take(folder)
+            listing = listed[folder] = _files_in(folder)
+        files, symlinks = listing
+        name = track.path[len(folder) + 1 :]
+        if name in files:
             usable.append(track)
+            if symlinks and name in symlinks and times is not None:
+                times.stampable = False  # its target may go unseen
         else:
             unusable.append((track.path, _why_unusable(track.path)))
     return usable, unusable
 
 
-def _files_in(folder: str) -> set[str]:
-    """The names of the (links to) regular files in a folder."""
+def _files_in(folder: str) -> tuple[set[str], set[str]]:
+    """The names of the (links to) regular files in a folder, and of the
+    symlinks among them.
+    """
     try:
-        with os.scandir(folder) as entries:
-            return {entry.name for entry in entries if _is_file(entry)}
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
-        return set()
+        return set(), set()
+    try:
+        files = {entry.name for entry in entries if entry.is_file()}
+    except OSError:  # a link that cannot be followed: one by one
+        files = {entry.name for entry in entries if _is_file(entry)}
+    symlinks = {entry.name for entry in entries if entry.is_symlink()}
+    return files, symlinks & files
 
 
 def _is_file(entry: os.DirEntry) -> bool:
@@ -218,16 +294,18 @@ def _why_unusable(path: str) -> str:
 
 
 def _ranker(lib: Library):
-    """Copies of one recording ranked best first, by the plugin's keeper."""
+    """Copies of one recording ranked best first, by the plugin's keeper;
+    and the configured tiebreak, if any.
+    """
     view = beets_config["dedupfuzzy"]
     view.add(settings.DEFAULTS)
     fields = (view["tiebreak"].get(dict) or {}).get("items", [])
-    tiebreak = tiebreaker(lib, list(fields))
+    tiebreak = quality.tiebreaker(lib, list(fields))
 
     def rank(copies: Sequence[Track]) -> list[Track]:
         return quality.rank(copies, tiebreak)
 
-    return rank
+    return rank, tiebreak
 
 
 def _real_targets(desired: DesiredViews) -> DesiredViews:

@@ -366,8 +366,9 @@ def _inside(path: str, prefixes: tuple[str, ...]) -> bool:
 def narrow(view: ViewSpec, entries: Collection[str]) -> ViewSpec:
     """The part of a view a QUERY run plans: what lies at or below one of
     ``entries``, plus the links and files standing where their folders must
-    go. Everything else is left out, so it is left as it is; the folders
-    above the entries are never pruned by such a run.
+    go. Everything else is left out, so it is left as it is. A folder above
+    the entries is planned (so pruned, when the run empties it) only when
+    everything in it is planned too.
     """
     wanted = set(entries)
 
@@ -380,10 +381,21 @@ def narrow(view: ViewSpec, entries: Collection[str]) -> ViewSpec:
         return rel in above or inside(rel)
 
     state = view.state
+    links = {r: link for r, link in state.links.items() if near(r)}
+    files = {r for r in state.files if near(r)}
+    dirs = {r for r in state.dirs if inside(r)}
+    children: dict[str, list[str]] = {}
+    for rel in (*state.links, *state.files, *state.dirs):
+        parent = _parent(rel)
+        if parent in above:
+            children.setdefault(parent, []).append(rel)
+    for folder in sorted(above & state.dirs, key=_depth, reverse=True):
+        if all(c in links or c in files or c in dirs for c in children[folder]):
+            dirs.add(folder)
     narrowed = ViewState(
-        links={r: link for r, link in state.links.items() if near(r)},
-        files={r for r in state.files if near(r)},
-        dirs={r for r in state.dirs if inside(r)},
+        links=links,
+        files=files,
+        dirs=dirs,
         unreadable={r for r in state.unreadable if inside(r)},
     )
     return ViewSpec(

@@ -16,7 +16,7 @@ and :meth:`LinkRecord.save` writes only the difference.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -30,6 +30,14 @@ _SCHEMA = (
     " view TEXT NOT NULL, root TEXT NOT NULL, rel TEXT NOT NULL,"
     " link TEXT NOT NULL, target TEXT NOT NULL, item INTEGER,"
     " PRIMARY KEY (view, root, rel))"
+)
+# The stamp (``mirror.stamp``) vouches for this record as it was: any
+# change to the record forgets it.
+STAMP_TABLE = "dedupfuzzy_mirror_stamp"
+STAMP_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {STAMP_TABLE} ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL,"
+    " folders TEXT NOT NULL, unusable TEXT NOT NULL, links INTEGER NOT NULL)"
 )
 
 ViewRows = dict[str, RecordedLink]
@@ -69,6 +77,13 @@ class LinkRecord:
         """Folders where this view used to be, still holding recorded links."""
         return sorted(k.root for k in self.rows if k.view == view and k.root != root)
 
+    def dropped(self, views: Collection[str]) -> list[ViewKey]:
+        """Folders of views not among ``views`` that still hold recorded links."""
+        return sorted(
+            (k for k, rows in self.rows.items() if rows and k.view not in views),
+            key=lambda k: (k.view, k.root),
+        )
+
     def save(self, updates: Mapping[ViewKey, tuple[ViewRows, ViewRows]]) -> int:
         """Write the difference between the rows before and after, per view
         folder, in one transaction; returns how many rows changed.
@@ -85,7 +100,8 @@ class LinkRecord:
         if not deletes and not upserts:
             return 0
         with self.lib.transaction() as tx:
-            tx.script(_SCHEMA)
+            tx.script(f"{_SCHEMA}; {STAMP_SCHEMA}")
+            tx.mutate(f"DELETE FROM {STAMP_TABLE}")
             tx.mutate_many(
                 f"DELETE FROM {TABLE} WHERE view = ? AND root = ? AND rel = ?",
                 deletes,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from beets.library import Library
 from beets.ui import UserError, print_
 
-from ..display import one_line
-from ..safety.places import INSIDE, items_conflict
+from ..display import one_line, shown
+from ..safety.places import INSIDE, items_conflict, within
 from .apply import apply_plan
 from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
 from .plan import narrow, plan_mirror
@@ -45,6 +45,9 @@ class MirrorRun:
     plan: MirrorPlan
     summary: str
     failed: int = 0
+    # The views hold exactly what was planned, every link recorded (see
+    # `stamp`): nothing failed, nothing in the way, nothing left elsewhere.
+    settled: bool = False
 
 
 def check_views(views: Mapping[str, str], territory: Territory) -> None:
@@ -111,6 +114,7 @@ def mirror_views(
     pretend: bool = False,
     items: Mapping[str, Mapping[str, int]] | None = None,
     scope: Collection[str] | None = None,
+    scope_items: Collection[int] = (),
     dangling_roots: Collection[str] = (),
     uncertain: Collection[str] = (),
 ) -> MirrorRun:
@@ -118,12 +122,14 @@ def mirror_views(
 
     ``items`` gives, per view, the library item each link shows (for the
     ownership record). With ``scope`` (a QUERY run) only what lies at or
-    below those entries is planned. ``dangling_roots`` and ``uncertain``
-    are explained at :func:`plan.plan_view`. Links the record holds in a
-    view's former folder are removed. With ``pretend`` the plan is printed
-    and nothing changes.
+    below those entries, and the recorded links of ``scope_items``, is
+    planned. ``dangling_roots`` and ``uncertain`` are explained at
+    :func:`plan.plan_view`. Links the record holds in a view's former
+    folder, or for a view no longer configured, are removed. With
+    ``pretend`` the plan is printed and nothing changes.
     """
     record = LinkRecord(lib)
+    troubled = False  # something the plan cannot see was in the way
     specs: list[ViewSpec] = []
     # Rows kept under another spelling of a view's folder (a symlink on the
     # way, --relative switched): they move to the folder's current name.
@@ -140,9 +146,27 @@ def mirror_views(
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
         for problem in problems:
+            troubled = True
             log.warning("{}", one_line(problem))
         spec = ViewSpec(name, root, getattr(desired, name), state, records)
-        specs.append(spec if scope is None else narrow(spec, scope))
+        if scope is not None:
+            # The links the record says show an item in scope are planned
+            # too, wherever they are: the album may have moved.
+            shows = {r for r, row in records.items() if row.item in scope_items}
+            spec = narrow(spec, {*scope, *shows})
+        specs.append(spec)
+    # A view no longer configured keeps none of the mirror's links, as a
+    # view's former folder does not (unless its folder is now another view's).
+    current = {os.path.realpath(root) for root in views.values()}
+    for key in record.dropped(views.keys()):
+        if os.path.realpath(key.root) not in current:
+            log.info(
+                "mirror: the {} view is not configured any more; removing"
+                " the mirror's links from {}",
+                key.view,
+                shown(key.root),
+            )
+            specs.append(_former_folder(key.view, key.root, record, log))
     plan = plan_mirror(
         specs,
         dangling_roots=dangling_roots,
@@ -184,7 +208,19 @@ def mirror_views(
     record.save(updates)
     summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
     print_(summary)
-    return MirrorRun(plan, summary, len(report.failed))
+    settled = not (troubled or scope is not None or report.failed or plan.problems)
+    if settled:
+        wanted = {ViewKey(s.name, s.root): len(s.desired) for s in specs}
+        held = {key: len(rows) for key, rows in record.rows.items() if rows}
+        settled = held == {key: n for key, n in wanted.items() if n}
+    return MirrorRun(plan, summary, len(report.failed), settled)
+
+
+def unchanged_run(plan: MirrorPlan, pretend: bool) -> MirrorRun:
+    """A run whose plan keeps every link (``stamp`` said nothing changed)."""
+    summary = _summary([], plan, failed=0, pretend=pretend)
+    print_(summary)
+    return MirrorRun(plan, summary, settled=True)
 
 
 def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
@@ -201,9 +237,10 @@ def _former_folder(name: str, root: str, record: LinkRecord, log) -> ViewSpec:
 
 
 def _within(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it, comparing real paths."""
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+    """``safety.places.within`` on real paths: a symlink on the way cannot
+    hide that a view lies in a source or the library directory.
+    """
+    return within(os.path.realpath(path), os.path.realpath(folder))
 
 
 def _summary(

@@ -17,8 +17,10 @@ from beets.library import Item, Library
 _PATH_TYPE = Item._fields["path"]
 
 
-def within(path: bytes, folder: bytes) -> bool:
-    """Whether `path` is `folder` or below it."""
+def within(path: bytes | str, folder: bytes | str) -> bool:
+    """Whether `path` is `folder` or below it, compared as normalised
+    absolute paths (symlinks are not resolved: callers that must see
+    through them pass real paths)."""
     path = util.normpath(path)
     folder = util.normpath(folder).rstrip(os.sep.encode())
     return path == folder or path.startswith(folder + os.sep.encode())

@@ -13,10 +13,12 @@ are dropped by the next run that matches anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from beets.library import Library
 
-from ..matching.matcher import Match
+if TYPE_CHECKING:
+    from ..matching.matcher import Match
 
 TABLE = "dedupfuzzy_matches"
 # The memo of earlier versions (answers keyed by fingerprint tokens).
@@ -41,6 +43,9 @@ def ensure(lib: Library) -> None:
 
 def load(lib: Library) -> list[Match]:
     """Every remembered match."""
+    # Imported here: reading recordings (`beet mirror`) needs no numpy.
+    from ..matching.matcher import Match
+
     ensure(lib)
     with lib.transaction() as tx:
         rows = tx.query(f"SELECT a, b, similarity, offset, speed FROM {TABLE}")

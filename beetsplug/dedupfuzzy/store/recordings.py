@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping
 
 from beets.library import Library
 
-from ..matching.blockindex import INDEX_VERSION
 from ..settings import MatchSettings
 from . import catalog, paircache
 from .catalog import MATCHED, RECORDING
@@ -40,6 +39,9 @@ ALGORITHM = "4"  # 4: endings compared, stretch-length guard, speed errors
 
 def settings_token(settings: MatchSettings) -> str:
     """What a match depends on besides the fingerprints."""
+    # Imported here: reading recordings (`beet mirror`) needs no numpy.
+    from ..matching.blockindex import INDEX_VERSION
+
     return (
         f"{ALGORITHM}/{INDEX_VERSION}/{settings.auto_threshold}/"
         f"{settings.ask_threshold}/{settings.length_tolerance}/"

@@ -1,0 +1,194 @@
+"""Knowing cheaply that a library-mode run would change nothing: the stamp.
+
+A run that left the views exactly as it planned them (every link made or
+kept and recorded, nothing in the way, nothing failed) stores a *stamp* in
+the library DB: a digest of everything its plan was made from that lives in
+the DB and the configuration (the options, each item's columns that the
+template and the keeper read, each item's recording), and the modification
+time of every folder holding library items (a file added, removed or
+renamed in a folder changes its time).
+
+The next run without a QUERY computes the same digest (one SQL query) and
+stats those folders. When both match, the plan would consist of exactly the
+links the ownership record lists, so the run only checks that each recorded
+link is still there with its text (one ``readlink`` each) and stops. Any
+difference (an item changed, a file moved, a link deleted or replaced
+behind the mirror's back) makes it a full run.
+
+A folder changed less than :data:`RACY_SECONDS` before it was read is not
+stamped: a change in the same tick of the file system's clock would not
+show in its time. Neither is a library whose item files are symlinks (their
+targets can vanish without a folder changing), nor a template or a keeper
+that reads more than the items table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from beets import config as beets_config
+from beets import util
+from beets.library import Library
+
+from .record import STAMP_SCHEMA, STAMP_TABLE
+from .record import TABLE as LINKS
+
+# Bump when the rules change what a plan holds for the same library.
+VERSION = "1"
+RACY_SECONDS = 2.0
+MISSING = -1
+
+
+@dataclass
+class FolderTimes:
+    """The modification time of each folder holding library items, taken
+    before the folder is read; ``stampable`` turns false when the reading
+    saw something a stamp cannot vouch for.
+    """
+
+    times: dict[str, int]
+    started: int
+    stampable: bool = True
+
+    @classmethod
+    def start(cls) -> FolderTimes:
+        return cls({}, time.time_ns())
+
+    def take(self, folder: str) -> None:
+        """Stat ``folder`` (before it is listed)."""
+        mtime = folder_time(folder)
+        self.times[folder] = mtime
+        if mtime > self.started - int(RACY_SECONDS * 1e9):
+            self.stampable = False
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the last settled run was made from."""
+
+    digest: str
+    folders: dict[str, int]
+    unusable: list[tuple[str, str]]
+    links: int
+
+
+def folder_time(folder: str) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return MISSING
+
+
+def digest(
+    lib: Library, options: Iterable[object], columns: Iterable[str], recording: str
+) -> str:
+    """A digest of the options, and of every item: its ``columns`` (SQL
+    over ``items`` joined with ``albums``) and its ``recording`` attribute.
+
+    SQLite writes each value as an SQL literal (``quote``: typed, quotes
+    escaped, so two different libraries never give the same text) and joins
+    them, so Python hashes one value instead of reading 100,000 rows.
+    Should SQLite ever join the items in another order, the digest differs
+    and the run is a full one: slower, never wrong.
+    """
+    hasher = hashlib.blake2b(digest_size=20)
+    hasher.update(json.dumps([VERSION, *map(repr, options)]).encode())
+    row = " || ',' || ".join(f"quote({c})" for c in [*columns, "rec.value"])
+    query = (
+        "SELECT CAST(group_concat(r, char(10)) AS BLOB) FROM"
+        f" (SELECT {row} AS r"
+        " FROM items LEFT JOIN albums ON albums.id = items.album_id"
+        " LEFT JOIN item_attributes AS rec"
+        " ON rec.entity_id = items.id AND rec.key = ?"
+        " ORDER BY items.id)"
+    )
+    with lib.transaction() as tx:
+        for (blob,) in tx.query(query, (recording,)):
+            hasher.update(blob or b"")
+    return hasher.hexdigest()
+
+
+def config_of(lib: Library) -> list[object]:
+    """The beets settings a link's name depends on."""
+    return [
+        os.fsdecode(lib.directory),
+        repr(lib.replacements),
+        beets_config["path_sep_replace"].get(),
+        beets_config["drive_sep_replace"].get(),
+        beets_config["asciify_paths"].get(),
+        util.get_max_filename_length(),
+    ]
+
+
+def load(lib: Library) -> Stamp | None:
+    try:
+        with lib.transaction() as tx:
+            rows = tx.query(
+                f"SELECT digest, folders, unusable, links FROM {STAMP_TABLE}"
+            )
+    except sqlite3.OperationalError:  # no table yet
+        return None
+    for text, folders, unusable, links in rows:
+        return Stamp(
+            text,
+            json.loads(folders),
+            [tuple(u) for u in json.loads(unusable)],
+            links,
+        )
+    return None
+
+
+def save(lib: Library, stamp: Stamp | None) -> None:
+    """Store the stamp of a settled run, or forget the last one."""
+    with lib.transaction() as tx:
+        tx.script(STAMP_SCHEMA)
+        tx.mutate(f"DELETE FROM {STAMP_TABLE}")
+        if stamp is not None:
+            tx.mutate(
+                f"INSERT INTO {STAMP_TABLE} (id, digest, folders, unusable, links)"
+                " VALUES (1, ?, ?, ?, ?)",
+                (
+                    stamp.digest,
+                    json.dumps(stamp.folders),
+                    json.dumps(stamp.unusable),
+                    stamp.links,
+                ),
+            )
+
+
+def folders_unchanged(stamp: Stamp) -> bool:
+    return all(folder_time(f) == t for f, t in stamp.folders.items())
+
+
+def recorded_links_intact(
+    lib: Library, views: Mapping[str, str], count: int
+) -> list[tuple[str, str, str, str, str]] | None:
+    """The recorded links, when the record holds ``count`` links, all in the
+    configured views and each still in place with its text; else None.
+
+    Returns (view, root, rel, text, target) per link.
+    """
+    try:
+        with lib.transaction() as tx:
+            rows = tx.query(f"SELECT view, root, rel, link, target FROM {LINKS}")
+    except sqlite3.OperationalError:
+        return None
+    if len(rows) != count:
+        return None
+    readlink = os.readlink
+    join = os.path.join
+    for view, root, rel, text, _ in rows:
+        if views.get(view) != root:
+            return None
+        try:
+            if readlink(join(root, rel)) != text:
+                return None
+        except OSError:
+            return None
+    return [tuple(row) for row in rows]
