@@ -146,6 +146,9 @@ def main() -> None:
         (configdir / "config.yaml").write_text(
             f"directory: {synth.musicdir}\nlibrary: {synth.dbpath}\n"
             "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
+            # The files hold no audio (their fingerprints are adopted); the
+            # lossless check has its own benchmark (bench_lossless).
+            "dedupfuzzy:\n    check_lossless: no\n"
         )
         print(load())
         first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")

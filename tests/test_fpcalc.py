@@ -7,8 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from beets.library import Item, Library
 
 from beetsplug.dedupfuzzy.fingerprinting import fpcalc
+from beetsplug.dedupfuzzy.importing.fingerprints import FingerprintSource
 
 
 def fake_fpcalc(tmp_path: Path, stdout: str, stderr: str, code: int) -> str:
@@ -83,3 +85,35 @@ def test_missing_program_names_the_package(monkeypatch):
     monkeypatch.setenv("FPCALC", "/nonexistent/fpcalc")
     with pytest.raises(fpcalc.FpcalcMissing, match="libchromaprint-tools"):
         fpcalc.fpcalc_command()
+
+
+def counting_fpcalc(tmp_path: Path) -> tuple[str, Path]:
+    """A stand-in for fpcalc that notes each run in a file."""
+    runs = tmp_path / "runs"
+    script = tmp_path / "fpcalc-counting"
+    script.write_text(
+        f"#!/bin/sh\necho run >> '{runs}'\nprintf 'DURATION=48\\nFINGERPRINT=OWN\\n'\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script), runs
+
+
+@pytest.mark.parametrize(
+    "applied, expected, decoded",
+    [("CHROMA", "CHROMA", False), ("TAGGED", "OWN", True)],
+)
+def test_an_import_reuses_what_chroma_applied_not_what_the_tags_said(
+    tmp_path, audio, applied, expected, decoded
+):
+    """chroma publishes its fingerprint on the item at `import_task_apply`;
+    a value the file's tags carried already is not chroma's work."""
+    command, runs = counting_fpcalc(tmp_path)
+    source = FingerprintSource(Library(":memory:"), command, 1)
+    source.chroma_does_it = True  # chroma.auto with autotagging
+    item = Item(path=audio, acoustid_fingerprint="TAGGED")
+    source.start([item])
+    item.acoustid_fingerprint = applied  # chroma's import_task_apply
+
+    assert source.get(item) == expected
+    assert runs.exists() == decoded
+    source.close()

@@ -117,3 +117,27 @@ def test_chroma_fingerprints_are_reused_under_beets_defaults(
 
     assert s["items"] == 3
     assert s["fingerprinted"] == 0 and s["unchanged"] == 3
+
+
+def test_files_beets_moved_are_found_where_they_went(library):
+    """A warm run takes each item's path from the plugin's own row cache;
+    a file beets moved since is read again where it is now."""
+    before = json.loads(library.run("dedupfuzzy", "--json").stdout)
+    library.write_config(
+        "paths:\n    default: moved/$title\n    singleton: moved/$title\n"
+    )
+    library.run("move")
+    assert all(p.startswith("moved") for p in relpaths(library))
+
+    after = json.loads(library.run("dedupfuzzy", "--json").stdout)
+
+    s = after["summary"]
+    assert s["failed"] == 0 and s["fingerprinted"] == 0
+    assert s["unchanged"] == s["items"] == before["summary"]["items"]
+
+    def ids(doc: dict) -> list[list[int]]:
+        return sorted(sorted(i["id"] for i in g["items"]) for g in doc["groups"])
+
+    assert ids(after) == ids(before)
+    shown = {i["path"] for g in after["groups"] for i in g["items"]}
+    assert shown and all("/moved/" in p for p in shown)

@@ -195,3 +195,17 @@ def test_sketch_survives_its_text_form():
 def test_match_orientation():
     m = Match(1, 2, 0.9, 1.5)
     assert m.other(1) == 2 and m.other(2) == 1
+
+
+def test_a_chorus_hinting_at_the_wrong_shift_does_not_hide_a_copy():
+    """A key that recurs (a repeated chorus) may be shared at two places, so
+    its shift hint points between the repeats: the straight search still runs."""
+    verse, chorus, bridge = song_frames(3, 60), song_frames(4, 30), song_frames(5, 400)
+    master = np.concatenate([chorus, verse, chorus, bridge])
+    copy = degrade(master, 0.03, 6)
+    _, verifier = make({1: (master, 70.0), 2: (copy, 70.0)})
+    wrong = len(chorus) + len(verse)  # the first chorus against the second
+
+    m = verifier.verify(1, 2, [wrong])
+
+    assert m is not None and m.similarity > 0.85 and m.offset == 0.0

@@ -26,7 +26,7 @@ from .matching import matcher as matching
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .store import catalog, paircache, recordings
+from .store import catalog, paircache, recordings, rowcache
 from .store.frames import FrameSource
 
 log = logging.getLogger("beets")
@@ -283,10 +283,13 @@ def scan(
     The model covers every fingerprinted item of the library; only the
     given items are fingerprinted and shown.
     """
-    catalog.restore_cleared_fingerprints(lib)
-    every = catalog.load_rows(lib, fingerprints=False, blocks=False)
+    every, fresh = rowcache.load_all_rows(lib)
     wanted = None if ids is None else set(ids)
     chosen = [r for r in every if wanted is None or r.id in wanted]
+    # Cached rows whose files changed are read again.
+    chosen, mtimes = rowcache.checked(lib, chosen, fresh)
+    again = {r.id: r for r in chosen}
+    every = [again.get(r.id, r) for r in every]
     progress = Progress("fingerprinting", 0)
 
     def started(total: int) -> None:
@@ -299,6 +302,7 @@ def scan(
         on_progress=progress.step,
         on_start=started,
         check_lossless=settings.check_lossless,
+        mtimes=mtimes,
     )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}
@@ -316,4 +320,5 @@ def scan(
     resolved = groups.resolve(
         found, by_id, settings.keep, tiebreaker(lib, tiebreak_fields)
     )
+    rowcache.refill_cache(lib)  # the items this run changed
     return ScanResult(by_id, refresh, resolved, len(chosen), matched)

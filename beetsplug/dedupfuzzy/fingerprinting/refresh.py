@@ -10,7 +10,7 @@ under the same rule: with a new fingerprint, or when none was stored yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +109,7 @@ def refresh(
     on_progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     check_lossless: bool = True,
+    mtimes: Mapping[int, float | None] | None = None,
 ) -> tuple[list[Row], RefreshReport]:
     """Bring fingerprints up to date; return the rows that have one.
 
@@ -117,6 +118,7 @@ def refresh(
     that changed are fingerprinted again (and their sketch recomputed, and
     their matches forgotten: see `store.recordings`). A fingerprint another
     plugin stored is adopted: its file's mtime is recorded with it.
+    `mtimes`: the files' mtimes, when the caller has just read them.
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
@@ -124,7 +126,11 @@ def refresh(
     writes: list[tuple[int, str, object]] = []
     adopted: list[int] = []
     for row in rows:
-        mtime = file_mtime(row.path)
+        mtime = (
+            mtimes[row.id]
+            if mtimes is not None and row.id in mtimes
+            else file_mtime(row.path)
+        )
         if mtime is None:
             report.failed.append(Skipped(row.path, MISSING))
             continue

@@ -3,7 +3,12 @@
 fpcalc starts on a task's files as soon as beets creates the task, so its
 work overlaps autotagging and the rest of the pipeline. A fingerprint
 already stored and still fresh (a re-import) or computed by the chroma
-plugin in this process is reused instead of decoding again.
+plugin in this import is reused instead of decoding again.
+
+chroma's fingerprint is read where chroma publishes it: on the item, in
+`acoustid_fingerprint`, which chroma sets at `import_task_apply` (before
+the hook's import stage). A value the file's tags already carried when the
+task was created is not chroma's work and is not trusted.
 
 Lossless files get the lossless check (analysis/) in the same workers, and
 its verdict is stored with the fingerprint, before the keeper decides: a
@@ -12,7 +17,6 @@ fake lossless copy never wins on import.
 
 from __future__ import annotations
 
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -43,12 +47,6 @@ from .tally import Tally
 
 if TYPE_CHECKING:
     from ..analysis.verdict import Analysis
-
-
-def _chroma_fingerprints() -> dict[bytes, str]:
-    """Fingerprints the chroma plugin computed in this process, by path."""
-    chroma = sys.modules.get("beetsplug.chroma")
-    return getattr(chroma, "_fingerprints", {}) if chroma else {}
 
 
 def _chroma_fingerprints_tasks() -> bool:
@@ -96,11 +94,14 @@ class FingerprintSource:
         self.analyses: dict[bytes, Future[Analysis]] = {}
         self.lock = threading.Lock()
         self.fingerprinted: set[int] = set()
+        # What each new file's tags said its fingerprint was, by path.
+        self.tagged: dict[bytes, str] = {}
 
     def start(self, items: list[Item]) -> None:
         with self.lock:
             for item in items:
                 path = item.path
+                self.tagged[path] = item.get(FINGERPRINT) or ""
                 if not self.chroma_does_it and path not in self.futures:
                     self.futures[path] = self.pool.submit(
                         fingerprint_file, self.command, path
@@ -136,15 +137,24 @@ class FingerprintSource:
 
     def _reusable(self, item: Item) -> str:
         """A fingerprint that needs no decode: ours, stored and fresh (a
-        re-import), or chroma's from this process. One read from the file's
-        tags is not trusted: a converted or edited copy may carry the tags,
-        fingerprint included, of the file it was made from."""
+        re-import), or chroma's from this import (once chroma applied it;
+        before that, as when asking at `import_task_choice`, fpcalc runs).
+        One read from the file's tags is not trusted: a converted or edited
+        copy may carry the tags, fingerprint included, of the file it was
+        made from."""
         fingerprint = item.get(FP_COPY) or ""
         if fingerprint and item.id is not None and item.get(FP_MTIME) is not None:
             row = row_of(item, fingerprint)
             if freshness.check(row, freshness.file_mtime(item.path)).fresh:
                 return fingerprint
-        return _chroma_fingerprints().get(item.path, "")
+        if self.chroma_does_it:
+            # Set by chroma at `import_task_apply` from the file's audio.
+            value = item.get(FINGERPRINT) or ""
+            with self.lock:
+                tagged = self.tagged.get(item.path, "")
+            if value and value != tagged:
+                return value
+        return ""
 
     def result(self, item: Item) -> FpcalcResult:
         """The fpcalc result for the item's file, waiting for it if needed."""

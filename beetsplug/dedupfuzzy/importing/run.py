@@ -38,7 +38,7 @@ from ..matching.matcher import Match
 from ..quality import tiebreaker
 from ..safety.places import place_refusal
 from ..settings import Settings
-from ..store import catalog, decisions
+from ..store import decisions
 from ..store.catalog import Row
 from . import deciding
 from .departures import Departures, take_out
@@ -97,7 +97,6 @@ class ImportRun:
         self.fingerprints = FingerprintSource(
             lib, fpcalc_command(), settings.workers, settings.check_lossless
         )
-        catalog.restore_cleared_fingerprints(lib)
         with lib.transaction() as tx:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="dedupfuzzy-index")

@@ -23,7 +23,7 @@ from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.excerpts import ExcerptSource
 from ..scan import Tracks, load_sketches, track_of
 from ..settings import MatchSettings
-from ..store import catalog, decisions, paircache, recordings
+from ..store import catalog, decisions, paircache, recordings, rowcache
 from ..store.frames import FrameSource
 from . import cliques
 from .blockindex import decode_sketch
@@ -80,7 +80,7 @@ class LibraryIndex:
         # Paths are stored relative to the music folder; a thread of our own
         # does not inherit beets' binding of that folder.
         with lib.music_dir_context():
-            rows = catalog.load_rows(lib, fingerprints=False, blocks=False)
+            rows, _ = rowcache.load_all_rows(lib)
         if upto_id is not None:
             rows = [r for r in rows if r.id <= upto_id]
         usable = [r for r in rows if r.has_fingerprint]

@@ -189,8 +189,15 @@ class Verifier:
             found = align(
                 fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
             )
-            if found is None and hints:
-                found = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
+            if hints and (
+                found is None or found.similarity < self.settings.auto_threshold
+            ):
+                # A key that recurs (a chorus) can hint at the wrong shift.
+                plain = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
+                if plain is not None and (
+                    found is None or plain.similarity > found.similarity
+                ):
+                    found = plain
             weak = found is None or found.similarity < self.settings.auto_threshold
             if weak and self.audio is not None:
                 drift = fit_drift(fa, fb, self.max_shift)

@@ -170,9 +170,8 @@ def atomic(lib: Library) -> Iterator[Transaction]:
     before anything is read. beets' `Transaction` commits even when its
     block raises; the rollback makes a failed block leave no trace.
     """
-    check_outermost(lib)
     with lib.transaction() as tx:
-        tx.mutate("BEGIN IMMEDIATE")
+        _begin_immediate(tx)
         try:
             yield tx
         except BaseException:
@@ -181,14 +180,28 @@ def atomic(lib: Library) -> Iterator[Transaction]:
             raise
 
 
-def check_outermost(lib: Library) -> None:
-    """Refuse to run inside a caller's open transaction.
+def _begin_immediate(tx: Transaction, mode: str = "IMMEDIATE") -> None:
+    """Take the write lock; refuse inside a caller's open transaction.
 
     The journal must be committed before a file moves; inside an outer
-    transaction the commit would wait until that one ends.
+    transaction the commit would wait until that one ends. SQLite itself
+    says so: a BEGIN inside an open transaction fails.
     """
-    if lib._connection().in_transaction:
-        raise RuntimeError("the journal cannot run inside an open transaction")
+    try:
+        tx.mutate(f"BEGIN {mode}")
+    except sqlite3.OperationalError as exc:
+        if "within a transaction" in str(exc):
+            raise RuntimeError(
+                "the journal cannot run inside an open transaction"
+            ) from exc
+        raise
+
+
+def check_outermost(lib: Library) -> None:
+    """Refuse to run inside a caller's open transaction (see `atomic`)."""
+    with lib.transaction() as tx:
+        _begin_immediate(tx, "DEFERRED")  # takes no lock
+        tx.mutate("ROLLBACK")
 
 
 def start_run(lib: Library) -> int:

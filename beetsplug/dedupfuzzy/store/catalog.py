@@ -1,12 +1,23 @@
 """Reading and writing the plugin's data in beets' library DB, in bulk.
 
 A run over a large library must not build a beets `Item` per track, so the
-few columns matching needs are read with two SQL queries, and fingerprints
-and sketches are written back with `executemany` in one transaction. The
-fingerprint lives in beets' own `acoustid_fingerprint` column (shared with the
-chroma plugin); the plugin's other fields are stored exactly as beets stores
-flexible attributes, so `beet ls -f '$dedupfuzzy_blocks'` and `beet modify`
-see them as usual.
+few columns matching needs are read with SQL, and fingerprints and sketches
+are written back with `executemany` in one transaction. The fingerprint
+lives in beets' own `acoustid_fingerprint` column (shared with the chroma
+plugin); the plugin's other fields are stored exactly as beets stores
+flexible attributes, so `beet ls -f '$dedupfuzzy_recording'` and `beet
+modify` see them as usual.
+
+Reading those columns for every item is what a warm run cannot afford:
+beets' `items` table starts each row with the fingerprint (4 KB), so a
+track's path, length or mtime lie on an overflow page and every row read
+costs two or three pages. What a run needs of each item (a `Row` without
+fingerprint and sketch) is therefore also kept compactly in the plugin's
+own table `dedupfuzzy_rows`, a cache that is never the truth: an item's
+entry is dropped whenever beets stores the item (`database_change`) or the
+plugin writes one of its fields, and read again from beets' tables by the
+next run (`load_all_rows`). A warm run reads the item ids (cheap: no
+overflow page) and the cache, and beets' tables only for what changed.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID, LOSSLESS, CUTOFF, SOURCE)
 # `restore_cleared_fingerprints` puts the copy back.
 FP_COPY = "dedupfuzzy_fingerprint"
 
-_PATH_TYPE = Item._fields["path"]
+PATH_TYPE = Item._fields["path"]
 # Ids per `IN (...)` query: below SQLite's limit on bound parameters.
 _CHUNK = 900
 
@@ -90,29 +101,47 @@ def load_rows(
     so it is tested only for items without our `dedupfuzzy_fp_mtime`: those
     we fingerprinted or adopted have one.)
     """
-    wanted = None if ids is None else set(ids)
+    return list(read_rows(lib, ids, fingerprints, blocks).values())
+
+
+def read_rows(
+    lib: Library, ids: Iterable[int] | None, fingerprints: bool, blocks: bool
+) -> dict[int, Row]:
+    """Rows by id."""
     fingerprint = FINGERPRINT if fingerprints else "''"
     keys = (*FLEX_FIELDS, FINGERPRINT) + ((BLOCKS,) if blocks else ())
+    columns = (
+        "SELECT id, path, length, format, bitrate, bitdepth, samplerate, mtime, "
+        f"{fingerprint}, added FROM items"
+    )
+    flex_query = (
+        "SELECT entity_id, key, value FROM item_attributes "
+        f"WHERE key IN ({', '.join('?' * len(keys))})"
+    )
+    base: list = []
+    flex: list = []
     with lib.transaction() as tx:
-        base = tx.query(
-            "SELECT id, path, length, format, bitrate, bitdepth, samplerate, mtime, "
-            f"{fingerprint}, added FROM items ORDER BY id"
-        )
-        flex = tx.query(
-            "SELECT entity_id, key, value FROM item_attributes "
-            f"WHERE key IN ({', '.join('?' * len(keys))})",
-            keys,
-        )
+        if ids is None:
+            base = tx.query(columns + " ORDER BY id")
+            flex = tx.query(flex_query, keys)
+        else:
+            wanted = sorted(set(ids))
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                base += tx.query(f"{columns} WHERE id IN ({marks})", chunk)
+                flex += tx.query(
+                    f"{flex_query} AND entity_id IN ({marks})", (*keys, *chunk)
+                )
+            base.sort(key=lambda r: r[0])
     rows: dict[int, Row] = {}
     for r in base:
         item_id = r[0]
-        if wanted is not None and item_id not in wanted:
-            continue
         if not r[1]:  # an item without a path has no file to compare
             continue
         rows[item_id] = Row(
             id=item_id,
-            path=_PATH_TYPE.from_sql(r[1]),
+            path=PATH_TYPE.from_sql(r[1]),
             length=float(r[2] or 0.0),
             format=r[3] or "",
             bitrate=int(r[4] or 0),
@@ -156,7 +185,25 @@ def load_rows(
             rows[i].has_fingerprint = True
         for row in rows.values():
             row.has_fingerprint = row.has_fingerprint or row.fp_mtime is not None
-    return list(rows.values())
+    return rows
+
+
+# The row cache (`rowcache`): its table, dropped entries.
+
+CACHE = "dedupfuzzy_rows"
+
+
+def uncache(lib: Library, ids: Iterable[int]) -> None:
+    """Drop cached rows: beets or the plugin changed these items."""
+    values = [(i,) for i in set(ids)]
+    if not values:
+        return
+    with lib.transaction() as tx:
+        exists = tx.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CACHE,)
+        )
+        if exists:
+            tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
 
 
 def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
@@ -201,18 +248,24 @@ def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
     return found
 
 
-def restore_cleared_fingerprints(lib: Library) -> None:
+def restore_cleared_fingerprints(lib: Library, ids: Iterable[int]) -> None:
     """Put our copy back into `acoustid_fingerprint` where beets emptied it
-    (`beet update` of a file without the tag), for us and for chroma."""
+    (`beet update` of a file without the tag), for us and for chroma.
+
+    Only for the given items: testing the column for emptiness reads the
+    whole fingerprint, so it is done for items beets changed (not cached),
+    not for the whole library on every run.
+    """
     with lib.transaction() as tx:
-        tx.mutate(
+        tx.mutate_many(
             "UPDATE items SET acoustid_fingerprint = ("
             " SELECT value FROM item_attributes"
             " WHERE entity_id = items.id AND key = ?)"
-            " WHERE (acoustid_fingerprint IS NULL OR acoustid_fingerprint = '')"
+            " WHERE id = ? AND (acoustid_fingerprint IS NULL"
+            " OR acoustid_fingerprint = '')"
             " AND EXISTS (SELECT 1 FROM item_attributes"
             " WHERE entity_id = items.id AND key = ? AND value != '')",
-            (FP_COPY, FP_COPY),
+            [(FP_COPY, i, FP_COPY) for i in ids],
         )
 
 
@@ -229,11 +282,13 @@ def copy_fingerprints(lib: Library, ids: Iterable[int]) -> None:
 
 def delete_flex(lib: Library, ids: Iterable[int], key: str) -> None:
     """Remove one flexible attribute from some items (one transaction)."""
+    ids = list(ids)
     with lib.transaction() as tx:
         tx.mutate_many(
             "DELETE FROM item_attributes WHERE entity_id = ? AND key = ?",
             [(i, key) for i in ids],
         )
+        uncache(lib, ids)
 
 
 def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
@@ -256,3 +311,4 @@ def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
                 "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
                 flex,
             )
+        uncache(lib, (i for i, _, _ in values))

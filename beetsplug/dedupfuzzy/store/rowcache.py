@@ -1,0 +1,215 @@
+"""What a run needs of every item, kept compactly in the plugin's own table.
+
+beets' `items` table starts each row with the fingerprint (4 KB), so a
+track's path, length or mtime lie on an overflow page, and reading them for
+every item costs two or three pages per item: most of a warm run over a
+large library. So the `Row` of each item (no fingerprint, no sketch) is also
+kept in `dedupfuzzy_rows`. It is a cache, never the truth:
+
+- the plugin drops an item's entry whenever it writes one of its fields
+  (`catalog.store_flex`, `delete_flex`), and a run caches again what it
+  changed (`refill_cache`);
+- an entry is used only while the file at its path still has the mtime
+  recorded with its fingerprint (`checked`); otherwise (beets moved the
+  file, the audio changed, `beet update` read new properties) the item is
+  read again from beets' tables. A run stats every file anyway.
+- items added or removed are seen by their ids (reading ids touches no
+  overflow page).
+
+Fields beets changes without touching the file (`beet modify format=...`)
+are not seen until the file changes. Fingerprints emptied by `beet update`
+are put back as the items are read again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+from beets.library import Library
+
+from ..fingerprinting.freshness import MTIME_SLACK, file_mtime
+from .catalog import (
+    CACHE,
+    PATH_TYPE,
+    Row,
+    read_rows,
+    restore_cleared_fingerprints,
+    uncache,
+)
+
+_CACHED = (
+    "id",
+    "stored_path",  # as beets stores it: relative to the music folder
+    "length",
+    "format",
+    "bitrate",
+    "bitdepth",
+    "samplerate",
+    "mtime",
+    "added",
+    "fp_mtime",
+    "has_fingerprint",
+    "matched",
+    "recording",
+    "audio_id",
+    "lossless",
+    "cutoff",
+    "source",
+)
+
+
+def _ensure_cache(lib: Library) -> None:
+    with lib.transaction() as tx:
+        found = tx.query(f"PRAGMA table_info({CACHE})")
+        if tuple(r[1] for r in found) == _CACHED:
+            return
+        # A cache of another layout (or none): start afresh.
+        tx.script(
+            f"DROP TABLE IF EXISTS {CACHE};"
+            f"CREATE TABLE {CACHE} (id INTEGER PRIMARY KEY, "
+            + ", ".join(_CACHED[1:])
+            + ");"
+        )
+
+
+def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
+    """Every item's row (no fingerprint, no sketch), in id order: from the
+    cache, and from beets' tables for the items not in it (which are then
+    cached); and the ids of the latter."""
+    _ensure_cache(lib)
+    with lib.transaction() as tx:
+        ids = [r[0] for r in tx.query("SELECT id FROM items ORDER BY id")]
+        cached = tx.query(f"SELECT {', '.join(_CACHED)} FROM {CACHE}")
+    expand = _path_expander()
+    rows: dict[int, Row] = {}
+    for c in cached:
+        rows[c[0]] = Row(
+            id=c[0],
+            path=expand(c[1]),
+            length=c[2],
+            format=c[3],
+            bitrate=c[4],
+            bitdepth=c[5],
+            samplerate=c[6],
+            mtime=c[7],
+            added=c[8],
+            fp_mtime=c[9],
+            has_fingerprint=bool(c[10]),
+            matched=c[11],
+            recording=c[12],
+            audio_id=c[13],
+            lossless=c[14],
+            cutoff=c[15],
+            likely_source=c[16],
+        )
+    present = set(ids)
+    gone = [i for i in rows if i not in present]
+    missing = [i for i in ids if i not in rows]
+    rows.update(_reread(lib, missing))
+    if gone:
+        uncache(lib, gone)
+    return [rows[i] for i in ids if i in rows], set(missing)
+
+
+def checked(
+    lib: Library, rows: list[Row], fresh_ids: Iterable[int] = ()
+) -> tuple[list[Row], dict[int, float | None]]:
+    """The rows with their files' mtimes; a cached row whose file is gone or
+    changed since it was fingerprinted is read again from beets' tables."""
+    mtimes: dict[int, float | None] = {}
+    stale: list[int] = []
+    for row in rows:
+        mtime = mtimes[row.id] = file_mtime(row.path)
+        if (
+            mtime is None
+            or row.fp_mtime is None
+            or abs(row.fp_mtime - mtime) >= MTIME_SLACK
+        ):
+            stale.append(row.id)
+    skip = set(fresh_ids)
+    stale = [i for i in stale if i not in skip]
+    if not stale:
+        return rows, mtimes
+    uncache(lib, stale)
+    again = _reread(lib, stale)
+    for i, row in again.items():
+        mtimes[i] = file_mtime(row.path)
+    kept = [again.get(r.id, r) for r in rows]
+    return [r for r in kept if r.id in again or r.id not in stale], mtimes
+
+
+def _reread(lib: Library, ids: list[int]) -> dict[int, Row]:
+    """Rows read from beets' tables, and cached."""
+    if not ids:
+        return {}
+    restore_cleared_fingerprints(lib, ids)
+    fresh = read_rows(lib, ids, False, False)
+    _remember(lib, fresh.values())
+    return fresh
+
+
+def refill_cache(lib: Library) -> None:
+    """Cache the rows of items not cached (those changed during a run)."""
+    _ensure_cache(lib)
+    with lib.transaction() as tx:
+        missing = [
+            r[0]
+            for r in tx.query(
+                f"SELECT id FROM items WHERE id NOT IN (SELECT id FROM {CACHE})"
+            )
+        ]
+    _reread(lib, missing)
+
+
+def _path_expander() -> Callable[[bytes], bytes]:
+    """beets' conversion of a stored path, without its cost per path.
+
+    beets stores paths inside the music folder relative to it; expanding one
+    (`PathType.from_sql`) costs several microseconds, most of a cached row's
+    reading. The stored relative paths are normalised already, so the music
+    folder, expanded once, is put in front of them.
+    """
+    placeholder = b"_"
+    expanded = PATH_TYPE.from_sql(placeholder)
+    if not os.path.isabs(expanded) or not expanded.endswith(placeholder):
+        return PATH_TYPE.from_sql
+    prefix = expanded[: -len(placeholder)]
+    sep = os.fsencode(os.sep)
+
+    def expand(stored: bytes) -> bytes:
+        if os.path.isabs(stored):
+            return stored
+        return prefix + (stored if sep == b"/" else stored.replace(b"/", sep))
+
+    return expand
+
+
+def _remember(lib: Library, rows: Iterable[Row]) -> None:
+    values = [
+        (
+            r.id,
+            PATH_TYPE.to_sql(r.path),
+            r.length,
+            r.format,
+            r.bitrate,
+            r.bitdepth,
+            r.samplerate,
+            r.mtime,
+            r.added,
+            r.fp_mtime,
+            int(r.has_fingerprint),
+            r.matched,
+            r.recording,
+            r.audio_id,
+            r.lossless,
+            r.cutoff,
+            r.likely_source,
+        )
+        for r in rows
+    ]
+    with lib.transaction() as tx:
+        tx.mutate_many(
+            f"INSERT OR REPLACE INTO {CACHE} VALUES ({', '.join('?' * len(_CACHED))})",
+            values,
+        )
