@@ -762,3 +762,18 @@ def test_a_query_run_follows_its_album_and_prunes_what_it_emptied(mirror: Mirror
     assert_link(mirror.low / "Glass Engines" / "Metropole", mirror.at(METRO_MP3))
     # The other albums were not planned: the very same links.
     assert {view: inodes(view / CAFE) for view in (mirror.high, mirror.low)} == cafe
+
+
+def test_a_folder_of_links_swapped_for_a_link_is_seen(mirror: Mirror):
+    age_music(mirror)
+    mirror.run()
+    gold = mirror.low / CAFE / "Window Gold"
+    elsewhere = mirror.beet.root / "gold elsewhere"
+    gold.rename(elsewhere)  # the links inside still read the same
+    gold.symlink_to(elsewhere)
+
+    out = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    assert UNCHANGED not in out.stdout + out.stderr
+    assert "foreign link where a folder is needed" in out.stderr
+    assert os.readlink(gold) == str(elsewhere)  # not the mirror's: left alone

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -170,7 +171,8 @@ def recorded_links_intact(
     lib: Library, views: Mapping[str, str], count: int
 ) -> list[tuple[str, str, str, str, str]] | None:
     """The recorded links, when the record holds ``count`` links, all in the
-    configured views and each still in place with its text; else None.
+    configured views and each still in place with its text, below real
+    folders (as a full run reads a view: never through a link); else None.
 
     Returns (view, root, rel, text, target) per link.
     """
@@ -183,12 +185,36 @@ def recorded_links_intact(
         return None
     readlink = os.readlink
     join = os.path.join
+    folders: set[str] = set()
     for view, root, rel, text, _ in rows:
         if views.get(view) != root:
             return None
+        path = join(root, rel)
         try:
-            if readlink(join(root, rel)) != text:
+            if readlink(path) != text:
                 return None
         except OSError:
             return None
-    return [tuple(row) for row in rows]
+        folders.add(os.path.dirname(path))
+    return [tuple(row) for row in rows] if _real_folders(folders, views) else None
+
+
+def _real_folders(folders: set[str], views: Mapping[str, str]) -> bool:
+    """Whether every folder between a view's root and its links is a real
+    folder, not a link someone put in place of one.
+    """
+    roots = set(views.values())
+    seen: set[str] = set()
+    for folder in folders:
+        while folder not in seen and folder not in roots:
+            seen.add(folder)
+            try:
+                if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                    return False
+            except OSError:
+                return False
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return False  # above every root: not a view's folder
+            folder = parent
+    return True
