@@ -108,7 +108,7 @@ def test_an_import_reuses_what_chroma_applied_not_what_the_tags_said(
     """chroma publishes its fingerprint on the item at `import_task_apply`;
     a value the file's tags carried already is not chroma's work."""
     command, runs = counting_fpcalc(tmp_path)
-    source = FingerprintSource(Library(":memory:"), command, 1)
+    source = FingerprintSource(Library(str(tmp_path / "library.db")), command, 1)
     source.chroma_does_it = True  # chroma.auto with autotagging
     item = Item(path=audio, acoustid_fingerprint="TAGGED")
     source.start([item])

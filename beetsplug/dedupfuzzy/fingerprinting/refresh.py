@@ -152,11 +152,12 @@ def refresh(
     copy_fingerprints(lib, adopted)
 
     tasks = [task_of(row, True, check_lossless) for row, _ in stale]
-    tasks += [
-        t for t in (task_of(r, False, check_lossless) for r in usable) if t.analyse
-    ]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
-    by_path.update((r.path, (r, None)) for r in usable)
+    if check_lossless:
+        # Only lossless files not checked yet (a warm run: none).
+        unchecked = [r for r in usable if not r.lossless and is_lossless(r.format)]
+        tasks += [task_of(r, False, check_lossless) for r in unchecked]
+        by_path.update((r.path, (r, None)) for r in unchecked)
     if on_start is not None:
         on_start(len(tasks))
     writes = []

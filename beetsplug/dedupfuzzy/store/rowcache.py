@@ -79,7 +79,8 @@ def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
     cached); and the ids of the latter."""
     _ensure_cache(lib)
     with lib.transaction() as tx:
-        ids = [r[0] for r in tx.query("SELECT id FROM items ORDER BY id")]
+        # Sorted here: ORDER BY makes SQLite walk the table, not an index.
+        ids = sorted(r[0] for r in tx.query("SELECT id FROM items"))
         cached = tx.query(f"SELECT {', '.join(_CACHED)} FROM {CACHE}")
     expand = _path_expander()
     rows: dict[int, Row] = {}
@@ -177,12 +178,19 @@ def _path_expander() -> Callable[[bytes], bytes]:
     prefix = expanded[: -len(placeholder)]
     sep = os.fsencode(os.sep)
 
-    def expand(stored: bytes) -> bytes:
+    if sep == b"/":
+
+        def expand(stored: bytes) -> bytes:
+            return stored if stored[:1] == b"/" else prefix + stored
+
+        return expand
+
+    def expand_here(stored: bytes) -> bytes:
         if os.path.isabs(stored):
             return stored
-        return prefix + (stored if sep == b"/" else stored.replace(b"/", sep))
+        return prefix + stored.replace(b"/", sep)
 
-    return expand
+    return expand_here
 
 
 def _remember(lib: Library, rows: Iterable[Row]) -> None:
