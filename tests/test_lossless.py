@@ -158,6 +158,21 @@ def test_genuine_lossless_wins_and_upsampled_fake_adds_nothing(beet, material):
     assert keepers(env) == [(["a-320", "a-genuine"], ["a-fake128-96", "a-fake320"])]
 
 
+def test_the_mirror_ranks_a_fake_lossless_copy_as_the_keeper_does(beet, material):
+    env = library_of(beet, material, ["a-fake128-96", "a-320.mp3"])
+    env.run("dedupfuzzy")  # the recording model: one recording, two copies
+    env.run("modify", "-y", "albumartist=Artist", "album=Album", "title=Song")
+    views = {name: env.root / name for name in ("high", "low")}
+    env.run("mirror", "--depth", "2", "--high", str(views["high"]),
+            "--low", str(views["low"]))  # fmt: skip
+
+    for view in views.values():
+        shown = [p for p in (view / "Artist" / "Album").iterdir()]
+        # a FLAC made from a 128 kbps MP3 and upsampled ranks below the
+        # 320 kbps MP3 in both views, as in `beet dedupfuzzy`'s keeper
+        assert [p.resolve().suffix for p in shown] == [".mp3"]
+
+
 def test_without_a_genuine_copy_the_source_bitrate_decides(beet, material):
     env = library_of(
         beet,

@@ -53,6 +53,8 @@ class Track:
     path cut at the depth (folders joined with ``os.sep``); ``recording``
     its recording id, None when it has none yet. ``source`` is whatever the
     caller needs to name the track's file when it is linked on its own.
+    ``lossless`` and ``likely_source`` are the lossless check's verdict and
+    source code, which the keeper (`quality`) ranks by, as everywhere.
     """
 
     id: int
@@ -65,6 +67,8 @@ class Track:
     entry: str
     recording: int | None = None
     source: object = None
+    lossless: str = ""
+    likely_source: str = ""
 
 
 @dataclass

@@ -32,7 +32,7 @@ from beets.ui import UserError
 
 from .. import quality, settings
 from ..display import shown
-from ..store.catalog import RECORDING
+from ..store.catalog import LOSSLESS, RECORDING, SOURCE, load_verdicts
 from ..store.recordings import load_recordings
 from . import stamp
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
@@ -132,7 +132,10 @@ def _library_mode(
     fingerprint = ""
     if stamping:
         fingerprint = stamp.digest(
-            lib, _settings_used(lib, options, views), template.sql_columns(), RECORDING
+            lib,
+            _settings_used(lib, options, views),
+            template.sql_columns(),
+            (RECORDING, LOSSLESS, SOURCE),
         )
         quick = _unchanged(lib, log, fingerprint, views, options.pretend)
         if quick is not None:
@@ -145,8 +148,11 @@ def _library_mode(
     for path, reason in unusable:
         log.warning("mirror: {}: {}, not linked", shown(path), reason)
     recordings = recordings_of(lib)
+    verdicts = load_verdicts(lib)
     for track in usable:
         track.recording = recordings.get(track.id)
+        if track.id in verdicts:
+            track.lossless, track.likely_source = verdicts[track.id]
     albums = join_entries(usable)
     scope = None
     scope_items: set[int] = set()

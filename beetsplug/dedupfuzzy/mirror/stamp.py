@@ -30,7 +30,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from beets import config as beets_config
@@ -41,7 +41,7 @@ from .record import STAMP_SCHEMA, STAMP_TABLE
 from .record import TABLE as LINKS
 
 # Bump when the rules change what a plan holds for the same library.
-VERSION = "1"
+VERSION = "2"
 RACY_SECONDS = 2.0
 MISSING = -1
 
@@ -87,10 +87,14 @@ def folder_time(folder: str) -> int:
 
 
 def digest(
-    lib: Library, options: Iterable[object], columns: Iterable[str], recording: str
+    lib: Library,
+    options: Iterable[object],
+    columns: Iterable[str],
+    attributes: Sequence[str],
 ) -> str:
     """A digest of the options, and of every item: its ``columns`` (SQL
-    over ``items`` joined with ``albums``) and its ``recording`` attribute.
+    over ``items`` joined with ``albums``) and its flexible ``attributes``
+    (its recording, what the keeper ranks by).
 
     SQLite writes each value as an SQL literal (``quote``: typed, quotes
     escaped, so two different libraries never give the same text) and joins
@@ -100,17 +104,22 @@ def digest(
     """
     hasher = hashlib.blake2b(digest_size=20)
     hasher.update(json.dumps([VERSION, *map(repr, options)]).encode())
-    row = " || ',' || ".join(f"quote({c})" for c in [*columns, "rec.value"])
+    flex = [f"a{n}" for n in range(len(attributes))]
+    row = " || ',' || ".join(
+        f"quote({c})" for c in [*columns, *(f"{a}.value" for a in flex)]
+    )
+    joins = "".join(
+        f" LEFT JOIN item_attributes AS {a} ON {a}.entity_id = items.id AND {a}.key = ?"
+        for a in flex
+    )
     query = (
         "SELECT CAST(group_concat(r, char(10)) AS BLOB) FROM"
         f" (SELECT {row} AS r"
         " FROM items LEFT JOIN albums ON albums.id = items.album_id"
-        " LEFT JOIN item_attributes AS rec"
-        " ON rec.entity_id = items.id AND rec.key = ?"
-        " ORDER BY items.id)"
+        f"{joins} ORDER BY items.id)"
     )
     with lib.transaction() as tx:
-        for (blob,) in tx.query(query, (recording,)):
+        for (blob,) in tx.query(query, tuple(attributes)):
             hasher.update(blob or b"")
     return hasher.hexdigest()
 

@@ -312,3 +312,21 @@ def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
                 flex,
             )
         uncache(lib, (i for i, _, _ in values))
+
+
+def load_verdicts(lib: Library) -> dict[int, tuple[str, str]]:
+    """Item id -> (lossless verdict, likely source) for the checked items.
+
+    What the keeper needs to rank a copy beyond its columns (`quality`), read
+    from the flexible attributes alone: only lossless items carry them.
+    """
+    found: dict[int, list[str]] = {}
+    with lib.transaction() as tx:
+        rows = tx.query(
+            "SELECT entity_id, key, value FROM item_attributes WHERE key IN (?, ?)",
+            (LOSSLESS, SOURCE),
+        )
+    for item_id, key, value in rows:
+        pair = found.setdefault(item_id, ["", ""])
+        pair[0 if key == LOSSLESS else 1] = value or ""
+    return {item_id: (verdict, source) for item_id, (verdict, source) in found.items()}
