@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 
 from beetsplug.dedupfuzzy.analysis import decode, grid, labels
@@ -53,3 +55,45 @@ def test_source_codes_read_back():
     assert labels.parse_source("") == (0, 0)
     assert labels.describe_source("vorbis-192") == "Vorbis ~192 kbps"
     assert labels.describe_source("upsampled-48000") == "upsampled from 48 kHz"
+
+
+def test_libsndfile_and_ffmpeg_read_the_same_excerpts(tmp_path):
+    """FLAC is read in-process; the samples (and so the codec grid's place)
+    are those ffmpeg decodes."""
+    rng = np.random.default_rng(3)
+    audio = np.round(rng.standard_normal((20 * 44100, 2)) * 3000) / 32768
+    flac = tmp_path / "noise.flac"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", "44100",
+         "-ac", "2", "-i", "pipe:0", "-c:a", "flac", "-sample_fmt", "s16",
+         str(flac)],
+        input=audio.astype("<f4").tobytes(), check=True,
+    )  # fmt: skip
+    path = str(flac).encode()
+    inprocess = decode.read_excerpts(path, 20.0)
+    assert inprocess is not None and len(inprocess.parts) == decode.EXCERPTS
+    other = decode.ffmpeg_excerpts(path, 20.0, 44100)
+    assert inprocess.samplerate == other.samplerate == 44100
+    for mine, theirs in zip(inprocess.parts, other.parts, strict=True):
+        assert np.array_equal(mine, theirs)
+    start = decode.excerpt_starts(20.0, 44100)[1]
+    assert np.array_equal(
+        inprocess.parts[1], audio[start : start + len(other.parts[1])]
+    )
+
+
+def test_a_high_rate_file_is_read_back_on_the_cd_rate_samples():
+    """Excerpts of a 96 kHz file start on 44.1 kHz samples that are on the
+    codec grid, and resampling gives those samples back."""
+    starts = decode.excerpt_starts(240.0, 96000)
+    assert all(s * 44100 % 96000 == 0 for s in starts)
+    assert all((s * 44100 // 96000) % decode.GRID == 0 for s in starts)
+    t = np.arange(3 * 44100) / 44100
+    cd = np.stack([np.sin(2 * np.pi * f * t) for f in (997.0, 15013.0)], axis=1) / 4
+    spectrum = np.fft.rfft(cd, axis=0)
+    hi = np.fft.irfft(spectrum, n=3 * 96000, axis=0) * (96000 / 44100)
+    back = decode.resampled(decode.Excerpts(96000, (hi.astype(np.float32),)), 44100)
+    assert back is not None and back.samplerate == 44100
+    part = back.parts[0]
+    expected = cd[decode.GRID : decode.GRID + len(part)]
+    assert np.max(np.abs(part - expected)) < 1e-4

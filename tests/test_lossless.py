@@ -67,6 +67,14 @@ def material(tmp_path_factory) -> dict[str, Path]:
             fake_flac(mp3, made[f"{name}-fake{kbps}"])
     made["a-fake128-96"] = root / "a-fake128-96.flac"
     fake_flac(made["a-128.mp3"], made["a-fake128-96"], hires=True)
+    # AAC 256 kbps keeps the whole band: only its frame grid gives it away,
+    # read back at 44.1 kHz when the file was upsampled to 24/96
+    aac = root / "b-256.m4a"
+    transcode(made["b-genuine"], aac, "-c:a", "aac", "-b:a", "256k")
+    made["b-aac256-96"] = root / "b-aac256-96.flac"
+    fake_flac(aac, made["b-aac256-96"], hires=True)
+    made["a-alac"] = root / "a-alac.m4a"
+    transcode(made["a-genuine"], made["a-alac"], "-c:a", "alac")
     # soft synthesized music: pads and bass, nothing above a few kHz
     stems = synthmusic.render_song_stems(SOFT, SECONDS)
     made["soft"] = root / "soft.flac"
@@ -110,7 +118,9 @@ def keepers(env: BeetEnv, *args: str) -> list[tuple[list[str], list[str]]]:
 
 def test_each_file_gets_its_verdict_stored_and_queryable(beet, material):
     env = library_of(
-        beet, material, ["a-genuine", "a-fake128", "a-fake128-96", "soft", "a-320.mp3"]
+        beet,
+        material,
+        ["a-genuine", "a-fake128", "a-fake128-96", "b-aac256-96", "soft", "a-320.mp3"],
     )
     env.run("dedupfuzzy")
     verdicts = fields(env, "$dedupfuzzy_lossless")
@@ -118,11 +128,17 @@ def test_each_file_gets_its_verdict_stored_and_queryable(beet, material):
         "a-genuine": "genuine",
         "a-fake128": "fake",
         "a-fake128-96": "fake",
+        "b-aac256-96": "fake",
         "soft": "unknown",
         "a-320": "",
     }
     fakes = env.run("ls", "-f", "$path", "dedupfuzzy_lossless:fake").stdout
-    assert sorted(Path(p).stem for p in fakes.split()) == ["a-fake128", "a-fake128-96"]
+    assert sorted(Path(p).stem for p in fakes.split()) == [
+        "a-fake128",
+        "a-fake128-96",
+        "b-aac256-96",
+    ]
+    assert fields(env, "$dedupfuzzy_source")["b-aac256-96"].startswith("aac-")
     cutoffs = fields(env, "$dedupfuzzy_cutoff")
     assert 15500 < int(cutoffs["a-fake128"]) < 17500
     assert int(cutoffs["a-genuine"]) > 21000
@@ -217,27 +233,55 @@ def test_fakes_lists_every_fake_even_without_duplicates(beet, material):
     assert "lossless items" in proc.stderr
 
 
-def test_checked_once_and_a_missing_ffmpeg_is_one_line_per_file(beet, material):
-    env = library_of(beet, material, ["a-genuine", "a-fake128", "a-128.mp3"])
-    # no ffmpeg: the run goes on, the check is reported and not stored
-    nofmpeg = env.root / "bin"
+def test_checked_on_import_once_and_a_missing_decoder_is_one_line(beet, material):
+    """FLAC is read in-process; ALAC needs ffmpeg. Without it the import and
+    the run go on, and the ALAC file's check is reported, not stored."""
+    for name in ("a-genuine", "a-fake128", "a-alac", "a-128.mp3"):
+        src = material[name]
+        shutil.copy2(src, beet.libdir / Path(name).with_suffix(src.suffix))
+    nofmpeg = beet.root / "bin"
     nofmpeg.mkdir()
     os.symlink(shutil.which("fpcalc"), nofmpeg / "fpcalc")
-    env.env["PATH"] = str(nofmpeg)
-    proc = env.run("dedupfuzzy")
+    beet.env["PATH"] = str(nofmpeg)
+    beet.run("import", "-A", "-s", "-C", "-q", str(beet.libdir))
+    # the import hook checked the FLACs already
+    assert fields(beet, "$dedupfuzzy_lossless") == {
+        "a-genuine": "genuine",
+        "a-fake128": "fake",
+        "a-alac": "",
+        "a-128": "",
+    }
+    proc = beet.run("dedupfuzzy")
     assert "1 duplicate groups" in proc.stdout
     errors = [x for x in proc.stdout.splitlines() if "lossless check" in x]
-    assert len(errors) == 2 and all("ffmpeg is not installed" in x for x in errors)
-    assert set(fields(env, "$dedupfuzzy_lossless").values()) == {""}
-    # with ffmpeg the files are checked; then never again while unchanged
-    del env.env["PATH"]
-    env.run("dedupfuzzy")
-    env.env["PATH"] = str(nofmpeg)
-    warm = env.run("dedupfuzzy")
+    assert len(errors) == 1 and "a-alac" in errors[0]
+    assert "ffmpeg is not installed" in errors[0]
+    # with ffmpeg the ALAC file is checked; then never again while unchanged
+    del beet.env["PATH"]
+    beet.run("dedupfuzzy")
+    assert fields(beet, "$dedupfuzzy_lossless")["a-alac"] == "genuine"
+    beet.env["PATH"] = str(nofmpeg)
+    warm = beet.run("dedupfuzzy")
     assert "lossless check" not in warm.stdout
-    assert fields(env, "$dedupfuzzy_lossless")["a-fake128"] == "fake"
     # a changed file is checked again
-    shutil.copy(material["a-genuine"], env.libdir / "a-fake128.flac")
-    del env.env["PATH"]
-    env.run("dedupfuzzy")
-    assert fields(env, "$dedupfuzzy_lossless")["a-fake128"] == "genuine"
+    shutil.copy(material["a-genuine"], beet.libdir / "a-fake128.flac")
+    beet.run("dedupfuzzy")
+    assert fields(beet, "$dedupfuzzy_lossless")["a-fake128"] == "genuine"
+
+
+def test_an_imported_fake_is_judged_on_import_and_never_wins(beet, material):
+    library_of(beet, material, ["a-320.mp3"])
+    beet.write_config("dedupfuzzy:\n    quiet_action: best\n")
+    incoming = beet.root / "incoming"
+    incoming.mkdir()
+    for name in ("a-fake128", "lone-fake128"):
+        shutil.copy2(material[name], incoming / f"{name}.flac")
+
+    proc = beet.run("import", "-q", "-A", "-C", str(incoming))
+
+    # a FLAC made from a 128 kbps MP3 is worse than the library's 320 kbps
+    # MP3: left out of the import, as any worse copy
+    assert "1 duplicates found: 0 kept, 0 quarantined, 1 not imported" in proc.stdout
+    assert set(fields(beet, "$dedupfuzzy_lossless")) == {"a-320", "lone-fake128"}
+    # the other fake has its verdict before any `beet dedupfuzzy` run
+    assert fields(beet, "$dedupfuzzy_lossless")["lone-fake128"] == "fake"

@@ -22,11 +22,35 @@ def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     """The verdict on one file; a file that cannot be decoded gets an error."""
     # numpy is loaded here, by the fingerprinting workers, not by every
     # command that only reads the stored verdicts.
-    from .decode import DecodeError, decode_excerpts
-    from .verdict import Analysis, judge
+    from dataclasses import replace
+
+    from .decode import DecodeError, decode_excerpts, resampled
+    from .verdict import Analysis, bits_of, codec_trace, judge
 
     try:
         excerpts = decode_excerpts(path, length, samplerate)
     except DecodeError as exc:
         return Analysis(UNKNOWN, error=str(exc))
-    return judge(excerpts.parts, excerpts.samplerate)
+    found = judge(excerpts.parts, excerpts.samplerate)
+    if found.grid_rate and found.verdict != FAKE:
+        # perhaps upsampled: a source's codec grid is on the source's samples
+        source = resampled(excerpts, found.grid_rate)
+        if source is None:  # not on the source's samples: ffmpeg resamples
+            try:
+                source = decode_excerpts(
+                    path, length, excerpts.samplerate, found.grid_rate
+                )
+            except DecodeError:
+                return found
+        # the resampler's own band edge stays out of the comparison
+        top = min(found.cutoff, found.grid_rate / 2 * 0.9)
+        traced = codec_trace(
+            source.parts, source.samplerate, top, bits_of(source.parts)
+        )
+        if traced is not None:
+            return replace(
+                traced,
+                cutoff=min(found.cutoff, source.samplerate // 2),
+                source_rate=found.grid_rate,
+            )
+    return found

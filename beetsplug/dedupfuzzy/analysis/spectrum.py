@@ -110,3 +110,17 @@ def reach(level_db: np.ndarray, freqs: np.ndarray, floor_db: float) -> float:
     """The highest frequency whose level stands clearly above the floor."""
     above = np.nonzero(level_db > floor_db + 10.0)[0]
     return float(freqs[above[-1]]) if len(above) else 0.0
+
+
+def holes(power: np.ndarray, freqs: np.ndarray, edge: float, floor_db: float) -> float:
+    """The share of frames whose band just below `edge` is at the rounding
+    floor while the band a few kHz lower is not: an encoder that drops its
+    top bands frame by frame (MP3 at 128-192 kbps on soft music)."""
+    near = (freqs > edge - 1500) & (freqs < edge - 200)
+    low = (freqs > edge - 5000) & (freqs < edge - 3000)
+    if not near.any() or not low.any():
+        return 0.0
+    level = db(power)
+    below = level[:, near].mean(axis=1)
+    lower = level[:, low].mean(axis=1)
+    return float(((below < floor_db + 6) & (lower > floor_db + 15)).mean())

@@ -17,6 +17,7 @@ already call fake.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +30,21 @@ from .labels import FAKE, GENUINE, UNKNOWN
 # keep (LAME 64 kbps: 11-14 kHz), so a fall down there is the music's own
 LOSSY_CEILING = 20600.0
 LOWEST_CUTOFF = 11000.0
+# A brick wall: a fall of MIN_DROP_DB onto the 16-bit rounding floor itself
+# (within AT_FLOOR_DB); or a fall of DEEP_DROP_DB onto a flat, nearly empty
+# band (AAC, Opus and Vorbis leave a little noise above their cutoff). A
+# genuine recording brick-walled by a mastering low-pass falls 23-27 dB onto
+# the filter's leftovers, several dB above the floor: not enough for either.
 MIN_DROP_DB = 20.0
+AT_FLOOR_DB = 3.0
+DEEP_DROP_DB = 32.0
 MAX_EMPTY_SPREAD_DB = 10.0
+# On soft music an MP3 encoder's cutoff falls less (15-20 dB): it counts when
+# the band just below it is empty in a third of the frames or more (the
+# encoder dropped it frame by frame) and the band above is at the floor.
+SOFT_DROP_DB = 15.0
+SOFT_AT_FLOOR_DB = 1.5
+MIN_HOLES = 0.35
 # the cutoff an encoder chooses at each bitrate class (LAME, Vorbis, AAC)
 CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
@@ -49,6 +63,9 @@ class Analysis:
     source_codec: str = ""  # aac or vorbis when the codec's grid was found
     source_rate: int = 0  # an upsampled file's original sample rate
     error: str = ""
+    # not stored: a high-rate file with nothing above the CD band may be a
+    # resampled lossy file, whose codec grid is looked for at this rate
+    grid_rate: int = 0
 
     @property
     def ok(self) -> bool:
@@ -89,30 +106,59 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     top = min(nyquist - 800.0, LOSSY_CEILING + 1000.0)
     edge = spectrum.steepest_edge(level, freqs, LOWEST_CUTOFF, top)
     reach = spectrum.reach(level, freqs, floor)
-    brick = (
+    if (
         edge is not None
-        and edge.drop >= MIN_DROP_DB
-        and (
-            edge.above_spread <= MAX_EMPTY_SPREAD_DB
-            or edge.above_top <= floor + MAX_EMPTY_SPREAD_DB
+        and edge.freq < LOSSY_CEILING
+        and is_brick_wall(
+            edge, floor, lambda: spectrum.holes(spec.power, freqs, edge.freq, floor)
         )
-    )
-    if brick and edge is not None and edge.freq < LOSSY_CEILING:
+    ):
         return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
     if samplerate <= 48000:
-        found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits_of(parts))
-        if found.found:
-            return Analysis(
-                FAKE,
-                round(reach),
-                source_kbps(reach),
-                source_codec=GRID_CODECS[found.window],
-            )
+        traced = codec_trace(parts, samplerate, reach, bits_of(parts))
+        if traced is not None:
+            return traced
     rate = upsampled_from(level, freqs, floor, samplerate)
     return Analysis(
         GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
         round(reach),
         source_rate=rate,
+        grid_rate=rate or (44100 if empty_above(level, freqs, floor, 26500) else 0),
+    )
+
+
+def is_brick_wall(
+    edge: spectrum.Edge, floor: float, holes: Callable[[], float]
+) -> bool:
+    """Whether the spectrum's steepest fall is a lossy encoder's cutoff."""
+    above = edge.above_top - floor
+    if edge.drop >= MIN_DROP_DB and above <= AT_FLOOR_DB:
+        return True
+    if edge.drop >= DEEP_DROP_DB and (
+        edge.above_spread <= MAX_EMPTY_SPREAD_DB or above <= MAX_EMPTY_SPREAD_DB
+    ):
+        return True
+    return (
+        edge.drop >= SOFT_DROP_DB and above <= SOFT_AT_FLOOR_DB and holes() >= MIN_HOLES
+    )
+
+
+def codec_trace(
+    parts: tuple[np.ndarray, ...], samplerate: int, reach: float, bits: int = 16
+) -> Analysis | None:
+    """A fake by its codec's frame grid (the band up to `reach`), or None.
+
+    An upsampled file is read back at its source rate first (`rate` of
+    decode_excerpts): the grid is on the source's samples.
+    """
+    found = grid.find_grid(parts, samplerate, max(reach, 8000.0), bits)
+    if not found.found:
+        return None
+    return Analysis(
+        FAKE,
+        round(reach),
+        source_kbps(reach),
+        source_codec=GRID_CODECS[found.window],
     )
 
 
@@ -120,6 +166,12 @@ def bits_of(parts: tuple[np.ndarray, ...]) -> int:
     """16 when the samples are whole 16-bit steps, else 24."""
     sample = parts[0][:: max(1, len(parts[0]) // 4096)] * 32768.0
     return 16 if np.array_equal(sample, np.round(sample)) else 24
+
+
+def empty_above(level: np.ndarray, freqs: np.ndarray, floor: float, low: float) -> bool:
+    """Nothing but the 16-bit floor from `low` up to near the top."""
+    top = level[(freqs >= low) & (freqs <= freqs[-1] - 1000)]
+    return len(top) > 0 and float(np.percentile(top, 95)) <= floor + 6
 
 
 def upsampled_from(
@@ -131,10 +183,7 @@ def upsampled_from(
     below 20 kHz: a resampler made this file. Where the music falls 30 dB
     under its 15-20 kHz level tells 44.1 from 48 kHz.
     """
-    if samplerate <= 50000:
-        return 0
-    top = level[(freqs >= 26500) & (freqs <= samplerate / 2 - 1000)]
-    if not len(top) or float(np.percentile(top, 95)) > floor + 6:
+    if samplerate <= 50000 or not empty_above(level, freqs, floor, 26500):
         return 0
     ref = float(np.median(level[(freqs >= 15000) & (freqs < 20000)]))
     if ref < floor + 20:

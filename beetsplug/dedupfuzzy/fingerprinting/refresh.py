@@ -85,16 +85,21 @@ def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
     )
 
 
+def analysis_fields(analysis: Analysis) -> dict[str, str]:
+    """A verdict as the flexible attributes that store it."""
+    return {
+        LOSSLESS: analysis.verdict,
+        CUTOFF: str(analysis.cutoff),
+        SOURCE: analysis.source_code,
+    }
+
+
 def take_analysis(row: Row, analysis: Analysis) -> list[tuple[int, str, object]]:
     """Put a verdict on the row; return the fields to store."""
     row.lossless = analysis.verdict
     row.cutoff = analysis.cutoff
     row.likely_source = analysis.source_code
-    return [
-        (row.id, LOSSLESS, row.lossless),
-        (row.id, CUTOFF, str(row.cutoff)),
-        (row.id, SOURCE, row.likely_source),
-    ]
+    return [(row.id, key, value) for key, value in analysis_fields(analysis).items()]
 
 
 def refresh(

@@ -9,31 +9,44 @@ chroma's fingerprint is read where chroma publishes it: on the item, in
 `acoustid_fingerprint`, which chroma sets at `import_task_apply` (before
 the hook's import stage). A value the file's tags already carried when the
 task was created is not chroma's work and is not trusted.
+
+Lossless files get the lossless check (analysis/) in the same workers, and
+its verdict is stored with the fingerprint, before the keeper decides: a
+fake lossless copy never wins on import.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from beets import config, plugins
 from beets.library import Item, Library
 
+from ..analysis import analyse_file
 from ..display import shown
 from ..fingerprinting import freshness
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
 from ..matching import blockindex
+from ..quality import is_lossless
 from ..store.catalog import (
     AUDIO_ID,
     BLOCKS,
+    CUTOFF,
     FINGERPRINT,
     FP_COPY,
     FP_MTIME,
+    LOSSLESS,
     MATCHED,
+    SOURCE,
     Row,
 )
 from .tally import Tally
+
+if TYPE_CHECKING:
+    from ..analysis.verdict import Analysis
 
 
 def _chroma_fingerprints_tasks() -> bool:
@@ -61,17 +74,24 @@ def row_of(item: Item, fingerprint: str, item_id: int | None = None) -> Row:
         fp_mtime=item.get(FP_MTIME),
         blocks=item.get(BLOCKS) or "",
         audio_id=item.get(AUDIO_ID) or "",
+        lossless=item.get(LOSSLESS) or "",
+        cutoff=int(item.get(CUTOFF) or 0),
+        likely_source=item.get(SOURCE) or "",
     )
 
 
 class FingerprintSource:
-    def __init__(self, lib: Library, command: str, workers: int) -> None:
+    def __init__(
+        self, lib: Library, command: str, workers: int, check_lossless: bool = True
+    ) -> None:
         self.lib = lib
         self.command = command
+        self.check_lossless = check_lossless
         self.chroma_does_it = _chroma_fingerprints_tasks()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="dedupfuzzy-fpcalc")
         self.futures: dict[bytes, Future[FpcalcResult]] = {}
         self.results: dict[bytes, FpcalcResult] = {}
+        self.analyses: dict[bytes, Future[Analysis]] = {}
         self.lock = threading.Lock()
         self.fingerprinted: set[int] = set()
         # What each new file's tags said its fingerprint was, by path.
@@ -80,15 +100,40 @@ class FingerprintSource:
     def start(self, items: list[Item]) -> None:
         with self.lock:
             for item in items:
-                self.tagged[item.path] = item.get(FINGERPRINT) or ""
-        if self.chroma_does_it:
-            return
-        with self.lock:
-            for path in (item.path for item in items):
-                if path not in self.futures:
+                path = item.path
+                self.tagged[path] = item.get(FINGERPRINT) or ""
+                if not self.chroma_does_it and path not in self.futures:
                     self.futures[path] = self.pool.submit(
                         fingerprint_file, self.command, path
                     )
+                self._start_analysis(item)
+
+    def _start_analysis(self, item: Item) -> None:
+        """The lossless check of a lossless item, in the same workers (under
+        the lock)."""
+        if (
+            self.check_lossless
+            and is_lossless(item.format or "")
+            and item.path not in self.analyses
+        ):
+            self.analyses[item.path] = self.pool.submit(
+                analyse_file,
+                item.path,
+                float(item.length or 0.0),
+                int(item.samplerate or 0),
+            )
+
+    def analysis(self, item: Item) -> Analysis | None:
+        """The verdict on a lossless item's file (waiting for it), or None:
+        not lossless, not checked, or already judged and still fresh."""
+        if not (self.check_lossless and is_lossless(item.format or "")):
+            return None
+        if item.get(LOSSLESS) and self._reusable(item):
+            return None  # a re-import: the stored verdict stands
+        with self.lock:
+            self._start_analysis(item)
+            future = self.analyses[item.path]
+        return future.result()
 
     def _reusable(self, item: Item) -> str:
         """A fingerprint that needs no decode: ours, stored and fresh (a
@@ -138,12 +183,17 @@ class FingerprintSource:
     def store(self, items: list[Item], tally: Tally, log=None) -> dict[int, Row]:
         """Fingerprints of the items, stored on them; the usable ones as rows."""
         known: dict[int, str] = {}
+        verdicts: dict[int, Analysis | None] = {}
         for item in items:
             result = self.result(item)
             with self.lock:
                 self.results.pop(item.path, None)
             if result.ok:
                 known[item.id] = result.fingerprint
+                # waited for here, not inside the transaction below
+                verdicts[item.id] = self.analysis(item)
+                with self.lock:
+                    self.analyses.pop(item.path, None)
             else:
                 tally.failed += 1
                 if log is not None:
@@ -158,6 +208,13 @@ class FingerprintSource:
                 if frames is None:
                     tally.failed += 1
                     continue
+                analysis = verdicts.get(item.id)
+                if analysis is not None and analysis.ok:
+                    item.update(fingerprints.analysis_fields(analysis))
+                elif analysis is not None and log is not None:
+                    log.debug(
+                        "{}: lossless check: {}", shown(item.path), analysis.error
+                    )
                 item[FINGERPRINT] = fingerprint
                 item[FP_COPY] = fingerprint
                 item[BLOCKS] = blockindex.encode_sketch(fingerprints.sketch_of(frames))

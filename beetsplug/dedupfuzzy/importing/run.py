@@ -32,6 +32,7 @@ from beets.ui import UserError
 
 from ..display import shown
 from ..fingerprinting.fpcalc import fpcalc_command
+from ..fingerprinting.refresh import take_analysis
 from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
 from ..quality import tiebreaker
@@ -93,7 +94,9 @@ class ImportRun:
             )
         self.departures = Departures(lib, quarantine, self.tally, self.log)
         self.lock = threading.RLock()
-        self.fingerprints = FingerprintSource(lib, fpcalc_command(), settings.workers)
+        self.fingerprints = FingerprintSource(
+            lib, fpcalc_command(), settings.workers, settings.check_lossless
+        )
         with lib.transaction() as tx:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="dedupfuzzy-index")
@@ -127,6 +130,9 @@ class ImportRun:
             if not fingerprint:
                 continue
             row = row_of(item, fingerprint, next(self.provisional))
+            analysis = self.fingerprints.analysis(item)
+            if analysis is not None and analysis.ok:
+                take_analysis(row, analysis)  # the keeper knows a fake
             with self.lock:
                 index = self._index()
                 if index is None:

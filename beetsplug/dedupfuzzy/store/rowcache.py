@@ -218,7 +218,6 @@ def _remember(lib: Library, rows: Iterable[Row]) -> None:
     ]
     with lib.transaction() as tx:
         tx.mutate_many(
-            f"INSERT OR REPLACE INTO {CACHE} VALUES "
-            f"({', '.join('?' * len(_CACHED))})",
+            f"INSERT OR REPLACE INTO {CACHE} VALUES ({', '.join('?' * len(_CACHED))})",
             values,
         )
