@@ -223,3 +223,14 @@ def test_a_chorus_hinting_at_the_wrong_shift_does_not_hide_a_copy():
     m = verifier.verify(1, 2, [wrong])
 
     assert m is not None and m.similarity > 0.85 and m.offset == 0.0
+
+
+def test_a_fingerprint_at_the_repetition_profiles_minimum_gets_none():
+    from beetsplug.dedupfuzzy.matching.repetition import MIN_FRAMES, repetition_profile
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 2**32, size=MIN_FRAMES, dtype=np.uint64)
+    assert repetition_profile(frames.astype(np.uint32)) is None
+    longer = rng.integers(0, 2**32, size=MIN_FRAMES + 1, dtype=np.uint64)
+    profile = repetition_profile(longer.astype(np.uint32))
+    assert profile is not None and np.isfinite(profile).all()

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blockindex import Sketch, SketchTable
-from .repetition import RepetitionSearch
+from .nearest import NearestProfiles
+from .repetition import repetition_search
 
 # Keys shared by more tracks than this are generic (quiet passages, common
 # chroma patterns) and carry no identity: they are ignored.
@@ -45,10 +46,6 @@ MAX_HINTS = 3
 # copies of one recording stay below ~0.45, other songs lie above ~0.75.
 PROFILE_RADIUS = 0.55
 NEIGHBOURS = 2
-QUERY_NEIGHBOURS = 2 * NEIGHBOURS
-# Rows of profiles compared at once, and the most cells of one product.
-BLOCK = 1024
-MAX_CELLS = 8_000_000
 # Shifts are packed into pair codes; larger ones are beyond any max_offset.
 _SHIFT_BITS = 12
 _SHIFT_SPAN = 1 << (_SHIFT_BITS - 1)
@@ -87,17 +84,15 @@ class CandidateIndex:
         self._keys, self._owner, self._pos = keys[order], owner[order], pos[order]
         self._profiles = table.profiles[keep]
         self._has_profile = ~np.isnan(self._profiles[:, 0])
-        self._by_length = np.argsort(self.lengths, kind="stable")
-        self._sorted_lengths = self.lengths[self._by_length]
-        # Profiles in length order, for one query's window: a slice, no copy.
-        self._sorted_ids = self.ids[self._by_length]
-        by_length = self._profiles[self._by_length]
-        missing = np.isnan(by_length[:, 0])
-        self._sorted_profiles = np.where(missing[:, None], 0, by_length)
-        self._sorted_norms = np.where(
-            missing, np.inf, (self._sorted_profiles**2).sum(axis=1)
-        ).astype(np.float32)
-        self._speed = RepetitionSearch(
+        self._near = NearestProfiles(
+            self.ids,
+            self.lengths,
+            self._profiles,
+            lambda length: tolerance,
+            PROFILE_RADIUS,
+            NEIGHBOURS,
+        )
+        self._speed = repetition_search(
             self.ids, self.lengths, table.repetitions[keep], tolerance
         )
         self._gone: set[int] = set()
@@ -126,6 +121,7 @@ class CandidateIndex:
         if s is None or s.empty:
             return
         self._added[track_id] = (s, length)
+        self._near.add(track_id, length, s.profile)
         self._speed.add(track_id, length, s.repetition)
         for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
             self._added_keys[key].append((track_id, pos))
@@ -134,6 +130,7 @@ class CandidateIndex:
         """Forget a track (it left the library, or changed)."""
         if track_id in self._slot:
             self._gone.add(track_id)
+        self._near.discard(track_id)
         self._speed.discard(track_id)
         old = self._added.pop(track_id, None)
         if old is not None:
@@ -170,7 +167,7 @@ class CandidateIndex:
             if len(postings) <= MAX_POSTINGS:
                 for tid, other in postings:
                     shifts[tid][other - pos] += 1
-        near = self._nearest(s.profile, length, skip)
+        near = self._near.query(s.profile, length, skip)
         near |= self._speed.query(s.repetition, length, skip)
         found: dict[int, list[int]] = {}
         for tid, counts in shifts.items():
@@ -195,48 +192,12 @@ class CandidateIndex:
             return None
         return self._profiles[slot]
 
-    def _nearest(
-        self, profile: np.ndarray | None, length: float, skip: set[int]
-    ) -> set[int]:
-        """Ids of the nearest profiles (within the radius) of agreeing length."""
-        if profile is None:
-            return set()
-        q = profile.astype(np.float32)
-        lo = int(np.searchsorted(self._sorted_lengths, length - self.tolerance, "left"))
-        hi = int(
-            np.searchsorted(self._sorted_lengths, length + self.tolerance, "right")
-        )
-        ids = self._sorted_ids[lo:hi]
-        d2 = (
-            self._sorted_norms[lo:hi]
-            - 2.0 * (self._sorted_profiles[lo:hi] @ q)
-            + float(q @ q)
-        )
-        extra = [
-            (tid, float(((s.profile - q) ** 2).sum()))
-            for tid, (s, other) in self._added.items()
-            if s.profile is not None and abs(other - length) <= self.tolerance
-        ]
-        if extra:
-            ids = np.concatenate([ids, np.array([t for t, _ in extra], np.int64)])
-            d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
-        if skip:
-            d2[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = np.inf
-        # A query sees only its own nearest (a batch also gets the pairs where
-        # it is someone else's nearest), so it takes a few more.
-        k = min(QUERY_NEIGHBOURS, len(d2))
-        if k == 0:
-            return set()
-        top = np.argpartition(d2, k - 1)[:k]
-        radius2 = PROFILE_RADIUS * PROFILE_RADIUS
-        return {int(ids[j]) for j in top.tolist() if d2[j] <= radius2}
-
     # Batch mode.
 
     def pairs(self) -> Candidates:
         """Every candidate pair of the indexed tracks (those built with)."""
         hints, shared = self._key_pairs()
-        near = self._profile_pairs() | self._speed.pairs()
+        near = self._near.pairs() | self._speed.pairs()
         pairs = set(near)
         for pair, count in shared.items():
             if count >= 2 or pair in near or self._close(*pair):
@@ -297,66 +258,6 @@ class CandidateIndex:
         for code, c in zip(pair_code[first].tolist(), total.tolist(), strict=True):
             shared[(int(ids[code // n]), int(ids[code % n]))] = c
         return hints, shared
-
-    def _profile_pairs(self) -> set[tuple[int, int]]:
-        """Each track's `NEIGHBOURS` nearest profiles of agreeing length.
-
-        Tracks sorted by length are taken `BLOCK` at a time against the
-        window of lengths the block can match; the k nearest of each row are
-        kept with a partial sort, so the work is rows x window whatever the
-        distances. One product gives the distances (up to each row's own
-        norm, which does not change its order): rows are [v, 1], columns
-        [-2v, |v|^2].
-        """
-        slots = self._by_length[self._has_profile[self._by_length]]
-        if len(slots) < 2:
-            return set()
-        vectors = self._profiles[slots]
-        lens = self.lengths[slots]
-        ids = self.ids[slots]
-        norms = (vectors * vectors).sum(axis=1)
-        rows_aug = np.hstack([vectors, np.ones((len(slots), 1), np.float32)])
-        cols_aug = np.hstack([-2.0 * vectors, norms[:, None]]).astype(np.float32)
-        tol = self.tolerance
-        starts = np.searchsorted(lens, lens - tol, "left")
-        stops = np.searchsorted(lens, lens + tol, "right")
-        found: set[tuple[int, int]] = set()
-        n = len(slots)
-        start = 0
-        while start < n:
-            stop = min(n, start + BLOCK)
-            lo, hi = int(starts[start]), int(stops[stop - 1])
-            stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - lo)))
-            hi = int(stops[stop - 1])
-            d2 = rows_aug[start:stop] @ cols_aug[lo:hi].T
-            rows = np.arange(stop - start)
-            d2[rows, rows + start - lo] = np.inf
-            # Lengths are sorted: only the window's edges can be too far
-            # for some rows of the block.
-            left = int(starts[stop - 1]) - lo
-            if left:
-                edge = np.arange(left)[None, :] < (starts[start:stop] - lo)[:, None]
-                d2[:, :left][edge] = np.inf
-            right = int(stops[start]) - lo
-            if right < hi - lo:
-                cols = np.arange(right, hi - lo)[None, :]
-                edge = cols >= (stops[start:stop] - lo)[:, None]
-                d2[:, right:][edge] = np.inf
-            # The k nearest of each row: k passes of argmin, far cheaper than
-            # a partial sort of every row.
-            limit = PROFILE_RADIUS * PROFILE_RADIUS - norms[start:stop]
-            for _ in range(min(NEIGHBOURS, hi - lo)):
-                nearest = d2.argmin(axis=1)
-                near = d2[rows, nearest] <= limit
-                d2[rows, nearest] = np.inf
-                pairs = zip(
-                    ids[rows[near] + start].tolist(),
-                    ids[nearest[near] + lo].tolist(),
-                    strict=True,
-                )
-                found.update((i, j) if i < j else (j, i) for i, j in pairs)
-            start = stop
-        return found
 
 
 def _within(a: np.ndarray | None, b: np.ndarray | None) -> bool:

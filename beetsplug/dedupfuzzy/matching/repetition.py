@@ -17,18 +17,20 @@ recording keep it (on the generated corpus: a pregap 0.30, 0.3 % fast 0.19,
 1.0 away (their nearest one at 0.43 median, so the profile narrows the
 search but does not decide anything: the verifier does).
 
-`RepetitionSearch` proposes each track's nearest profile among the tracks
+`repetition_search` proposes each track's nearest profile among the tracks
 whose length fits a speed error (`MAX_SPEED_ERROR` of the length, plus the
 length tolerance), within `RADIUS`: one pair per track in batch mode, two in
-query mode, whatever the library holds.
+query mode, whatever the library holds (the search is `nearest`'s, shared
+with the bit profiles).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from .nearest import NearestProfiles
 from .similarity import MAX_SPEED_ERROR
 
 # Lags in frames (0.5 s to 12 s), geometric: a speed error stretches every
@@ -45,10 +47,6 @@ MIN_FRAMES = PARTS * int(LAGS[-1])
 # neighbours bounds the pairs.
 RADIUS = 0.7
 NEIGHBOURS = 1
-QUERY_NEIGHBOURS = 2 * NEIGHBOURS
-# Rows compared at once in batch mode, and the most cells of one product.
-BLOCK = 1024
-MAX_CELLS = 8_000_000
 _CLIP = 4.0
 
 
@@ -60,7 +58,7 @@ def repetition_profile(frames: np.ndarray) -> np.ndarray | None:
     pairs, per lag, is the quarter's row.
     """
     n = len(frames)
-    if n < MIN_FRAMES:
+    if n <= MIN_FRAMES:  # at MIN_FRAMES the last quarter's longest lag is empty
         return None
     frames = np.asarray(frames, dtype=np.uint32)
     longest = int(LAGS[-1])
@@ -105,104 +103,11 @@ def window(length: float | np.ndarray, tolerance: float) -> float | np.ndarray:
     return tolerance + MAX_SPEED_ERROR * length
 
 
-class RepetitionSearch:
+def repetition_search(
+    ids: Sequence[int], lengths: Sequence[float], profiles: np.ndarray, tolerance: float
+) -> NearestProfiles:
     """Nearest repetition profiles among tracks whose lengths fit a speed error."""
-
-    def __init__(
-        self,
-        ids: Sequence[int],
-        lengths: Sequence[float],
-        profiles: np.ndarray,
-        tolerance: float,
-    ) -> None:
-        self.tolerance = tolerance
-        has = ~np.isnan(profiles[:, 0]) if len(profiles) else np.zeros(0, bool)
-        lens = np.asarray(lengths, np.float64)[has]
-        order = np.argsort(lens, kind="stable")
-        self._lengths = lens[order]
-        self._ids = np.asarray(ids, np.int64)[has][order]
-        self._vectors = np.ascontiguousarray(profiles[has][order], np.float32)
-        self._norms = (self._vectors**2).sum(axis=1)
-        self._added: dict[int, tuple[np.ndarray, float]] = {}
-
-    def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
-        self._added.pop(track_id, None)
-        if profile is not None:
-            self._added[track_id] = (profile, length)
-
-    def discard(self, track_id: int) -> None:
-        self._added.pop(track_id, None)
-
-    def query(
-        self, profile: np.ndarray | None, length: float, skip: Iterable[int] = ()
-    ) -> set[int]:
-        """Ids of the nearest profiles (within the radius) of a fitting length."""
-        if profile is None:
-            return set()
-        reach = window(length, self.tolerance)
-        lo = int(np.searchsorted(self._lengths, length - reach, "left"))
-        hi = int(np.searchsorted(self._lengths, length + reach, "right"))
-        ids = self._ids[lo:hi]
-        d2 = self._norms[lo:hi] - 2.0 * (self._vectors[lo:hi] @ profile)
-        d2 = d2 + float(profile @ profile)
-        extra = [
-            (tid, float(((p - profile) ** 2).sum()))
-            for tid, (p, other) in self._added.items()
-            if abs(other - length) <= reach
-        ]
-        if extra:
-            ids = np.concatenate([ids, np.array([t for t, _ in extra], np.int64)])
-            d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
-        skip = set(skip)
-        if skip:
-            d2[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = np.inf
-        k = min(QUERY_NEIGHBOURS, len(d2))
-        if k == 0:
-            return set()
-        top = np.argpartition(d2, k - 1)[:k]
-        return {int(ids[j]) for j in top.tolist() if d2[j] <= RADIUS * RADIUS}
-
-    def pairs(self) -> set[tuple[int, int]]:
-        """Each track's `NEIGHBOURS` nearest profiles (batch mode), as id pairs.
-
-        Tracks in length order are taken `BLOCK` at a time against the
-        lengths the block can match; each row keeps its k nearest with k
-        passes of argmin, so the work is rows x window whatever the
-        distances.
-        """
-        n = len(self._ids)
-        if n < 2:
-            return set()
-        lens, vectors, norms = self._lengths, self._vectors, self._norms
-        reach = window(lens, self.tolerance)
-        starts = np.searchsorted(lens, lens - reach, "left")
-        stops = np.searchsorted(lens, lens + reach, "right")
-        found: set[tuple[int, int]] = set()
-        start = 0
-        while start < n:
-            stop = min(n, start + BLOCK)
-            lo = int(starts[start])
-            hi = int(stops[stop - 1])
-            stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - lo)))
-            hi = int(stops[stop - 1])
-            d2 = norms[lo:hi][None, :] - 2.0 * (vectors[start:stop] @ vectors[lo:hi].T)
-            rows = np.arange(stop - start)
-            cols = np.arange(lo, hi)[None, :]
-            outside = (cols < starts[start:stop, None]) | (
-                cols >= stops[start:stop, None]
-            )
-            d2[outside] = np.inf
-            d2[rows, rows + start - lo] = np.inf
-            limit = RADIUS * RADIUS - norms[start:stop]
-            for _ in range(min(NEIGHBOURS, hi - lo)):
-                nearest = d2.argmin(axis=1)
-                near = d2[rows, nearest] <= limit
-                d2[rows, nearest] = np.inf
-                for i, j in zip(
-                    self._ids[rows[near] + start].tolist(),
-                    self._ids[nearest[near] + lo].tolist(),
-                    strict=True,
-                ):
-                    found.add((i, j) if i < j else (j, i))
-            start = stop
-        return found
+    return NearestProfiles(
+        ids, lengths, profiles, lambda length: window(length, tolerance), RADIUS,
+        NEIGHBOURS,
+    )  # fmt: skip

@@ -1,0 +1,148 @@
+"""Nearest profiles among tracks of fitting length: the one search both
+profile keys use (bit profiles, `candidates`; repetition profiles,
+`repetition`).
+
+Each track proposes its k nearest profiles (Euclidean) within a radius,
+among the tracks whose length lies within `reach(length)` of its own. The
+top k are kept directly, block by block, so the cost is rows x window
+whatever the profiles look like. Tracks can be added and forgotten after
+the search is built (an import adds its items one by one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+# Rows compared at once in batch mode, and the most cells of one product.
+BLOCK = 1024
+MAX_CELLS = 8_000_000
+
+Reach = Callable[[float | np.ndarray], float | np.ndarray]
+
+
+class NearestProfiles:
+    """Profiles of tracks in length order, searchable one by one or all at once.
+
+    ``profiles`` rows holding a NaN (no profile) are left out: one NaN column
+    would be every row's argmin.
+    ``reach`` must grow with the length no faster than the length itself, so
+    the windows of tracks in length order move forward.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        lengths: Sequence[float],
+        profiles: np.ndarray,
+        reach: Reach,
+        radius: float,
+        neighbours: int,
+    ) -> None:
+        self.reach = reach
+        self.radius = radius
+        self.neighbours = neighbours
+        has = ~np.isnan(profiles).any(axis=1) if len(profiles) else np.zeros(0, bool)
+        lens = np.asarray(lengths, np.float64)[has]
+        order = np.argsort(lens, kind="stable")
+        self._lengths = lens[order]
+        self._ids = np.asarray(ids, np.int64)[has][order]
+        self._vectors = np.ascontiguousarray(profiles[has][order], np.float32)
+        self._norms = (self._vectors**2).sum(axis=1)
+        self._added: dict[int, tuple[np.ndarray, float]] = {}
+
+    def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
+        self._added.pop(track_id, None)
+        if profile is not None:
+            self._added[track_id] = (profile.astype(np.float32), length)
+
+    def discard(self, track_id: int) -> None:
+        self._added.pop(track_id, None)
+
+    def query(
+        self, profile: np.ndarray | None, length: float, skip: Iterable[int] = ()
+    ) -> set[int]:
+        """Ids of one track's nearest profiles (within the radius).
+
+        A query sees only its own nearest (a batch also gets the pairs where
+        it is someone else's nearest), so it takes twice as many.
+        """
+        if profile is None:
+            return set()
+        q = profile.astype(np.float32)
+        reach = self.reach(length)
+        lo = int(np.searchsorted(self._lengths, length - reach, "left"))
+        hi = int(np.searchsorted(self._lengths, length + reach, "right"))
+        ids = self._ids[lo:hi]
+        d2 = self._norms[lo:hi] - 2.0 * (self._vectors[lo:hi] @ q) + float(q @ q)
+        extra = [
+            (tid, float(((p - q) ** 2).sum()))
+            for tid, (p, other) in self._added.items()
+            if abs(other - length) <= reach
+        ]
+        if extra:
+            ids = np.concatenate([ids, np.array([t for t, _ in extra], np.int64)])
+            d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
+        skip = set(skip)
+        if skip:
+            d2[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = np.inf
+        k = min(2 * self.neighbours, len(d2))
+        if k == 0:
+            return set()
+        top = np.argpartition(d2, k - 1)[:k]
+        return {int(ids[j]) for j in top.tolist() if d2[j] <= self.radius**2}
+
+    def pairs(self) -> set[tuple[int, int]]:
+        """Each built track's nearest profiles (batch mode), as id pairs (a < b).
+
+        Tracks in length order are taken `BLOCK` at a time against the
+        window of lengths the block can match. One product gives the
+        distances (up to each row's own norm, which does not change its
+        order): rows are [v, 1], columns [-2v, |v|^2].
+        """
+        n = len(self._ids)
+        if n < 2:
+            return set()
+        lens, vectors, norms, ids = self._lengths, self._vectors, self._norms, self._ids
+        rows_aug = np.hstack([vectors, np.ones((n, 1), np.float32)])
+        cols_aug = np.hstack([-2.0 * vectors, norms[:, None]]).astype(np.float32)
+        reach = self.reach(lens)
+        starts = np.searchsorted(lens, lens - reach, "left")
+        stops = np.searchsorted(lens, lens + reach, "right")
+        found: set[tuple[int, int]] = set()
+        start = 0
+        while start < n:
+            stop = min(n, start + BLOCK)
+            lo, hi = int(starts[start]), int(stops[stop - 1])
+            stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - lo)))
+            hi = int(stops[stop - 1])
+            d2 = rows_aug[start:stop] @ cols_aug[lo:hi].T
+            rows = np.arange(stop - start)
+            d2[rows, rows + start - lo] = np.inf
+            # Windows move forward with the rows: only their edges can be
+            # too far for some rows of the block.
+            left = int(starts[stop - 1]) - lo
+            if left:
+                edge = np.arange(left)[None, :] < (starts[start:stop] - lo)[:, None]
+                d2[:, :left][edge] = np.inf
+            right = int(stops[start]) - lo
+            if right < hi - lo:
+                cols = np.arange(right, hi - lo)[None, :]
+                edge = cols >= (stops[start:stop] - lo)[:, None]
+                d2[:, right:][edge] = np.inf
+            # The k nearest of each row: k passes of argmin, far cheaper than
+            # a partial sort of every row.
+            limit = self.radius**2 - norms[start:stop]
+            for _ in range(min(self.neighbours, hi - lo)):
+                nearest = d2.argmin(axis=1)
+                near = d2[rows, nearest] <= limit
+                d2[rows, nearest] = np.inf
+                pairs = zip(
+                    ids[rows[near] + start].tolist(),
+                    ids[nearest[near] + lo].tolist(),
+                    strict=True,
+                )
+                found.update((i, j) if i < j else (j, i) for i, j in pairs)
+            start = stop
+        return found
