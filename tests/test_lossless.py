@@ -269,19 +269,30 @@ def test_checked_on_import_once_and_a_missing_decoder_is_one_line(beet, material
     assert fields(beet, "$dedupfuzzy_lossless")["a-fake128"] == "genuine"
 
 
-def test_an_imported_fake_is_judged_on_import_and_never_wins(beet, material):
+@pytest.mark.parametrize("beets_defaults", [False, True], ids=["in-place", "defaults"])
+def test_an_imported_fake_is_judged_on_import_and_never_wins(
+    tmp_path, material, beets_defaults
+):
+    """In place (`-C`, threads off) and under beets' defaults (threaded,
+    `copy: yes`, `write: yes`): the verdict comes before the keeper."""
+    beet = BeetEnv(tmp_path, beets_defaults=beets_defaults)
+    beet.write_config()
     library_of(beet, material, ["a-320.mp3"])
     beet.write_config("dedupfuzzy:\n    quiet_action: best\n")
     incoming = beet.root / "incoming"
     incoming.mkdir()
     for name in ("a-fake128", "lone-fake128"):
         shutil.copy2(material[name], incoming / f"{name}.flac")
+    before = {p.name: p.read_bytes() for p in incoming.iterdir()}
 
-    proc = beet.run("import", "-q", "-A", "-C", str(incoming))
+    mode = () if beets_defaults else ("-C",)
+    proc = beet.run("import", "-q", "-A", *mode, str(incoming))
 
     # a FLAC made from a 128 kbps MP3 is worse than the library's 320 kbps
     # MP3: left out of the import, as any worse copy
     assert "1 duplicates found: 0 kept, 0 quarantined, 1 not imported" in proc.stdout
-    assert set(fields(beet, "$dedupfuzzy_lossless")) == {"a-320", "lone-fake128"}
     # the other fake has its verdict before any `beet dedupfuzzy` run
-    assert fields(beet, "$dedupfuzzy_lossless")["lone-fake128"] == "fake"
+    listed = beet.run("ls", "-f", "$format $dedupfuzzy_lossless").stdout.split("\n")
+    assert sorted(x for x in listed if x) == ["FLAC fake", "MP3 $dedupfuzzy_lossless"]
+    # the import never touched its sources
+    assert {p.name: p.read_bytes() for p in incoming.iterdir()} == before
