@@ -106,12 +106,31 @@ def test_the_head_is_the_files_first_samples(files, song):
     assert np.array_equal(first, np.round(song[:1000] * 32768).astype(np.int16))
 
 
-def test_formats_libsndfile_does_not_read_go_to_fpcalc(tmp_path, song):
+def test_alac_takes_one_ffmpeg_run_for_both(tmp_path, song):
+    """libsndfile does not read ALAC: one ffmpeg run gives the head and the
+    excerpts, with the same fingerprint and verdict as fpcalc and a
+    separate read."""
     alac = encode(song, tmp_path / "song.m4a", "-c:a", "alac")
-    assert inprocess.fingerprint_and_analyse(alac, SECONDS) is None
-    (outcome,) = run_tasks([Task(alac, True, True, SECONDS, SR)], workers=1)
-    assert outcome.fpcalc is not None and outcome.fpcalc.ok
-    assert outcome.analysis is not None and outcome.analysis.ok
+    assert decode.read_excerpts(alac, SECONDS) is None
+    both = inprocess.fingerprint_and_analyse(alac, SECONDS, SR)
+    assert both is not None
+    mine, analysis = both
+    theirs = fingerprint_file(fpcalc_command(), alac)
+    a, b = codec.decode(mine.fingerprint), codec.decode(theirs.fingerprint)
+    found = align(a, b, max_shift=4, min_overlap=len(a) // 2)
+    assert found is not None and found.shift == 0
+    assert similarity_from_ber(found.bit_error_rate) > 0.95
+    assert analysis.ok and analysis == analyse_file(alac, SECONDS, SR)
+
+
+def test_what_ffmpeg_cannot_read_goes_to_fpcalc_which_names_it(tmp_path):
+    bad = tmp_path / "broken.m4a"
+    bad.write_bytes(b"not audio at all" * 100)
+    path = str(bad).encode()
+    assert inprocess.fingerprint_and_analyse(path, SECONDS, SR) is None
+    (outcome,) = run_tasks([Task(path, True, True, SECONDS, SR)], workers=1)
+    assert outcome.fpcalc is not None and outcome.fpcalc.reason == "not audio"
+    assert outcome.analysis is None
 
 
 def test_without_libchromaprint_fpcalc_does_it_and_says_so_once(

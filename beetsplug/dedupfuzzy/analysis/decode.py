@@ -14,8 +14,10 @@ mastering filter does not).
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -237,22 +239,36 @@ def ffmpeg_excerpts(
     path: bytes, length: float, samplerate: int = 0, rate: int = 0
 ) -> Excerpts:
     """The excerpts decoded (and resampled to `rate`) by one ffmpeg run."""
+    return _ffmpeg_run(path, length, samplerate, rate)[0]
+
+
+def ffmpeg_excerpts_and_head(
+    path: bytes, length: float, samplerate: int, head: float
+) -> tuple[Excerpts, bytes]:
+    """The excerpts, and the first `head` seconds as 16-bit stereo PCM at
+    the file's rate, from the same ffmpeg run (one start-up for both)."""
+    return _ffmpeg_run(path, length, samplerate, 0, head)
+
+
+def _ffmpeg_run(
+    path: bytes, length: float, samplerate: int, rate: int, head: float = 0.0
+) -> tuple[Excerpts, bytes]:
     command = ffmpeg_command()
     native = samplerate or probe_rate(command, path)
     rate = rate or native
     starts = excerpt_starts(length, rate, native=native)
     span = EXCERPT_SECONDS if len(starts) > 1 else EXCERPT_SECONDS * EXCERPTS
-    cmd = [command, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    cmd = [command, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    first = 1 if head else 0  # the head is input 0
+    if head:
+        cmd += ["-t", f"{head:.3f}", "-i", util.syspath(path)]
     for start in starts:
         cmd += ["-ss", f"{start / rate:.6f}", "-t", f"{span:.3f}"]
         cmd += ["-i", util.syspath(path)]
     resample = f"aresample={rate}:resampler=soxr:precision=28" if rate != native else ""
-    chains = "".join(
-        f"[{k}:a:0]{resample}[r{k}];" if resample else "" for k in range(len(starts))
-    )
-    inputs = "".join(
-        f"[r{k}]" if resample else f"[{k}:a:0]" for k in range(len(starts))
-    )
+    ins = range(first, first + len(starts))
+    chains = "".join(f"[{k}:a:0]{resample}[r{k}];" if resample else "" for k in ins)
+    inputs = "".join(f"[r{k}]" if resample else f"[{k}:a:0]" for k in ins)
     cmd += [
         "-filter_complex",
         f"{chains}{inputs}concat=n={len(starts)}:v=0:a=1[out]",
@@ -264,24 +280,34 @@ def ffmpeg_excerpts(
         str(rate),
         "-f",
         "f32le",
-        "-",
+        "pipe:1",
     ]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False
-        )
-    except OSError as exc:
-        raise DecodeError(f"ffmpeg could not run: {exc.strerror}") from exc
-    if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DecodeError(f"cannot decode: {lines[-1] if lines else 'ffmpeg failed'}")
+    with tempfile.TemporaryDirectory(prefix="dedupfuzzy-") as tmp:
+        head_file = os.path.join(tmp, "head.raw")
+        if head:
+            cmd += ["-map", "0:a:0", "-ac", "2", "-ar", str(native)]
+            cmd += ["-f", "s16le", head_file]
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False
+            )
+        except OSError as exc:
+            raise DecodeError(f"ffmpeg could not run: {exc.strerror}") from exc
+        if proc.returncode != 0:
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1] if lines else "ffmpeg failed"
+            raise DecodeError(f"cannot decode: {last}")
+        pcm = b""
+        if head:
+            with open(head_file, "rb") as f:
+                pcm = f.read()
     samples = np.frombuffer(proc.stdout, dtype="<f4")
     samples = samples[: len(samples) // 2 * 2].reshape(-1, 2)
     if not len(samples):
         raise DecodeError("no audio to analyse")
     n = round(span * rate)
     parts = tuple(samples[k : k + n] for k in range(0, len(samples), n))
-    return Excerpts(rate, tuple(p for p in parts if len(p) >= n // 4))
+    return Excerpts(rate, tuple(p for p in parts if len(p) >= n // 4)), pcm
 
 
 def resampled(excerpts: Excerpts, rate: int) -> Excerpts | None:

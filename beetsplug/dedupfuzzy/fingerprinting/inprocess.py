@@ -48,7 +48,7 @@ def chromaprint_available() -> bool:
 
 
 def fingerprint_and_analyse(
-    path: bytes, length: float
+    path: bytes, length: float, samplerate: int = 0
 ) -> tuple[FpcalcResult, Analysis] | None:
     """The file's fingerprint and verdict from one read, or None when this
     path cannot give the fingerprint."""
@@ -60,7 +60,7 @@ def fingerprint_and_analyse(
     try:
         with open_reader(path, length) as reader:
             if reader is None:
-                return None
+                return _by_ffmpeg(path, length, samplerate)
             try:
                 compressed = acoustid.fingerprint(
                     reader.samplerate,
@@ -84,6 +84,33 @@ def fingerprint_and_analyse(
                 return result, Analysis(UNKNOWN, error=str(exc))
     except READ_ERRORS:
         return None
+    return result, analyse_excerpts(path, length, excerpts)
+
+
+def _by_ffmpeg(
+    path: bytes, length: float, samplerate: int
+) -> tuple[FpcalcResult, Analysis] | None:
+    """Both from one ffmpeg run, for what libsndfile does not read (ALAC,
+    WavPack, APE...): its start-up is most of the cost, paid once instead of
+    once for fpcalc and once for the excerpts."""
+    from ..analysis import analyse_excerpts
+    from ..analysis.decode import DecodeError, ffmpeg_excerpts_and_head
+
+    if not samplerate:
+        return None
+    try:
+        excerpts, pcm = ffmpeg_excerpts_and_head(path, length, samplerate, MAX_SECONDS)
+    except DecodeError:
+        return None  # fpcalc and analyse_file say what is wrong
+    try:
+        compressed = acoustid.fingerprint(samplerate, 2, iter([pcm]), MAX_SECONDS)
+    except acoustid.FingerprintGenerationError:
+        return None
+    fingerprint = _text(compressed)
+    if not fingerprint:
+        return None
+    duration = length or len(pcm) / (4 * samplerate)
+    result = FpcalcResult(path, duration=duration, fingerprint=fingerprint)
     return result, analyse_excerpts(path, length, excerpts)
 
 

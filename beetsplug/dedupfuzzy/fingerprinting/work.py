@@ -46,7 +46,7 @@ class Outcome:
 def do_task(command: str, task: Task) -> Outcome:
     """One file's work; fpcalc's `command` is needed only to fingerprint."""
     if task.fingerprint and task.analyse and unusable(task.path) is None:
-        both = fingerprint_and_analyse(task.path, task.length)
+        both = fingerprint_and_analyse(task.path, task.length, task.samplerate)
         if both is not None:
             return Outcome(task, *both)
     # a file fpcalc need not decode is answered without it
