@@ -169,7 +169,7 @@ def save_state(root: Path, synth: synthlib.SynthLibrary, doc: dict | None) -> No
     shutil.copyfile(synth.dbpath, root / FIRST_DB)
 
 
-def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict]:
+def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict | None]:
     with open(root / STATE, "rb") as f:
         state = pickle.load(f)
     shutil.copyfile(root / FIRST_DB, root / "library.db")
@@ -185,7 +185,8 @@ def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict]:
         synthlib.SongMaker(rng),
         state["songs"],
     )
-    return synth, json.loads((root / FIRST_JSON).read_text())
+    first = root / FIRST_JSON
+    return synth, json.loads(first.read_text()) if first.exists() else None
 
 
 def write_config(root: Path, synth: synthlib.SynthLibrary) -> Path:
