@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import acoustid
-
 from ..analysis import UNKNOWN
 from ..analysis.verdict import Analysis
 from .fpcalc import MAX_SECONDS, FpcalcResult
@@ -39,6 +37,9 @@ NO_CHROMAPRINT = (
 def chromaprint_available() -> bool:
     """Whether pyacoustid can fingerprint in this process; says once per
     run when it cannot."""
+    # loaded here, by the workers: a warm run has no need of it
+    import acoustid
+
     if getattr(acoustid, "have_chromaprint", False):
         return True
     if not _warned.is_set():
@@ -52,6 +53,8 @@ def fingerprint_and_analyse(
 ) -> tuple[FpcalcResult, Analysis] | None:
     """The file's fingerprint and verdict from one read, or None when this
     path cannot give the fingerprint."""
+    import acoustid
+
     from ..analysis import analyse_excerpts
     from ..analysis.decode import READ_ERRORS, DecodeError, open_reader
 
@@ -93,6 +96,8 @@ def _by_ffmpeg(
     """Both from one ffmpeg run, for what libsndfile does not read (ALAC,
     WavPack, APE...): its start-up is most of the cost, paid once instead of
     once for fpcalc and once for the excerpts."""
+    import acoustid
+
     from ..analysis import analyse_excerpts
     from ..analysis.decode import DecodeError, ffmpeg_excerpts_and_head
 
