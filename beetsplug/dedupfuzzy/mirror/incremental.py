@@ -54,9 +54,11 @@ from .stamp import FolderTimes, ItemRows, Stamp, folder_time, recorded_links_int
 from .views import MirrorRun, mirror_views
 
 # Past this share of the items changed, or of the entries touched, a full
-# run costs about as much.
+# run costs about as much (a small library is never past it: its full run
+# is cheap, but one code path for every size is easier to trust).
 MAX_CHANGED_SHARE = 0.05
 MAX_TOUCHED_SHARE = 0.2
+ALWAYS_ALLOWED = 1000
 
 
 @dataclass
@@ -88,15 +90,17 @@ def run_after_change(
     fingerprint, settings = stamp_of_run
     ledger = saved.ledger
     if ledger is None or saved.settings != settings:
+        log.debug("mirror: a full run (the options changed)")
         return None
     intact = recorded_links_intact(lib, views, saved.links)
     if intact is None:
+        log.debug("mirror: a full run (the views are not as recorded)")
         return None
     for line in intact.unreadable:
         log.warning("{}", line)
     change = _Change(ledger, saved, rows)
-    limit = MAX_CHANGED_SHARE * max(len(rows.ids), len(ledger.ids))
-    if len(change.gone) > limit:
+    if len(change.gone) > _limit(MAX_CHANGED_SHARE, len(rows.ids)):
+        log.debug("mirror: a full run ({} items changed)", len(change.gone))
         return None
     times = FolderTimes.start()
     fresh = template.read_some(lib, change.changed)
@@ -106,17 +110,19 @@ def run_after_change(
         track.recording = recordings.get(track.id)
     state = _State(ledger, change, fresh, fresh_usable)
     touched = state.closure()
-    if len(touched) > MAX_TOUCHED_SHARE * max(1, len(state.entries)):
+    if len(touched) > _limit(MAX_TOUCHED_SHARE, len(state.entries)):
+        log.debug("mirror: a full run ({} entries touched)", len(touched))
         return None
     planned = state.tracks_of(lib, template, touched, fresh_usable)
     albums = join_entries(planned)
     names = {state.entries[e] for e in touched}
     if any(name not in names for album in albums for name in album.names):
-        return None  # not closed after all: only a full run can tell
+        log.debug("mirror: a full run (the albums reach further)")
+        return None
     built = desired_views(albums, state.census, template.track_name, rank)
     desired = real_targets(built.desired) if options.relative else built.desired
     unusable = state.unusable(fresh, fresh_unusable)
-    for path, reason in unusable:
+    for _, (path, reason) in unusable:
         log.warning("mirror: {}: {}, not linked", shown(path), reason)
     log.debug(
         "mirror: {} items changed, {} entries planned ({} albums)",
@@ -155,6 +161,10 @@ def run_after_change(
             new_ledger,
         )
     return Increment(run, [u[1] for u in unusable], made)
+
+
+def _limit(share: float, count: int) -> float:
+    return max(ALWAYS_ALLOWED, share * count)
 
 
 class _Change:
