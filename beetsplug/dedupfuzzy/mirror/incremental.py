@@ -51,7 +51,7 @@ from .files import real_targets, recordings_of, split_unusable
 from .items import PathTemplate
 from .ledger import NO_RECORDING, Ledger
 from .stamp import FolderTimes, ItemRows, Stamp, folder_time, recorded_links_intact
-from .views import MirrorRun, mirror_views
+from .views import MirrorRun, Territory, check_views, mirror_views
 
 # Past this share of the items changed, or of the entries touched, a full
 # run costs about as much (a small library is never past it: its full run
@@ -109,6 +109,9 @@ def run_after_change(
     for track in fresh:
         track.recording = recordings.get(track.id)
     state = _State(ledger, change, fresh, fresh_usable)
+    libdir = os.fsdecode(lib.directory)
+    # As a full run does: no view may lie in or hold a folder of items.
+    check_views(views, Territory(libdir=libdir, item_folders=state.census.direct))
     touched = state.closure()
     if len(touched) > _limit(MAX_TOUCHED_SHARE, len(state.entries)):
         log.debug("mirror: a full run ({} entries touched)", len(touched))
@@ -130,7 +133,6 @@ def run_after_change(
         len(touched),
         len(albums),
     )
-    libdir = os.fsdecode(lib.directory)
     run = mirror_views(
         lib,
         log,
