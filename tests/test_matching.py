@@ -234,3 +234,15 @@ def test_a_fingerprint_at_the_repetition_profiles_minimum_gets_none():
     longer = rng.integers(0, 2**32, size=MIN_FRAMES + 1, dtype=np.uint64)
     profile = repetition_profile(longer.astype(np.uint32))
     assert profile is not None and np.isfinite(profile).all()
+
+
+def test_frames_decoded_through_libchromaprint_equal_pyacoustids():
+    from beetsplug.dedupfuzzy.matching import codec
+
+    frames = np.random.default_rng(7).integers(0, 2**32, 1500, dtype=np.uint32)
+    text = codec.encode(frames)
+    assert np.array_equal(codec.decode(text), frames)
+    assert np.array_equal(codec._decode_pyacoustid(text.encode()), frames)
+    for bad in ("", "zzzz", "AQAAxyz!!"):
+        with pytest.raises(codec.CodecError):
+            codec.decode(bad)
