@@ -216,7 +216,12 @@ def verify_in_chunks(
         for start in range(0, len(pairs), VERIFY_CHUNK)
     ]
     found: list[matching.Match] = []
-    if workers < 2 or open_frames is None or len(pairs) < PARALLEL_PAIRS:
+    if (
+        workers < 2
+        or open_frames is None
+        or len(pairs) < PARALLEL_PAIRS
+        or not parallel.available()
+    ):
         for chunk in chunks:
             frames.prefetch(i for pair in chunk for i in pair)
             found += matching.verify_pairs(chunk, hints, verifier)

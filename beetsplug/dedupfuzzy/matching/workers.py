@@ -48,6 +48,12 @@ def _heads(pairs: list[Pair]) -> list[Alignment | None]:
     return found
 
 
+def available() -> bool:
+    """Whether this system can fork workers (not Windows: then one process
+    verifies everything, with the same verdicts)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 class HeadAligner:
     """Aligns pairs in `workers` forked processes (see `pool`)."""
 
