@@ -42,11 +42,16 @@ DIMS = PARTS * len(LAGS)
 MIN_FRAMES = PARTS * int(LAGS[-1])
 # Euclidean distance between scaled profiles. On 30 generated songs, copies
 # 0.8 % slow lie within 0.40 of their master (90th percentile), 2 % off within
-# 0.53-0.68; other songs' profiles about 1.0 away; noise-like tracks ~1.4 from
-# everything. The radius only spares tracks with nothing near: the number of
-# neighbours bounds the pairs.
+# 0.53-0.68 (one at 0.95); other songs' profiles about 1.0 away, and so do
+# noise-like tracks from each other (their nearest: 0.9-1.0), so a wider
+# radius would pair every noise-like track. The radius only spares tracks
+# with nothing near: the number of neighbours bounds the pairs.
 RADIUS = 0.7
 NEIGHBOURS = 1
+# Copies that keep their frames (transcodes) lie 0.00-0.02 apart, off-speed
+# copies 0.15 or more from their master: closer than this, one recording,
+# which takes one place among a track's nearest (see `nearest`).
+TWIN = 0.08
 _CLIP = 4.0
 
 
@@ -111,5 +116,5 @@ def repetition_search(
     """Nearest repetition profiles among tracks whose lengths fit a speed error."""
     return NearestProfiles(
         ids, lengths, profiles, lambda length: window(length, tolerance), RADIUS,
-        NEIGHBOURS,
+        NEIGHBOURS, TWIN,
     )  # fmt: skip
