@@ -242,6 +242,43 @@ def test_a_fingerprint_at_the_repetition_profiles_minimum_gets_none():
     assert profile is not None and np.isfinite(profile).all()
 
 
+def test_frames_decoded_through_libchromaprint_equal_pyacoustids():
+    from beetsplug.dedupfuzzy.matching import codec
+
+    frames = np.random.default_rng(7).integers(0, 2**32, 1500, dtype=np.uint32)
+    text = codec.encode(frames)
+    assert np.array_equal(codec.decode(text), frames)
+    assert np.array_equal(codec._decode_pyacoustid(text.encode()), frames)
+    for bad in ("", "zzzz", "AQAAxyz!!"):
+        with pytest.raises(codec.CodecError):
+            codec.decode(bad)
+
+
+def test_repetition_profile_is_each_quarters_ber_at_each_lag():
+    from beetsplug.dedupfuzzy.matching import repetition as rep
+
+    frames = song_frames(5, 900)
+    n, longest = len(frames), int(rep.LAGS[-1])
+    rows = []
+    for k in range(rep.PARTS):
+        start, stop = k * n // rep.PARTS, min(n, (k + 1) * n // rep.PARTS + longest)
+        rows.append(
+            [
+                np.mean(
+                    [
+                        bin(int(frames[i] ^ frames[i + lag])).count("1") / 32.0
+                        for i in range(start, stop - lag)
+                    ]  # fmt: skip
+                )
+                for lag in rep.LAGS.tolist()
+            ]
+        )
+    ber = np.array(rows)
+    z = (ber - ber.mean(axis=1, keepdims=True)) / ber.std(axis=1, keepdims=True)
+    expected = np.clip(z.ravel(), -4, 4) / np.sqrt(rep.DIMS)
+    assert np.allclose(rep.repetition_profile(frames), expected, atol=1e-5)
+
+
 # A heavy remaster as bench/bench_corpus.py makes it: +6 dB bass, -5 dB
 # presence, 4:1 compression (10-18 % of the bits differ).
 HEAVY_REMASTER = (
