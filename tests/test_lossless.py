@@ -243,15 +243,11 @@ def test_fakes_lists_every_fake_even_without_duplicates(beet, material):
     assert "lossless items" in proc.stderr
 
 
-def test_a_v0_mp3_made_lossless_is_fake_and_band_limited_music_is_not(
-    beet, material
-):
+def test_a_v0_mp3_made_lossless_is_fake_and_band_limited_music_is_not(beet, material):
     """LAME V0 keeps the whole band, so no cutoff shows; the band above
     16 kHz coming and going granule by granule does, also upsampled to
     24/96. Soft band-limited music stays `unknown`."""
-    env = library_of(
-        beet, material, ["v-genuine", "v-fakev0", "v-fakev0-96", "soft"]
-    )
+    env = library_of(beet, material, ["v-genuine", "v-fakev0", "v-fakev0-96", "soft"])
     doc = json.loads(env.run("dedupfuzzy", "--fakes", "--json").stdout)
     fakes = {Path(f["path"]).stem: f for f in doc["fakes"]}
     assert sorted(fakes) == ["v-fakev0", "v-fakev0-96"]
