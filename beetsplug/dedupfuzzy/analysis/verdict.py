@@ -51,6 +51,7 @@ MIN_HOLES = 0.35
 CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
 TOP_CLASS = 320
+FULL_BAND_MP3 = 256  # the class of an MP3 that kept the whole band: V0
 # source kinds as stored, and in words
 GRID_CODECS = {"kbd": "aac", "sine": "aac", "vorbis": "vorbis"}
 
@@ -119,7 +120,9 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
     rate = upsampled_from(level, freqs, floor, samplerate)
     if granules.find_granules(parts, samplerate).found:
         top = min(reach, rate / 2) if rate else reach
-        return Analysis(FAKE, round(top), source_kbps(top), source_codec="mp3")
+        # LAME low-passes every CBR rate; a full band is VBR (V0: ~245 kbps)
+        kbps = source_kbps(top) if top < LOSSY_CEILING else FULL_BAND_MP3
+        return Analysis(FAKE, round(top), kbps, source_codec="mp3")
     if samplerate <= 48000:
         traced = codec_trace(parts, samplerate, reach, bits_of(parts))
         if traced is not None:
