@@ -1,9 +1,14 @@
 """Benchmark: `beet dedupfuzzy` on a large synthetic library built from real prints.
 
-Usage: python bench/bench_scale.py [N_ITEMS] [--flat] [--keep DIR]
+Usage: python bench/bench_scale.py [N_ITEMS] [--flat] [--keep DIR | --reuse DIR]
   N_ITEMS   library size (default 100000)
   --flat    every song noise-like (flat bit profiles): the worst case
-  --keep    build the library in DIR (kept afterwards; it must not exist yet)
+  --keep    build the library in DIR (kept afterwards; it must not exist yet),
+            with a copy of it as the first run left it
+  --reuse   start from that copy in DIR: skip building and the first run,
+            measure the warm runs again (after a change to the warm path)
+  --build-only  with --keep: only build (no lock needed); a later --reuse
+            measures the first run, then the warm runs
 
 Prints, with the machine's load: the first run (fingerprints stored, nothing
 matched yet), a warm run with nothing changed, a run after 100 items were
@@ -20,6 +25,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import numpy as np  # noqa: E402
 import synthlib  # noqa: E402
 
 BEET = str(Path(sys.executable).with_name("beet"))
@@ -43,6 +50,9 @@ def run_beet(configdir: Path, *args: str) -> tuple[str, float, str]:
     others share, the CPU time says what the run costs.
     """
     env = dict(os.environ, BEETSDIR=str(configdir))
+    # An installed plugin has its bytecode compiled; without it every start
+    # compiles the plugin's modules again (0.2 s).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-v", BEET, *args],
@@ -102,7 +112,7 @@ def per_item_latency(synth: synthlib.SynthLibrary, samples: int = 200) -> tuple:
     """Load the import index once, then time matching new items against it."""
     from beets.library import Library
 
-    from beetsplug.dedupfuzzy.matching.libraryindex import LibraryIndex
+    from beetsplug.dedupfuzzy.matching.libraryindex import LibraryIndex, sketch_of_row
     from beetsplug.dedupfuzzy.settings import MatchSettings
     from beetsplug.dedupfuzzy.store.catalog import Row
 
@@ -118,10 +128,78 @@ def per_item_latency(synth: synthlib.SynthLibrary, samples: int = 200) -> tuple:
         Row(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], fingerprint=i[11])
         for i in items
     ]
+    # The import sketches each item with its fingerprint, in the background
+    # (importing/fingerprints): timed apart from the matching.
+    t0 = time.perf_counter()
+    for row in rows:
+        sketch_of_row(row)
+    sketching = (time.perf_counter() - t0) / len(rows)
     t0 = time.perf_counter()
     hits = sum(1 for row in rows if index.match_row(row))
     per = (time.perf_counter() - t0) / len(rows)
-    return loaded, per, hits / len(rows)
+    return loaded, sketching, per, hits / len(rows)
+
+
+# What --reuse needs of the built library besides its DB: the truth and the
+# songs later steps copy (the first 200 and the last 50), the generator's state.
+STATE = "synth.pkl"
+FIRST_DB = "library.first.db"
+FIRST_JSON = "first.json"
+
+
+def save_state(root: Path, synth: synthlib.SynthLibrary, doc: dict | None) -> None:
+    ids = list(synth.songs)
+    keep = set(ids[:200]) | set(ids[-50:])
+    with open(root / STATE, "wb") as f:
+        pickle.dump(
+            {
+                "truth": synth.truth,
+                "edits": synth.edits,
+                "n_items": synth.n_items,
+                "next_id": synth.next_id,
+                "songs": {i: synth.songs[i] for i in ids if i in keep},
+                "rng": synth.maker.rng.bit_generator.state,
+            },
+            f,
+        )
+    if doc is None:  # built only: the copy is the library as built
+        shutil.copyfile(synth.dbpath, root / FIRST_DB)
+        return
+    (root / FIRST_JSON).write_text(json.dumps(doc))
+    shutil.copyfile(synth.dbpath, root / FIRST_DB)
+
+
+def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict | None]:
+    with open(root / STATE, "rb") as f:
+        state = pickle.load(f)
+    shutil.copyfile(root / FIRST_DB, root / "library.db")
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state["rng"]
+    synth = synthlib.SynthLibrary(
+        root / "library.db",
+        root / "music",
+        state["truth"],
+        state["edits"],
+        state["n_items"],
+        state["next_id"],
+        synthlib.SongMaker(rng),
+        state["songs"],
+    )
+    first = root / FIRST_JSON
+    return synth, json.loads(first.read_text()) if first.exists() else None
+
+
+def write_config(root: Path, synth: synthlib.SynthLibrary) -> Path:
+    configdir = root / "config"
+    configdir.mkdir(exist_ok=True)
+    (configdir / "config.yaml").write_text(
+        f"directory: {synth.musicdir}\nlibrary: {synth.dbpath}\n"
+        "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
+        # The files hold no audio (their fingerprints are adopted); the
+        # lossless check has its own benchmark (bench_lossless).
+        "dedupfuzzy:\n    check_lossless: no\n"
+    )
+    return configdir
 
 
 def main() -> None:
@@ -129,35 +207,53 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=100_000)
     parser.add_argument("--flat", action="store_true")
     parser.add_argument("--keep", type=Path)
+    parser.add_argument("--reuse", type=Path)
+    parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-bench-") as tmp:
-        root = args.keep or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        if (root / "library.db").exists():
-            raise SystemExit(f"{root} already holds a library")
-        t0 = time.perf_counter()
-        synth = synthlib.build(root, args.n, flat=1.0 if args.flat else 0.05)
-        kind = "flat-profile" if args.flat else "realistic"
-        with open(root / "truth.pkl", "wb") as f:
-            pickle.dump((synth.truth, synth.edits), f)
-        print(f"built {args.n} {kind} items in {time.perf_counter() - t0:.1f} s")
-        configdir = root / "config"
-        configdir.mkdir(exist_ok=True)
-        (configdir / "config.yaml").write_text(
-            f"directory: {synth.musicdir}\nlibrary: {synth.dbpath}\n"
-            "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
-            # The files hold no audio (their fingerprints are adopted); the
-            # lossless check has its own benchmark (bench_lossless).
-            "dedupfuzzy:\n    check_lossless: no\n"
-        )
-        print(load())
-        first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
-        doc = json.loads(out)
-        print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
-        print(load())
-        warm, warm_mb, out2 = run_beet(configdir, "dedupfuzzy", "--json")
-        same = json.loads(out2)["groups"] == doc["groups"]
-        print(f"warm run:  {warm}, peak {warm_mb:.0f} MiB; same groups: {same}")
+        if args.reuse and not (args.reuse / FIRST_JSON).exists():
+            # Built with --build-only: the first run is measured now.
+            root = args.reuse
+            synth, _ = restore_state(root)
+            configdir = write_config(root, synth)
+            print(load())
+            first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+            doc = json.loads(out)
+            print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
+            save_state(root, synth, doc)
+        elif args.reuse:
+            root = args.reuse
+            synth, doc = restore_state(root)
+            configdir = write_config(root, synth)
+            print(f"reusing {root}: {synth.n_items} items as the first run left them")
+        else:
+            root = args.keep or Path(tmp)
+            root.mkdir(parents=True, exist_ok=True)
+            if (root / "library.db").exists():
+                raise SystemExit(f"{root} already holds a library")
+            t0 = time.perf_counter()
+            synth = synthlib.build(root, args.n, flat=1.0 if args.flat else 0.05)
+            kind = "flat-profile" if args.flat else "realistic"
+            print(f"built {args.n} {kind} items in {time.perf_counter() - t0:.1f} s")
+            configdir = write_config(root, synth)
+            if args.build_only:
+                save_state(root, synth, None)
+                return
+            print(load())
+            first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+            doc = json.loads(out)
+            print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
+            if args.keep:
+                save_state(root, synth, doc)
+        for _ in range(2):
+            print(load())
+            warm, warm_mb, out2 = run_beet(configdir, "dedupfuzzy", "--json")
+            doc2 = json.loads(out2)
+            same = doc2["groups"] == doc["groups"]
+            print(
+                f"warm run:  {warm}, peak {warm_mb:.0f} MiB, "
+                f"{doc2['summary']['matched']} matched; same groups: {same}"
+            )
 
         from beets.library import Library
 
@@ -175,10 +271,19 @@ def main() -> None:
             f"+100 items: {added}, peak {added_mb:.0f} MiB, "
             f"{doc3['summary']['matched']} matched; {score(doc3, synth)}"
         )
-        loaded, per, hit = per_item_latency(synth)
+        print(load())
+        again, again_mb, out4 = run_beet(configdir, "dedupfuzzy", "--json")
+        doc4 = json.loads(out4)
+        same = doc4["groups"] == doc3["groups"]
+        print(
+            f"warm after +100: {again}, peak {again_mb:.0f} MiB, "
+            f"{doc4['summary']['matched']} matched; same groups: {same}"
+        )
+        loaded, sketching, per, hit = per_item_latency(synth)
         print(
             f"import matching: index load {loaded:.1f} s, "
-            f"{per * 1000:.2f} ms per new item ({hit:.0%} found their song)"
+            f"{per * 1000:.2f} ms per new item ({hit:.0%} found their song; "
+            f"its sketch, made with its fingerprint: {sketching * 1000:.2f} ms)"
         )
         print(load())
 

@@ -20,13 +20,12 @@ from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
-from .fingerprinting.excerpts import ExcerptSource
 from .matching import blockindex, cliques, groups
 from .matching import matcher as matching
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .store import catalog, paircache, recordings, rowcache
+from .store import catalog, paircache, recordings, rowcache, sketchcache
 from .store.frames import FrameSource
 
 log = logging.getLogger("beets")
@@ -82,17 +81,41 @@ def sketch_texts(prints: list[str]) -> list[str]:
 def load_sketches(
     lib: Library, rows: Sequence[catalog.Row], workers: int = 1
 ) -> blockindex.SketchTable:
-    """Every row's sketch, in the rows' order: stored, else computed (and stored).
+    """Every row's sketch, in the rows' order: cached, stored, else computed
+    (and stored); the ones not cached yet are cached (`sketchcache`).
 
     Fingerprints are read a chunk at a time (a million of them would not fit
     in memory at once) and sketched by `workers` processes.
     """
-    texts = catalog.load_texts(lib, [r.id for r in rows], catalog.BLOCKS)
-    table = blockindex.SketchTable.decode([texts.pop(r.id, None) for r in rows])
+    ids = [r.id for r in rows]
+    table = sketchcache.load(lib, ids)
+    uncached = np.flatnonzero(table.counts < 0).tolist()
     for k, row in enumerate(rows):
         if row.sketch is not None:
             table.put(k, row.sketch)
+    unread = [k for k in uncached if table.counts[k] < 0]
+    if unread:
+        texts = catalog.load_texts(lib, [ids[k] for k in unread], catalog.BLOCKS)
+        decoded = blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
+        table.keys[unread] = decoded.keys
+        table.positions[unread] = decoded.positions
+        table.counts[unread] = decoded.counts
+        table.profiles[unread] = decoded.profiles
+        table.repetitions[unread] = decoded.repetitions
     stale = np.flatnonzero(table.counts < 0).tolist()
+    _sketch_stale(lib, rows, table, stale, workers)
+    sketchcache.remember(lib, ids, table, uncached)
+    return table
+
+
+def _sketch_stale(
+    lib: Library,
+    rows: Sequence[catalog.Row],
+    table: blockindex.SketchTable,
+    stale: list[int],
+    workers: int,
+) -> None:
+    """Sketch the rows whose sketch is missing or of another version."""
     chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
 
     def prints_of(chunk: list[int]) -> list[str]:
@@ -114,7 +137,7 @@ def load_sketches(
     if workers < 2 or len(chunks) < 2:
         for chunk in chunks:
             store(chunk, sketch_texts(prints_of(chunk)))
-        return table
+        return
     with ProcessPoolExecutor(workers) as pool:
         pending = []
         for chunk in chunks:
@@ -124,7 +147,6 @@ def load_sketches(
                 store(done, future.result())
         for done, future in pending:
             store(done, future.result())
-    return table
 
 
 class Tracks(dict):
@@ -147,7 +169,7 @@ def candidate_pairs(
     rows: dict[int, catalog.Row],
 ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
     """Candidate pairs with at least one dirty item (`sketches`): batch mode
-    when they are many, else one query each."""
+    when they are many, else their queries at once (query mode)."""
     dirty = set(sketches)
     if len(dirty) > BATCH_SHARE * max(1, len(index)):
         found = index.pairs()
@@ -155,9 +177,9 @@ def candidate_pairs(
         return pairs, found.hints
     wanted: set[tuple[int, int]] = set()
     hints: dict[tuple[int, int], list[int]] = {}
-    for item_id in sorted(dirty):
-        row = rows[item_id]
-        found = index.query(sketches[item_id], row.length, {item_id})
+    order = sorted(dirty)
+    answers = index.query_many([(sketches[i], rows[i].length, {i}) for i in order])
+    for item_id, found in zip(order, answers, strict=True):
         for other, shifts in found.items():
             pair = (item_id, other) if item_id < other else (other, item_id)
             wanted.add(pair)
@@ -219,6 +241,10 @@ def update_model(
         r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
     }
     informative = {i: r for i, r in rows.items() if i not in silent}
+    # Imported only when something is matched: it loads pyacoustid (and
+    # requests), a fifth of a warm run's start-up.
+    from .fingerprinting.excerpts import ExcerptSource
+
     frames = FrameSource(lib)
     for row in listed:
         if row.fingerprint:

@@ -35,7 +35,7 @@ from ..store.catalog import (
     store_flex,
 )
 from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
-from .freshness import audio_identity, check, file_mtime
+from .freshness import audio_identity, check, file_mtime, unchanged
 from .work import Task, run_tasks
 
 BATCH = 64
@@ -131,6 +131,10 @@ def refresh(
             if mtimes is not None and row.id in mtimes
             else file_mtime(row.path)
         )
+        if unchanged(row, mtime):  # most rows of a warm run: no call below
+            report.reused += 1
+            usable.append(row)
+            continue
         if mtime is None:
             report.failed.append(Skipped(row.path, MISSING))
             continue

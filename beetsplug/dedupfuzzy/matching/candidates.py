@@ -78,10 +78,10 @@ class CandidateIndex:
         owner = np.broadcast_to(
             np.arange(len(keep), dtype=np.int32)[:, None], valid.shape
         )[valid]
-        keys = table.keys[keep][valid]
-        pos = table.positions[keep][valid]
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._owner, self._pos = keys[order], owner[order], pos[order]
+        # Postings (key, owner slot, position), sorted by key on first need:
+        # a few queries (a run after k items changed) need no sort at all.
+        self._unsorted = (table.keys[keep][valid], owner, table.positions[keep][valid])
+        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._profiles = table.profiles[keep]
         self._has_profile = ~np.isnan(self._profiles[:, 0])
         self._near = NearestProfiles(
@@ -139,27 +139,78 @@ class CandidateIndex:
                 if postings:
                     postings[:] = [p for p in postings if p[0] != track_id]
 
+    def prepare_queries(self) -> None:
+        """Sort the postings now: one query at a time (an import) needs them
+        sorted; `query_many` and `pairs` sort them when they must."""
+        self._postings()
+
+    def _postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting sorted by key (sorted once, when first needed)."""
+        if self._sorted is None:
+            keys, owner, pos = self._unsorted
+            order = np.argsort(keys, kind="stable")
+            self._sorted = keys[order], owner[order], pos[order]
+        return self._sorted
+
+    def _postings_of(
+        self, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The postings of these keys alone, sorted by key as `_postings`
+        sorts them, found in one pass over the unsorted postings: far cheaper
+        than sorting them all when the keys are few."""
+        if self._sorted is not None:
+            return self._sorted
+        every, owner, pos = self._unsorted
+        wanted = np.unique(np.asarray(keys, np.uint32))
+        # A coarse filter on the top 20 bits, then the exact test on the rest.
+        marks = np.zeros(1 << 20, bool)
+        marks[wanted >> np.uint32(12)] = True
+        found = np.flatnonzero(marks[every >> np.uint32(12)])
+        found = found[np.isin(every[found], wanted)]
+        order = found[np.argsort(every[found], kind="stable")]
+        return every[order], owner[order], pos[order]
+
     # Query mode.
 
     def query(
         self, s: Sketch, length: float, exclude: Iterable[int] = ()
     ) -> dict[int, list[int]]:
         """The candidates of one track: id -> shift hints (maybe none)."""
+        return self._query(s, length, exclude, self._postings())
+
+    def query_many(
+        self, queries: Sequence[tuple[Sketch, float, Iterable[int]]]
+    ) -> list[dict[int, list[int]]]:
+        """`query` of several tracks (sketch, length, ids to leave out) at once."""
+        wanted = [q[0].keys for q in queries if not q[0].empty]
+        if not wanted:
+            return [{} for _ in queries]
+        postings = self._postings_of(np.concatenate(wanted))
+        return [self._query(s, length, skip, postings) for s, length, skip in queries]
+
+    def _query(
+        self,
+        s: Sketch,
+        length: float,
+        exclude: Iterable[int],
+        postings: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> dict[int, list[int]]:
         if s.empty:
             return {}
         skip = set(exclude) | self._gone
         shifts: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        if len(self._keys):
-            lo = np.searchsorted(self._keys, s.keys, side="left")
-            hi = np.searchsorted(self._keys, s.keys, side="right")
+        keys, owner, positions = postings
+        if len(keys):
+            lo = np.searchsorted(keys, s.keys, side="left")
+            hi = np.searchsorted(keys, s.keys, side="right")
             for start, stop, pos in zip(
                 lo.tolist(), hi.tolist(), s.positions.tolist(), strict=True
             ):
                 if start == stop or stop - start > MAX_POSTINGS:
                     continue
-                owners = self.ids[self._owner[start:stop]].tolist()
+                owners = self.ids[owner[start:stop]].tolist()
                 for tid, other in zip(
-                    owners, self._pos[start:stop].tolist(), strict=True
+                    owners, positions[start:stop].tolist(), strict=True
                 ):
                     shifts[tid][other - pos] += 1
         for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
@@ -211,7 +262,8 @@ class CandidateIndex:
         self,
     ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], int]]:
         """Pairs sharing keys: their shift hints and how many keys they share."""
-        keys, owner, pos = self._keys, self._owner.astype(np.int64), self._pos
+        keys, owner, pos = self._postings()
+        owner = owner.astype(np.int64)
         if len(keys) == 0:
             return {}, {}
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])

@@ -102,6 +102,8 @@ class LibraryIndex:
             table,
             match_settings.length_tolerance,
         )
+        # Sorted now (in the background at import), not at the first query.
+        index._index.prepare_queries()
         # The one invalidation rule: a match holds while both items are
         # matched under the current settings.
         clean = {r.id for r in informative if r.matched == index.token}
@@ -168,8 +170,11 @@ class LibraryIndex:
         self._current.pop(item_id, None)
         self._frames.forget(item_id)
         self.recordings.pop(item_id, None)
-        for key in [k for k in self._matches if item_id in k]:
-            del self._matches[key]
+        if old is not None:
+            # Remembered matches join indexed items only: a new item has none
+            # (and looking costs a pass over all of them).
+            for key in [k for k in self._matches if item_id in k]:
+                del self._matches[key]
         # Cached answers may concern the item that had this id.
         self._verifier.forget(item_id)
 

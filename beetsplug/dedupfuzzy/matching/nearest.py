@@ -85,13 +85,16 @@ class NearestProfiles:
             ids = np.concatenate([ids, np.array([t for t, _ in extra], np.int64)])
             d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
         skip = set(skip)
-        if skip:
-            d2[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = np.inf
-        k = min(2 * self.neighbours, len(d2))
+        wanted = 2 * self.neighbours
+        # The nearest few plus as many as may be skipped, then the skipped
+        # ones left out: no pass over the window for them.
+        k = min(wanted + len(skip), len(d2))
         if k == 0:
             return set()
         top = np.argpartition(d2, k - 1)[:k]
-        return {int(ids[j]) for j in top.tolist() if d2[j] <= self.radius**2}
+        top = top[np.argsort(d2[top], kind="stable")]
+        near = [int(ids[j]) for j in top.tolist() if d2[j] <= self.radius**2]
+        return set([i for i in near if i not in skip][:wanted])
 
     def pairs(self) -> set[tuple[int, int]]:
         """Each built track's nearest profiles (batch mode), as id pairs (a < b).

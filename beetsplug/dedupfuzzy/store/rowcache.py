@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 
 from beets.library import Library
 
-from ..fingerprinting.freshness import MTIME_SLACK, file_mtime
+from ..fingerprinting.freshness import MTIME_SLACK, file_mtime, file_mtimes
 from .catalog import (
     CACHE,
     PATH_TYPE,
@@ -59,6 +60,16 @@ _CACHED = (
 )
 
 
+# The order of Row's fields `load_all_rows` fills by position.
+_ROW_ORDER = (
+    "id", "path", "length", "format", "bitrate", "bitdepth", "samplerate", "mtime",
+    "fingerprint", "fp_mtime", "blocks", "added", "lossless", "cutoff",
+    "likely_source", "sketch", "has_fingerprint", "matched", "recording", "audio_id",
+)  # fmt: skip
+if tuple(f.name for f in fields(Row)) != _ROW_ORDER:
+    raise ImportError("rowcache: Row's fields changed; update load_all_rows")
+
+
 def _ensure_cache(lib: Library) -> None:
     with lib.transaction() as tx:
         found = tx.query(f"PRAGMA table_info({CACHE})")
@@ -80,30 +91,36 @@ def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
     _ensure_cache(lib)
     with lib.transaction() as tx:
         # Sorted here: ORDER BY makes SQLite walk the table, not an index.
-        ids = sorted(r[0] for r in tx.query("SELECT id FROM items"))
+        ids = [r[0] for r in tx.query("SELECT id FROM items")]
+        ids.sort()
         cached = tx.query(f"SELECT {', '.join(_CACHED)} FROM {CACHE}")
     expand = _path_expander()
-    rows: dict[int, Row] = {}
-    for c in cached:
-        rows[c[0]] = Row(
-            id=c[0],
-            path=expand(c[1]),
-            length=c[2],
-            format=c[3],
-            bitrate=c[4],
-            bitdepth=c[5],
-            samplerate=c[6],
-            mtime=c[7],
-            added=c[8],
-            fp_mtime=c[9],
-            has_fingerprint=bool(c[10]),
-            matched=c[11],
-            recording=c[12],
-            audio_id=c[13],
-            lossless=c[14],
-            cutoff=c[15],
-            likely_source=c[16],
-        )
+    # Positional: a keyword call per row costs twice as much (`_ROW_ORDER`).
+    rows: dict[int, Row] = {
+        c[0]: Row(
+            c[0],
+            expand(c[1]),
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            c[7],
+            "",
+            c[9],
+            "",
+            c[8],
+            c[14],
+            c[15],
+            c[16],
+            None,
+            bool(c[10]),
+            c[11],
+            c[12],
+            c[13],
+        )  # fmt: skip
+        for c in cached
+    }
     present = set(ids)
     gone = [i for i in rows if i not in present]
     missing = [i for i in ids if i not in rows]
@@ -118,16 +135,15 @@ def checked(
 ) -> tuple[list[Row], dict[int, float | None]]:
     """The rows with their files' mtimes; a cached row whose file is gone or
     changed since it was fingerprinted is read again from beets' tables."""
-    mtimes: dict[int, float | None] = {}
-    stale: list[int] = []
-    for row in rows:
-        mtime = mtimes[row.id] = file_mtime(row.path)
-        if (
-            mtime is None
-            or row.fp_mtime is None
-            or abs(row.fp_mtime - mtime) >= MTIME_SLACK
-        ):
-            stale.append(row.id)
+    found = file_mtimes(r.path for r in rows)
+    mtimes = dict(zip((r.id for r in rows), found, strict=True))
+    stale = [
+        row.id
+        for row, mtime in zip(rows, found, strict=True)
+        if mtime is None
+        or row.fp_mtime is None
+        or abs(row.fp_mtime - mtime) >= MTIME_SLACK
+    ]
     skip = set(fresh_ids)
     stale = [i for i in stale if i not in skip]
     if not stale:

@@ -1,0 +1,114 @@
+"""Every item's sketch in binary, so a run that matches a few items reads the
+library's sketches in one pass.
+
+The truth is the `dedupfuzzy_blocks` flexible attribute (base64 text among
+beets' other attributes, next to 4 KB fingerprint copies): reading it for
+100,000 items costs seconds. Beside the row cache (`rowcache`), with the same
+rule, the table `dedupfuzzy_sketches` keeps each sketch as one fixed-size
+record: an item's entry is dropped whenever the plugin writes one of its
+fields (`catalog.uncache`), and written again by the next run that reads its
+sketch. A record holds what the stored text holds (the profiles quantised
+the same way), so a sketch read here equals the one decoded from the text.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+from beets.library import Library
+
+from ..matching import repetition as rep
+from ..matching.blockindex import INDEX_VERSION, KEYS_PER_TRACK, SketchTable
+from .catalog import SKETCH_CACHE
+
+# A record: version, key count, flags (1: profile, 2: repetition profile), a
+# spare byte; keys (u32), positions (u16), the quantised profiles.
+_VERSION = zlib.crc32(INDEX_VERSION.encode()) & 0xFF
+_KEYS_AT = 4
+_POSITIONS_AT = _KEYS_AT + 4 * KEYS_PER_TRACK
+_PROFILE_AT = _POSITIONS_AT + 2 * KEYS_PER_TRACK
+_REPETITION_AT = _PROFILE_AT + 32
+RECORD = _REPETITION_AT + rep.DIMS
+_CHUNK = 900
+
+
+def _ensure(lib: Library) -> None:
+    with lib.transaction() as tx:
+        tx.script(
+            f"CREATE TABLE IF NOT EXISTS {SKETCH_CACHE} "
+            "(id INTEGER PRIMARY KEY, sketch BLOB NOT NULL)"
+        )
+
+
+def load(lib: Library, ids: Sequence[int]) -> SketchTable:
+    """The cached sketches of these items, row by row in their order;
+    `counts` is -1 where none is cached."""
+    _ensure(lib)
+    table = SketchTable.empty(len(ids))
+    if not len(ids):
+        return table
+    with lib.transaction() as tx:
+        found = tx.query(f"SELECT id, sketch FROM {SKETCH_CACHE}")
+    slot = {item_id: k for k, item_id in enumerate(ids)}
+    rows, blobs = [], []
+    for item_id, blob in found:
+        k = slot.get(item_id)
+        if k is not None and len(blob) == RECORD:
+            rows.append(k)
+            blobs.append(blob)
+    if not rows:
+        return table
+    raw = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), RECORD)
+    current = raw[:, 0] == _VERSION
+    raw, at = raw[current], np.asarray(rows, np.int64)[current]
+    counts = raw[:, 1].astype(np.int32)
+    flags = raw[:, 2]
+    table.keys[at] = raw[:, _KEYS_AT:_POSITIONS_AT].copy().view("<u4")
+    table.positions[at] = raw[:, _POSITIONS_AT:_PROFILE_AT].copy().view("<u2")
+    table.counts[at] = counts
+    profiled = (flags & 1) != 0
+    table.profiles[at[profiled]] = (
+        raw[profiled, _PROFILE_AT:_REPETITION_AT].astype(np.float32) / 255
+    )
+    repeated = (flags & 2) != 0
+    table.repetitions[at[repeated]] = rep.decode_many(raw[repeated, _REPETITION_AT:])
+    return table
+
+
+def remember(
+    lib: Library, ids: Sequence[int], table: SketchTable, rows: Sequence[int]
+) -> None:
+    """Cache the sketches of table rows `rows` (of items `ids[row]`)."""
+    rows = [k for k in rows if table.counts[k] >= 0]
+    if not rows:
+        return
+    at = np.asarray(rows, np.int64)
+    counts = table.counts[at]
+    profiles = table.profiles[at]
+    repetitions = table.repetitions[at]
+    profiled = ~np.isnan(profiles[:, 0])
+    repeated = ~np.isnan(repetitions[:, 0])
+    raw = np.zeros((len(rows), RECORD), np.uint8)
+    raw[:, 0] = _VERSION
+    raw[:, 1] = counts
+    raw[:, 2] = profiled.astype(np.uint8) | (repeated.astype(np.uint8) << 1)
+    width = np.arange(KEYS_PER_TRACK)[None, :] < counts[:, None]
+    keys = np.where(width, table.keys[at], 0).astype("<u4")
+    positions = np.where(width, table.positions[at], 0).astype("<u2")
+    raw[:, _KEYS_AT:_POSITIONS_AT] = keys.view(np.uint8)
+    raw[:, _POSITIONS_AT:_PROFILE_AT] = positions.view(np.uint8)
+    raw[profiled, _PROFILE_AT:_REPETITION_AT] = np.round(
+        profiles[profiled] * 255
+    ).astype(np.uint8)
+    # `rep.encode` works element by element: one call quantises every row.
+    raw[repeated, _REPETITION_AT:] = np.frombuffer(
+        rep.encode(repetitions[repeated]), np.uint8
+    ).reshape(-1, rep.DIMS)
+    values = [(int(ids[k]), raw[n].tobytes()) for n, k in enumerate(rows)]
+    _ensure(lib)
+    with lib.transaction() as tx:
+        tx.mutate_many(
+            f"INSERT OR REPLACE INTO {SKETCH_CACHE} (id, sketch) VALUES (?, ?)", values
+        )
