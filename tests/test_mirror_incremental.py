@@ -143,6 +143,19 @@ def test_an_added_copy_joins_the_album_it_copies(mirror: Mirror):
     assert (links(mirror.high), links(mirror.low)) == full_rebuild(mirror)
 
 
+def test_a_second_change_builds_on_the_ledger_the_first_one_left(mirror: Mirror):
+    settled(mirror)
+    mirror.beet.run("remove", "-f", "album:Radio Days")
+    first = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    mirror.beet.run("remove", "-f", f"path:{mirror.at(METRO_FLAC)}")
+    second = mirror.beet.run("-v", "mirror", "--depth", "2")
+
+    assert said(first, INCREMENTAL) and said(second, INCREMENTAL)
+    assert_link(mirror.high / GLASS / "[2014] Metropole", mirror.at(METRO_MP3))
+    assert (links(mirror.high), links(mirror.low)) == full_rebuild(mirror)
+
+
 def test_a_file_gone_is_seen_by_its_folders_time(mirror: Mirror):
     settled(mirror)
     gone = mirror.track(RADIO_FLAC, 2)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -233,29 +234,46 @@ class _State:
             self.fresh_folder[track.id] = folder
             touched.add(entry)
             watched.add(folder)
-        # Today's members, recordings (of usable items) and folder counts.
-        self.members: list[list[int]] = [[] for _ in self.entries]
-        self.recordings: list[list[int]] = [[] for _ in self.entries]
-        self.holders: dict[int, list[int]] = {}
-        counts = [0] * len(self.folders)
+        # Today's members, recordings (of usable items) and folder counts;
+        # one pass over the ledger, so written for speed.
+        members: list[list[int]] = [[] for _ in self.entries]
+        recordings: list[list[int]] = [[] for _ in self.entries]
+        holders: dict[int, list[int]] = {}
         before = Counter(ledger.folder)
-        for item, entry, folder, recording, usable in zip(
-            ledger.ids,
-            ledger.entry,
-            ledger.folder,
-            ledger.recording,
-            ledger.usable,
-            strict=True,
-        ):
-            if item in gone:
-                continue
-            self._add(item, entry, recording if usable else NO_RECORDING)
-            counts[folder] += 1
+        counts = [before.get(n, 0) for n in range(len(self.folders))]
+        for item in gone:
+            p = change.position.get(item)
+            if p is not None:
+                counts[ledger.folder[p]] -= 1
         for track in fresh:
-            recording = track.recording if track.id in usable_ids else None
-            entry = self.fresh_entry[track.id]
-            self._add(track.id, entry, NO_RECORDING if recording is None else recording)
             counts[self.fresh_folder[track.id]] += 1
+        kept = [
+            (item, entry, recording if usable else NO_RECORDING)
+            for item, entry, recording, usable in zip(
+                ledger.ids, ledger.entry, ledger.recording, ledger.usable, strict=True
+            )
+            if item not in gone
+        ]
+        kept += [
+            (
+                t.id,
+                self.fresh_entry[t.id],
+                NO_RECORDING
+                if t.recording is None or t.id not in usable_ids
+                else t.recording,
+            )
+            for t in fresh
+        ]
+        for item, entry, recording in kept:
+            members[entry].append(item)
+            if recording != NO_RECORDING:
+                recordings[entry].append(recording)
+                held = holders.get(recording)
+                if held is None:
+                    holders[recording] = [entry]
+                elif held[-1] != entry:
+                    held.append(entry)
+        self.members, self.recordings, self.holders = members, recordings, holders
         self.census = FolderCensus.of_counts(
             {self.folders[f]: n for f, n in enumerate(counts) if n}
         )
@@ -284,19 +302,6 @@ class _State:
             found = index[name] = len(names)
             names.append(name)
         return found
-
-    def _add(self, item: int, entry: int, recording: int) -> None:
-        while entry >= len(self.members):
-            self.members.append([])
-            self.recordings.append([])
-        self.members[entry].append(item)
-        if recording != NO_RECORDING:
-            self.recordings[entry].append(recording)
-            holders = self.holders.get(recording)
-            if holders is None:
-                self.holders[recording] = [entry]
-            elif holders[-1] != entry:
-                holders.append(entry)
 
     def closure(self) -> set[int]:
         """The touched entries with every entry that was, or is, one album
@@ -382,30 +387,37 @@ class _State:
         albums: Sequence[Album],
         unusable: Sequence[tuple[int, tuple[str, str]]],
     ) -> Ledger | None:
-        """The ledger of today's library, once this run settled."""
+        """The ledger of today's library, once this run settled: the last
+        one without the items gone, in its order, then the changed items.
+        """
         ledger, position = self.ledger, self.change.position
-        entry, folder = array("i"), array("i")
-        recording, usable = array("q"), array("b")
+        cuts = sorted(position[i] for i in self.change.gone if i in position)
+
+        def kept(values: array) -> array:
+            out, start = array(values.typecode), 0
+            for cut in cuts:
+                out += values[start:cut]
+                start = cut + 1
+            out += values[start:]
+            return out
+
+        ids, hashes = kept(ledger.ids), kept(ledger.hashes)
+        entry, folder = kept(ledger.entry), kept(ledger.folder)
+        recording, usable = kept(ledger.recording), kept(ledger.usable)
         unusable_ids = {i for i, _ in unusable}
-        for item in rows.ids:
-            track = self.fresh.get(item)
-            if track is None:
-                p = position[item]
-                entry.append(ledger.entry[p])
-                folder.append(ledger.folder[p])
-                recording.append(ledger.recording[p])
-                usable.append(ledger.usable[p])
-            else:
-                entry.append(self.fresh_entry[item])
-                folder.append(self.fresh_folder[item])
-                number = track.recording
-                if number is None:
-                    recording.append(NO_RECORDING)
-                elif 0 <= number < 2**63:
-                    recording.append(number)
-                else:
-                    return None
-                usable.append(0 if item in unusable_ids else 1)
+        row_hashes = rows.hashes()
+        for item in sorted(self.fresh):
+            number = self.fresh[item].recording
+            if number is None:
+                number = NO_RECORDING
+            elif not 0 <= number < 2**63:
+                return None
+            ids.append(item)
+            hashes.append(row_hashes[bisect_left(rows.ids, item)])
+            entry.append(self.fresh_entry[item])
+            folder.append(self.fresh_folder[item])
+            recording.append(number)
+            usable.append(0 if item in unusable_ids else 1)
         album = list(ledger.album) + list(range(len(ledger.album), len(self.entries)))
         for e in touched:
             album[e] = e
@@ -414,8 +426,8 @@ class _State:
             for name in found.names:
                 album[self.entry_index[name]] = named
         return Ledger(
-            rows.ids,
-            rows.hashes(),
+            ids,
+            hashes,
             entry,
             folder,
             recording,

@@ -36,7 +36,7 @@ _HEADER = struct.Struct("<II")
 
 @dataclass
 class Ledger:
-    """Per item (``ids`` ascending, the other arrays aligned with it): row
+    """Per item (``ids`` in any order, the other arrays aligned with it): row
     hash, entry and folder (indexes into ``entries`` and ``folders``),
     recording (:data:`NO_RECORDING` for none), usable (1 or 0). ``album``
     gives, per entry, the index of the entry naming its album; ``unusable``
