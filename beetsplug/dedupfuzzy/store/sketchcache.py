@@ -31,7 +31,7 @@ _POSITIONS_AT = _KEYS_AT + 4 * KEYS_PER_TRACK
 _PROFILE_AT = _POSITIONS_AT + 2 * KEYS_PER_TRACK
 _REPETITION_AT = _PROFILE_AT + 32
 RECORD = _REPETITION_AT + rep.DIMS
-_CHUNK = 900
+_SLICE = 10_000
 
 
 def _ensure(lib: Library) -> None:
@@ -82,8 +82,15 @@ def remember(
 ) -> None:
     """Cache the sketches of table rows `rows` (of items `ids[row]`)."""
     rows = [k for k in rows if table.counts[k] >= 0]
-    if not rows:
-        return
+    _ensure(lib)
+    # A first run caches every sketch: a slice at a time, to bound memory.
+    for start in range(0, len(rows), _SLICE):
+        _write(lib, ids, table, rows[start : start + _SLICE])
+
+
+def _write(
+    lib: Library, ids: Sequence[int], table: SketchTable, rows: Sequence[int]
+) -> None:
     at = np.asarray(rows, np.int64)
     counts = table.counts[at]
     profiles = table.profiles[at]
@@ -107,7 +114,6 @@ def remember(
         rep.encode(repetitions[repeated]), np.uint8
     ).reshape(-1, rep.DIMS)
     values = [(int(ids[k]), raw[n].tobytes()) for n, k in enumerate(rows)]
-    _ensure(lib)
     with lib.transaction() as tx:
         tx.mutate_many(
             f"INSERT OR REPLACE INTO {SKETCH_CACHE} (id, sketch) VALUES (?, ?)", values
