@@ -125,7 +125,7 @@ def cost_at_scale(n: int) -> None:
     added = index._speed.pairs()
     search_s = time.process_time() - t0
     others = index.pairs().pairs
-    new = sorted(added - set(index._profile_pairs()))
+    new = sorted(added - index._near.pairs())
     sample = new[:2000]
     t0 = time.process_time()
     steady = 0

@@ -41,7 +41,12 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
     pull A and C together unless A~C too. Cliques grow from the best
     connected track, taking first the tracks with the most strong matches,
     so one outlier (a heavily processed copy) cannot split a group of
-    clean copies. Matches that did not end up inside one group (those
+    clean copies. Degrees count every pair of the component (all are
+    verified), not only those the candidate search proposed, so the groups
+    do not depend on the search; between tracks of equal degree the one
+    whose strong matches are closer goes first (a clean copy and a heavy
+    remaster that fail only against each other: the clean copy stays).
+    Matches that did not end up inside one group (those
     between the two thresholds, and strong ones the clique rule refused)
     become uncertain pairs, one per pair of groups (the closest).
     """
@@ -52,16 +57,6 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
         if m.similarity >= auto:
             strong.setdefault(m.a, set()).add(m.b)
             strong.setdefault(m.b, set()).add(m.a)
-
-    def is_strong(x: int, y: int) -> bool:
-        key = frozenset((x, y))
-        m = pair_match.get(key)
-        if m is None:
-            m = verifier.verify(x, y)
-            if m is None:
-                return False
-            pair_match[key] = m
-        return m.similarity >= auto
 
     cluster: dict[int, list[int]] = {}
     for component in _components(strong):
@@ -76,13 +71,18 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
         for (x, y, _), m in zip(missing, verifier.verify_many(missing), strict=True):
             if m is not None:
                 pair_match[frozenset((x, y))] = m
+        adjacent: dict[int, dict[int, float]] = {t: {} for t in component}
+        for k, x in enumerate(component):
+            for y in component[k + 1 :]:
+                m = pair_match.get(frozenset((x, y)))
+                if m is not None and m.similarity >= auto:
+                    adjacent[x][y] = adjacent[y][x] = m.similarity
         remaining = set(component)
         while remaining:
-            degree = {t: len(strong[t] & remaining) for t in remaining}
-            order = sorted(remaining, key=lambda t: (-degree[t], t))
+            order = _best_connected_first(remaining, adjacent)
             clique = [order[0]]
             for t in order[1:]:
-                if all(is_strong(t, member) for member in clique):
+                if all(member in adjacent[t] for member in clique):
                     clique.append(t)
             remaining -= set(clique)
             if len(clique) > 1:
@@ -103,6 +103,18 @@ def build_groups(matches: Sequence[Match], verifier: Verifier) -> list[Group]:
         groups.append(Group(DUPLICATE, ids, group_matches))
     groups.extend(_uncertain_pairs(matches, cluster))
     return groups
+
+
+def _best_connected_first(
+    tracks: set[int], adjacent: dict[int, dict[int, float]]
+) -> list[int]:
+    """Most strong matches among `tracks` first, then the closest ones."""
+
+    def rank(t: int) -> tuple[int, float, int]:
+        peers = [s for u, s in adjacent[t].items() if u in tracks]
+        return -len(peers), -sum(peers), t
+
+    return sorted(tracks, key=rank)
 
 
 def _components(edges: dict[int, set[int]]) -> list[list[int]]:
