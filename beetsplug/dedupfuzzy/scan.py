@@ -89,7 +89,8 @@ def load_sketches(
     in memory at once) and sketched by `workers` processes.
     """
     ids = [r.id for r in rows]
-    table = sketchcache.load(lib, ids)
+    fp_mtimes = [r.fp_mtime for r in rows]
+    table = sketchcache.load(lib, ids, fp_mtimes)
     uncached = np.flatnonzero(table.counts < 0).tolist()
     for k, row in enumerate(rows):
         if row.sketch is not None:
@@ -105,7 +106,7 @@ def load_sketches(
         table.repetitions[unread] = decoded.repetitions
     stale = np.flatnonzero(table.counts < 0).tolist()
     _sketch_stale(lib, rows, table, stale, workers)
-    sketchcache.remember(lib, ids, table, uncached)
+    sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
     return table
 
 
