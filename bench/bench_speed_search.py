@@ -10,9 +10,10 @@ Usage: python bench/bench_speed_search.py [N_SYNTHETIC]   (default 50000)
    proposes together with their master or its MP3 (batch mode, in process:
    the search alone, the verifier is `bench_corpus.py --cases`' business).
 2. **Cost at scale**: N fingerprints built like `bench_scale.py`'s (`synthlib`:
-   spliced real prints), their sketches, the batch search, how many pairs the
-   repetition search adds and what verifying them costs (a straight alignment
-   and a drift fit, as the verifier does for a weak pair).
+   spliced real prints, 10 % planted copies), their sketches, the batch
+   search, how many pairs the repetition search adds and what verifying them
+   costs (a straight alignment and a drift fit, as the verifier does for a
+   weak pair).
 """
 
 from __future__ import annotations
@@ -111,12 +112,20 @@ def recall_in_a_larger_library() -> None:
 def cost_at_scale(n: int) -> None:
     rng = np.random.default_rng(7)
     maker = synthlib.SongMaker(rng)
-    frames, lengths = [], []
+    frames, lengths, songs = [], [], []
     for _ in range(n):
+        if songs and rng.random() < 0.1:
+            # A planted copy (a transcode), as in bench_scale: copies' profiles
+            # are twins, which the repetition search counts as one place.
+            f, perm, length = songs[int(rng.integers(len(songs)))]
+            frames.append(maker.copy(f, perm))
+            lengths.append(length)
+            continue
         length = float(np.clip(rng.normal(240, 60), 60, 900))
-        f, _ = maker.song(synthlib._frames_for(length), bool(rng.random() < 0.05))
+        f, perm = maker.song(synthlib._frames_for(length), bool(rng.random() < 0.05))
         frames.append(f)
         lengths.append(length)
+        songs.append((f, perm, length))
     t0 = time.process_time()
     sketches = [blockindex.sketch(f, similarity.is_informative(f)) for f in frames]
     sketch_s = time.process_time() - t0

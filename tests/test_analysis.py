@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 
-from beetsplug.dedupfuzzy.analysis import decode, grid, labels
+from beetsplug.dedupfuzzy.analysis import decode, granules, grid, labels
 
 
 def test_fast_mdct_equals_the_definition():
@@ -54,6 +54,7 @@ def test_source_codes_read_back():
     assert labels.parse_source("upsampled-44100") == (0, 44100)
     assert labels.parse_source("") == (0, 0)
     assert labels.describe_source("vorbis-192") == "Vorbis ~192 kbps"
+    assert labels.describe_source("mp3-320") == "MP3 ~320 kbps"
     assert labels.describe_source("upsampled-48000") == "upsampled from 48 kHz"
 
 
@@ -97,3 +98,44 @@ def test_a_high_rate_file_is_read_back_on_the_cd_rate_samples():
     part = back.parts[0]
     expected = cd[decode.GRID : decode.GRID + len(part)]
     assert np.max(np.abs(part - expected)) < 1e-4
+
+
+def _blocks_without_top(audio: np.ndarray, dropped: np.ndarray, offset: int) -> None:
+    """Zero everything above 16 kHz in the chosen 576-sample blocks (as LAME
+    zeroes its top scalefactor band in a granule), in place."""
+    n = granules.GRANULE
+    top = np.fft.rfftfreq(n, 1 / 44100) >= granules.EDGE_HZ
+    for k, drop in enumerate(dropped):
+        block = audio[offset + k * n : offset + (k + 1) * n]
+        if drop and len(block) == n:
+            spec = np.fft.rfft(block, axis=0)
+            spec[top] = 0
+            block[:] = np.fft.irfft(spec, n=n, axis=0)
+
+
+def _excerpts(audio: np.ndarray) -> tuple[np.ndarray, ...]:
+    audio = np.round(audio * 32768) / 32768  # stored as 16-bit samples
+    n = 3 * 44100
+    return tuple(audio[k : k + n].astype(np.float32) for k in range(0, 4 * n, n))
+
+
+def test_a_top_band_switched_off_granule_by_granule_is_mp3_and_a_wall_is_not():
+    rng = np.random.default_rng(4)
+    # white noise 27 dB over the 16-bit rounding floor in every bin: soft
+    # high-frequency music, where LAME switches its top band on and off
+    noise = rng.standard_normal((12 * 44100 + 1000, 2)) * 2e-4
+    blocks = len(noise) // granules.GRANULE
+    assert not granules.find_granules(_excerpts(noise), 44100).found
+
+    mp3 = noise.copy()  # the band above 16 kHz gone in half the granules
+    _blocks_without_top(mp3, rng.random(blocks) < 0.5, offset=0)
+    found = granules.find_granules(_excerpts(mp3), 44100)
+    assert found.found and found.control < found.drops / 10
+
+    # a genuine recording low-passed at 16 kHz in every granule: every frame
+    # drops, but the band never comes back: a wall, not an encoder's choice
+    wall = noise.copy()
+    _blocks_without_top(wall, np.ones(blocks, dtype=bool), offset=0)
+    walled = granules.find_granules(_excerpts(wall), 44100)
+    assert walled.drops > walled.frames / 3 and walled.kept == 0
+    assert not walled.found

@@ -21,6 +21,7 @@ from conftest import BeetEnv
 SR = 44100
 SECONDS = 14.0
 SONG_A, SONG_B, SOFT, LONE = 21, 22, 23, 24
+SONG_V = 101  # soft highs: LAME V0 switches its band above 16 kHz on and off
 
 
 def ffmpeg(*args: str, data: bytes | None = None) -> None:
@@ -73,6 +74,15 @@ def material(tmp_path_factory) -> dict[str, Path]:
     transcode(made["b-genuine"], aac, "-c:a", "aac", "-b:a", "256k")
     made["b-aac256-96"] = root / "b-aac256-96.flac"
     fake_flac(aac, made["b-aac256-96"], hires=True)
+    # LAME V0 keeps the whole band: only its granules give it away
+    made["v-genuine"] = root / "v-genuine.flac"
+    write_flac(synthmusic.render_song(SONG_V, SECONDS), made["v-genuine"])
+    v0 = root / "v-v0.mp3"
+    transcode(made["v-genuine"], v0, "-c:a", "libmp3lame", "-q:a", "0")
+    made["v-fakev0"] = root / "v-fakev0.flac"
+    fake_flac(v0, made["v-fakev0"])
+    made["v-fakev0-96"] = root / "v-fakev0-96.flac"
+    fake_flac(v0, made["v-fakev0-96"], hires=True)
     made["a-alac"] = root / "a-alac.m4a"
     transcode(made["a-genuine"], made["a-alac"], "-c:a", "alac")
     # soft synthesized music: pads and bass, nothing above a few kHz
@@ -231,6 +241,26 @@ def test_fakes_lists_every_fake_even_without_duplicates(beet, material):
     assert all(f["lossless"] == "fake" and f["cutoff"] for f in doc["fakes"])
     assert doc["summary"]["fake"] == 2 and doc["summary"]["genuine"] == 1
     assert "lossless items" in proc.stderr
+
+
+def test_a_v0_mp3_made_lossless_is_fake_and_band_limited_music_is_not(beet, material):
+    """LAME V0 keeps the whole band, so no cutoff shows; the band above
+    16 kHz coming and going granule by granule does, also upsampled to
+    24/96. Soft band-limited music stays `unknown`."""
+    env = library_of(beet, material, ["v-genuine", "v-fakev0", "v-fakev0-96", "soft"])
+    doc = json.loads(env.run("dedupfuzzy", "--fakes", "--json").stdout)
+    fakes = {Path(f["path"]).stem: f for f in doc["fakes"]}
+    assert sorted(fakes) == ["v-fakev0", "v-fakev0-96"]
+    assert all(f["source"].startswith("MP3 ~") for f in fakes.values())
+    assert fields(env, "$dedupfuzzy_lossless") == {
+        "v-genuine": "genuine",
+        "v-fakev0": "fake",
+        "v-fakev0-96": "fake",
+        "soft": "unknown",
+    }
+    assert fields(env, "$dedupfuzzy_source")["v-fakev0"].startswith("mp3-")
+    # the genuine copy keeps; the 24/96 fake adds nothing
+    assert keepers(env) == [(["v-genuine"], ["v-fakev0", "v-fakev0-96"])]
 
 
 def test_checked_on_import_once_and_a_missing_decoder_is_one_line(beet, material):

@@ -242,6 +242,43 @@ def test_a_fingerprint_at_the_repetition_profiles_minimum_gets_none():
     assert profile is not None and np.isfinite(profile).all()
 
 
+def test_frames_decoded_through_libchromaprint_equal_pyacoustids():
+    from beetsplug.dedupfuzzy.matching import codec
+
+    frames = np.random.default_rng(7).integers(0, 2**32, 1500, dtype=np.uint32)
+    text = codec.encode(frames)
+    assert np.array_equal(codec.decode(text), frames)
+    assert np.array_equal(codec._decode_pyacoustid(text.encode()), frames)
+    for bad in ("", "zzzz", "AQAAxyz!!"):
+        with pytest.raises(codec.CodecError):
+            codec.decode(bad)
+
+
+def test_repetition_profile_is_each_quarters_ber_at_each_lag():
+    from beetsplug.dedupfuzzy.matching import repetition as rep
+
+    frames = song_frames(5, 900)
+    n, longest = len(frames), int(rep.LAGS[-1])
+    rows = []
+    for k in range(rep.PARTS):
+        start, stop = k * n // rep.PARTS, min(n, (k + 1) * n // rep.PARTS + longest)
+        rows.append(
+            [
+                np.mean(
+                    [
+                        bin(int(frames[i] ^ frames[i + lag])).count("1") / 32.0
+                        for i in range(start, stop - lag)
+                    ]  # fmt: skip
+                )
+                for lag in rep.LAGS.tolist()
+            ]
+        )
+    ber = np.array(rows)
+    z = (ber - ber.mean(axis=1, keepdims=True)) / ber.std(axis=1, keepdims=True)
+    expected = np.clip(z.ravel(), -4, 4) / np.sqrt(rep.DIMS)
+    assert np.allclose(rep.repetition_profile(frames), expected, atol=1e-5)
+
+
 # A heavy remaster as bench/bench_corpus.py makes it: +6 dB bass, -5 dB
 # presence, 4:1 compression (10-18 % of the bits differ).
 HEAVY_REMASTER = (
@@ -290,3 +327,34 @@ def test_a_heavy_remaster_does_not_push_a_clean_copy_out_of_its_group(
         for g in uncertain
         for i in g["items"]
     )
+
+
+def test_two_copies_of_one_recording_take_one_place_among_the_nearest():
+    """An off-speed copy's nearest repetition profiles may be another song's
+    master and its MP3 (all but identical profiles): they count as one, so
+    its own master, next after them, is proposed too, in both modes."""
+    from beetsplug.dedupfuzzy.matching.nearest import NearestProfiles
+
+    rng = np.random.default_rng(5)
+    copy = rng.normal(size=48).astype(np.float32)
+    copy /= np.linalg.norm(copy)
+
+    def at(distance: float, seed: int) -> np.ndarray:
+        step = np.random.default_rng(seed).normal(size=48).astype(np.float32)
+        step -= (step @ copy) * copy  # orthogonal: the distance is exact
+        return copy + distance * step / np.linalg.norm(step)
+
+    other_master, own_master = at(0.48, 1), at(0.52, 2)
+    other_mp3 = other_master + 0.005 * (at(1.0, 3) - copy)
+    own_mp3 = own_master + 0.005 * (at(1.0, 4) - copy)
+    profiles = np.array([copy, other_master, other_mp3, own_master, own_mp3])
+    lengths = [160.0, 160.0, 160.0, 163.0, 163.0]
+
+    def search(twin: float) -> NearestProfiles:
+        return NearestProfiles(range(5), lengths, profiles, lambda _: 6.0, 0.7, 1, twin)
+
+    own = {(0, 3), (0, 4)}
+    assert not own & search(0.0).pairs()
+    assert own & search(0.08).pairs()
+    assert search(0.0).query(copy, 160.0, skip=[0]) == {1, 2}
+    assert search(0.08).query(copy, 160.0, skip=[0]) in ({1, 3}, {1, 4})

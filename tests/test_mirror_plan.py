@@ -12,6 +12,7 @@ from beetsplug.dedupfuzzy.mirror.model import (
     ViewState,
 )
 from beetsplug.dedupfuzzy.mirror.plan import (
+    ViewPart,
     choose_views,
     narrow,
     plan_mirror,
@@ -264,7 +265,7 @@ def test_a_query_run_plans_only_its_entries_and_what_is_in_their_way():
     }
     spec = ViewSpec("high", VIEW, side(HIGH, "A/X", "C/Z"), state, records)
 
-    narrowed = narrow(spec, ["A/X", "C/Z"])
+    narrowed = narrow(spec, ViewPart(["A/X", "C/Z"]))
 
     assert set(narrowed.state.links) == {"A/X"} and narrowed.state.files == {"C"}
     # B holds only what the run leaves out: not planned, never pruned.
@@ -285,7 +286,7 @@ def test_a_query_run_prunes_a_folder_above_its_entries_only_when_it_empties_it()
     spec = ViewSpec("high", VIEW, side(HIGH, "New/X"), state, records)
 
     # The album X moved from Old and Both to New; Both/Y is another album.
-    narrowed = narrow(spec, ["New/X", "Old/X", "Both/X"])
+    narrowed = narrow(spec, ViewPart(["New/X", "Old/X", "Both/X"]))
 
     assert kinds(plan_view(narrowed, dangling_roots=OWNED)) == {
         "Old/X": REMOVE,

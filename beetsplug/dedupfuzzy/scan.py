@@ -23,6 +23,7 @@ from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
 from .matching import blockindex, cliques, groups
 from .matching import matcher as matching
+from .matching import workers as parallel
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
@@ -35,6 +36,12 @@ log = logging.getLogger("beets")
 BATCH_SHARE = 0.2
 # Pairs verified per batch of fingerprints read from the DB.
 VERIFY_CHUNK = 4000
+# Pairs per job of a verifying worker, and fewer pairs than this are
+# verified here (forking costs more than they do).
+ALIGN_CHUNK = 1000
+PARALLEL_PAIRS = 20_000
+# Fingerprints each worker keeps decoded (its jobs' pairs are of a length).
+WORKER_FRAMES = 6000
 SKETCH_CHUNK = 2000
 
 
@@ -126,8 +133,7 @@ def _sketch_stale(
         return [found.get(i, "") for i in ids]
 
     def store(chunk: list[int], sketched: list[str]) -> None:
-        for k, text in zip(chunk, sketched, strict=True):
-            table.put(k, blockindex.decode_sketch(text))
+        table.take(chunk, blockindex.SketchTable.decode(sketched))
         catalog.store_flex(
             lib,
             [
@@ -195,19 +201,61 @@ def verify_in_chunks(
     hints: dict[tuple[int, int], list[int]],
     verifier: matching.Verifier,
     frames: FrameSource,
+    workers: int = 1,
+    open_frames: Callable[[], FrameSource] | None = None,
 ) -> list[matching.Match]:
     """Verify pairs, reading their fingerprints from the DB a chunk at a time.
 
     Pairs go in order of length: both tracks of a pair have about the same
-    length, so the frames in memory serve the next pairs too.
+    length, so the frames in memory serve the next pairs too. With several
+    `workers` (and enough pairs), the pairs are aligned in worker processes
+    that read their own frames (`open_frames`); this process reads only the
+    frames of the pairs that aligned, for the rest of their verdict.
     """
     pairs = sorted(pairs, key=lambda p: verifier.tracks[p[0]].length)
-    found = []
-    for start in range(0, len(pairs), VERIFY_CHUNK):
-        chunk = pairs[start : start + VERIFY_CHUNK]
-        frames.prefetch(i for pair in chunk for i in pair)
-        found += matching.verify_pairs(chunk, hints, verifier)
+    chunks = [
+        pairs[start : start + VERIFY_CHUNK]
+        for start in range(0, len(pairs), VERIFY_CHUNK)
+    ]
+    found: list[matching.Match] = []
+    if (
+        workers < 2
+        or open_frames is None
+        or len(pairs) < PARALLEL_PAIRS
+        or not parallel.available()
+    ):
+        for chunk in chunks:
+            frames.prefetch(i for pair in chunk for i in pair)
+            found += matching.verify_pairs(chunk, hints, verifier)
+        return found
+    with parallel.pool(verifier, workers, open_frames) as aligner:
+        jobs = []
+        for chunk in chunks:
+            asked = parallel.pending(
+                verifier, [(a, b, hints.get((a, b), ())) for a, b in chunk]
+            )
+            parts = [
+                asked[start : start + ALIGN_CHUNK]
+                for start in range(0, len(asked), ALIGN_CHUNK)
+            ]
+            jobs.append((chunk, [(part, aligner.submit(part)) for part in parts]))
+        for chunk, parts in jobs:
+            aligned = [p for part, job in parts for p in aligner.collect(part, job)]
+            frames.prefetch(i for a, b, _ in aligned for i in (a, b))
+            found += matching.verify_pairs(chunk, hints, verifier)
     return found
+
+
+def worker_frames(lib: Library, frames: FrameSource) -> Callable[[], FrameSource]:
+    """What a verifying worker reads frames from: a connection of its own."""
+
+    def open_frames() -> FrameSource:
+        own = Library(lib.path, lib.directory, set_music_dir=False)
+        source = FrameSource(own, capacity=WORKER_FRAMES)
+        source.given = frames.given
+        return source
+
+    return open_frames
 
 
 def update_model(
@@ -268,7 +316,9 @@ def update_model(
     position = {r.id: k for k, r in enumerate(listed)}
     sketches = {i: table.sketch(position[i]) for i in dirty - silent}
     pairs, hints = candidate_pairs(index, sketches, informative)
-    found = verify_in_chunks(pairs, hints, verifier, frames)
+    found = verify_in_chunks(
+        pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
+    )
     everything = known + found
     touched = cliques.affected(dirty - silent, old, everything, settings.auto_threshold)
     touched = {i for i in touched if i in informative}

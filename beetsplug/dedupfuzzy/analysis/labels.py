@@ -12,7 +12,7 @@ FAKE = "fake"
 UNKNOWN = "unknown"
 VERDICTS = (GENUINE, FAKE, UNKNOWN)
 
-LOSSY_KINDS = {"lossy": "lossy", "aac": "AAC", "vorbis": "Vorbis"}
+LOSSY_KINDS = {"lossy": "lossy", "mp3": "MP3", "aac": "AAC", "vorbis": "Vorbis"}
 
 
 def parse_source(code: str) -> tuple[int, int]:

@@ -9,10 +9,12 @@ The verdict says `fake` only on a brick wall below the highest lossy cutoff,
 `genuine` only when real content reaches above it, and `unknown` otherwise:
 music with nothing up there (soft, quiet, old transfers) cannot tell.
 
-Some encoders keep the whole band (AAC at 256 kbps, Vorbis at q6): there the
-codec's own trace decides, the quantisation left on its MDCT frame grid
-(`grid`). It is looked for in every CD-rate file the spectrum did not
-already call fake.
+Some encoders keep the whole band (AAC at 256 kbps, Vorbis at q6, LAME at
+V0): there the codec's own trace decides. For MP3, the band above 16 kHz
+switched off granule by granule (`granules`), looked for at any sample rate;
+for AAC and Vorbis, the quantisation left on their MDCT frame grid (`grid`),
+looked for in every CD-rate file. Either runs only on files the spectrum did
+not already call fake.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import grid, spectrum
+from . import granules, grid, spectrum
 from .labels import FAKE, GENUINE, UNKNOWN
 
 # no lossy encoder keeps content above this (LAME 320 kbps: about 20.2 kHz,
@@ -49,6 +51,7 @@ MIN_HOLES = 0.35
 CUTOFF_CLASSES = ((15000.0, 96), (16200.0, 112), (17100.0, 128), (18000.0, 160),
                   (19100.0, 192), (19900.0, 256))  # fmt: skip
 TOP_CLASS = 320
+FULL_BAND_MP3 = 256  # the class of an MP3 that kept the whole band: V0
 # source kinds as stored, and in words
 GRID_CODECS = {"kbd": "aac", "sine": "aac", "vorbis": "vorbis"}
 
@@ -60,7 +63,7 @@ class Analysis:
     verdict: str
     cutoff: int = 0  # Hz: where the music stops (0: not measured)
     source_kbps: int = 0  # the lossy source's estimated bitrate class (fakes)
-    source_codec: str = ""  # aac or vorbis when the codec's grid was found
+    source_codec: str = ""  # mp3, aac or vorbis when the codec's trace was found
     source_rate: int = 0  # an upsampled file's original sample rate
     error: str = ""
     # not stored: a high-rate file with nothing above the CD band may be a
@@ -114,11 +117,16 @@ def judge(parts: tuple[np.ndarray, ...], samplerate: int) -> Analysis:
         )
     ):
         return Analysis(FAKE, round(edge.freq), source_kbps(edge.freq))
+    rate = upsampled_from(level, freqs, floor, samplerate)
+    if granules.find_granules(parts, samplerate).found:
+        top = min(reach, rate / 2) if rate else reach
+        # LAME low-passes every CBR rate; a full band is VBR (V0: ~245 kbps)
+        kbps = source_kbps(top) if top < LOSSY_CEILING else FULL_BAND_MP3
+        return Analysis(FAKE, round(top), kbps, source_codec="mp3")
     if samplerate <= 48000:
         traced = codec_trace(parts, samplerate, reach, bits_of(parts))
         if traced is not None:
             return traced
-    rate = upsampled_from(level, freqs, floor, samplerate)
     return Analysis(
         GENUINE if reach >= LOSSY_CEILING else UNKNOWN,
         round(reach),

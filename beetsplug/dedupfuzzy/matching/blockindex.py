@@ -219,6 +219,14 @@ class SketchTable:
     def __len__(self) -> int:
         return len(self.counts)
 
+    def take(self, rows: Sequence[int], other: SketchTable) -> None:
+        """Rows `rows` become the rows of `other`, in order."""
+        self.keys[rows] = other.keys
+        self.positions[rows] = other.positions
+        self.counts[rows] = other.counts
+        self.profiles[rows] = other.profiles
+        self.repetitions[rows] = other.repetitions
+
     def put(self, i: int, s: Sketch | None) -> None:
         if s is None:
             self.counts[i] = -1

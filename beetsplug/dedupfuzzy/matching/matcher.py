@@ -139,7 +139,7 @@ class Verifier:
             aligned = []
             for a_id, b_id, hints in pending:
                 found = self._head(a_id, b_id, hints)
-                if found is not None:
+                if not self.head_decides(found):
                     aligned.append((self.tracks[a_id], self.tracks[b_id], found))
             self.endings.choose_playback(aligned)
             self.audio.prefetch(
@@ -163,6 +163,35 @@ class Verifier:
         self.computed.pop(key, None)
         self._heads.pop((a_id, b_id), None)
         self._heads.pop((b_id, a_id), None)
+
+    def needs_head(self, a_id: int, b_id: int) -> bool:
+        """Whether `verify` would align this pair (no answer or alignment yet)."""
+        return (
+            frozenset((a_id, b_id)) not in self._cache
+            and (a_id, b_id) not in self._heads
+            and not self.distinct(a_id, b_id)
+            and self.lengths_agree(self.tracks[a_id], self.tracks[b_id])
+        )
+
+    def align_head(
+        self, a_id: int, b_id: int, hints: Sequence[int]
+    ) -> Alignment | None:
+        """The pair's head alignment (computed elsewhere: `workers`)."""
+        return self._head(a_id, b_id, hints)
+
+    def put_head(self, a_id: int, b_id: int, found: Alignment | None) -> None:
+        """An alignment computed by a worker, used by `verify`."""
+        self._heads[(a_id, b_id)] = found
+
+    def head_decides(self, found: Alignment | None) -> bool:
+        """Whether the alignment alone turns the pair down (no frames needed
+        for the rest of its verdict)."""
+        return found is None or (
+            found.speed == 1.0 and found.similarity < self.settings.ask_threshold
+        )
+
+    def clear_heads(self) -> None:
+        self._heads.clear()
 
     def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
         """The best alignment of the two stored fingerprints (memoised).
@@ -211,9 +240,9 @@ class Verifier:
         if found is None:
             return None
         a, b = self.tracks[a_id], self.tracks[b_id]
-        off_speed = found.speed != 1.0
-        if not off_speed and found.similarity < self.settings.ask_threshold:
+        if self.head_decides(found):
             return None
+        off_speed = found.speed != 1.0
         tm = endings.TimeMap(found.speed, found.offset)
         if not endings.stretches_agree(a, b, tm, self.settings.length_tolerance):
             return None

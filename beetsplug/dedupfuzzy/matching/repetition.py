@@ -42,11 +42,16 @@ DIMS = PARTS * len(LAGS)
 MIN_FRAMES = PARTS * int(LAGS[-1])
 # Euclidean distance between scaled profiles. On 30 generated songs, copies
 # 0.8 % slow lie within 0.40 of their master (90th percentile), 2 % off within
-# 0.53-0.68; other songs' profiles about 1.0 away; noise-like tracks ~1.4 from
-# everything. The radius only spares tracks with nothing near: the number of
-# neighbours bounds the pairs.
+# 0.53-0.68 (one at 0.95); other songs' profiles about 1.0 away, and so do
+# noise-like tracks from each other (their nearest: 0.9-1.0), so a wider
+# radius would pair every noise-like track. The radius only spares tracks
+# with nothing near: the number of neighbours bounds the pairs.
 RADIUS = 0.7
 NEIGHBOURS = 1
+# Copies that keep their frames (transcodes) lie 0.00-0.02 apart, off-speed
+# copies 0.15 or more from their master: closer than this, one recording,
+# which takes one place among a track's nearest (see `nearest`).
+TWIN = 0.08
 _CLIP = 4.0
 
 
@@ -63,16 +68,18 @@ def repetition_profile(frames: np.ndarray) -> np.ndarray | None:
     frames = np.asarray(frames, dtype=np.uint32)
     longest = int(LAGS[-1])
     padded = np.concatenate([frames, np.zeros(longest, np.uint32)])
-    at = np.arange(n)[:, None] + LAGS[None, :]
-    # Running sums of changed bits per lag (pairs past the end count 0).
-    changed = np.bitwise_count(frames[:, None] ^ padded[at]).astype(np.int64)
-    totals = np.zeros((n + 1, len(LAGS)), np.int64)
-    np.cumsum(changed, axis=0, out=totals[1:])
-    cols = np.arange(len(LAGS))[None, :]
+    # Running sums of changed bits per lag (pairs past the end count 0); one
+    # slice per lag, not a gather of every (frame, lag) pair: a third of the
+    # cost, and a first run profiles every track.
+    totals = np.zeros((len(LAGS), n + 1), np.int64)
+    for row, lag in enumerate(LAGS.tolist()):
+        changed = np.bitwise_count(frames ^ padded[lag : lag + n])
+        np.cumsum(changed, dtype=np.int64, out=totals[row, 1:])
+    rows = np.arange(len(LAGS))[None, :]
     starts = (np.arange(PARTS) * n // PARTS)[:, None]
     stops = np.minimum(n, (np.arange(1, PARTS + 1) * n // PARTS + longest))[:, None]
     stops = stops - LAGS[None, :]
-    ber = (totals[stops, cols] - totals[starts, cols]) / (32.0 * (stops - starts))
+    ber = (totals[rows, stops] - totals[rows, starts]) / (32.0 * (stops - starts))
     mean = ber.mean(axis=1, keepdims=True)
     spread = ber.std(axis=1, keepdims=True)
     z = np.where(spread > 0, (ber - mean) / np.where(spread > 0, spread, 1), 0.0)
@@ -109,5 +116,5 @@ def repetition_search(
     """Nearest repetition profiles among tracks whose lengths fit a speed error."""
     return NearestProfiles(
         ids, lengths, profiles, lambda length: window(length, tolerance), RADIUS,
-        NEIGHBOURS,
+        NEIGHBOURS, TWIN,
     )  # fmt: skip

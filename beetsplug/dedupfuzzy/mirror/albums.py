@@ -116,8 +116,7 @@ def join_entries(tracks: Iterable[Track]) -> list[Album]:
         return entry
 
     for (a, b), count in shared.items():
-        small, large = sorted((recordings[a], recordings[b]))
-        if count >= JOIN_SMALLER * small and count >= JOIN_LARGER * large:
+        if joined(count, recordings[a], recordings[b]):
             ra, rb = root(a), root(b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
@@ -134,6 +133,14 @@ def join_entries(tracks: Iterable[Track]) -> list[Album]:
         albums.append(Album(rel, members, sorted(entries)))
     albums.sort(key=lambda album: album.rel)
     return albums
+
+
+def joined(shared: int, recordings_a: int, recordings_b: int) -> bool:
+    """Whether two entries holding these many recordings, ``shared`` of
+    them in both, are one album.
+    """
+    small, large = sorted((recordings_a, recordings_b))
+    return shared >= JOIN_SMALLER * small and shared >= JOIN_LARGER * large
 
 
 def _best_key(tracks: Sequence[Track]) -> tuple:
@@ -209,6 +216,11 @@ class FolderCensus:
             while parent not in self.above and parent != folder:
                 self.above.add(parent)
                 folder, parent = parent, os.path.dirname(parent)
+
+    @classmethod
+    def of_counts(cls, direct: dict[str, int]) -> FolderCensus:
+        """The census of folders holding these many items each."""
+        return cls(Counter(direct))  # counted from a mapping: its counts
 
     def holds_only(self, folder: str, count: int) -> bool:
         """Whether ``folder`` holds exactly ``count`` items and none below."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from operator import itemgetter
 
 from beets import config as beets_config
@@ -40,6 +40,7 @@ PURE_FUNCTIONS = frozenset(
     {"lower", "upper", "capitalize", "title", "left", "right", "if", "asciify"}
     | {"time", "first"}
 )
+_IDS_PER_QUERY = 500
 _BASE_COLUMNS = ("id", "path", "format", "bitrate", "bitdepth", "samplerate")
 _ARTISTS = frozenset({"artist", "albumartist"})
 _PLAIN_EXT = re.compile(r"\.[^./\\]+\Z")
@@ -116,6 +117,25 @@ class PathTemplate:
                 f"SELECT {', '.join(self.sql_columns())} FROM items"
                 " LEFT JOIN albums ON albums.id = items.album_id"
             )
+        return list(self._read_rows(rows))
+
+    def read_some(self, lib: Library, ids: Collection[int]) -> list[Track]:
+        """The items of these ids as tracks (a template reading the items
+        table alone: ``fast``), a few hundred ids per query.
+        """
+        if not self.fast:
+            raise ValueError("read_some needs a template of item columns")
+        select = (
+            f"SELECT {', '.join(self.sql_columns())} FROM items"
+            " LEFT JOIN albums ON albums.id = items.album_id WHERE items.id IN "
+        )
+        wanted = sorted(ids)
+        rows: list = []
+        with lib.transaction() as tx:
+            for at in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[at : at + _IDS_PER_QUERY]
+                marks = ", ".join("?" * len(chunk))
+                rows += tx.query(f"{select}({marks})", tuple(chunk))
         return list(self._read_rows(rows))
 
     def sql_columns(self) -> list[str]:

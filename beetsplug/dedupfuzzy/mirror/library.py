@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
-import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -33,12 +32,14 @@ from beets.ui import UserError
 from .. import quality, settings
 from ..display import shown
 from ..store.catalog import LOSSLESS, RECORDING, SOURCE, load_verdicts
-from ..store.recordings import load_recordings
 from . import stamp
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots
+from .files import real_targets, recordings_of, split_unusable
+from .incremental import run_after_change
 from .items import PathTemplate
-from .model import Action, ActionKind, DesiredViews, MirrorPlan
+from .ledger import make_ledger
+from .model import Action, ActionKind, MirrorPlan
 from .stamp import FolderTimes, Stamp
 from .views import MirrorRun, Territory, check_views, mirror_views, unchanged_run
 
@@ -129,17 +130,34 @@ def _library_mode(
     # A QUERY run plans part of the views, so it neither uses nor leaves a
     # stamp; neither does a template or a keeper reading beyond the items.
     stamping = not query and template.fast and tiebreak is None
+    rows = None
     fingerprint = ""
     if stamping:
-        fingerprint = stamp.digest(
-            lib,
-            _settings_used(lib, options, views),
-            template.sql_columns(),
-            (RECORDING, LOSSLESS, SOURCE),
+        used = _settings_used(lib, options, views)
+        rows = stamp.ItemRows(
+            lib, template.sql_columns(), (RECORDING, LOSSLESS, SOURCE)
         )
-        quick = _unchanged(lib, log, fingerprint, views, options.pretend)
-        if quick is not None:
-            return quick
+        fingerprint = rows.digest(used)
+        saved = stamp.load(lib)
+        if saved is not None:
+            quick = _unchanged(lib, log, saved, fingerprint, views, options.pretend)
+            if quick is not None:
+                return quick
+            increment = run_after_change(
+                lib,
+                log,
+                saved,
+                rows,
+                (fingerprint, stamp.settings_digest(used)),
+                template,
+                rank,
+                views,
+                options,
+            )
+            if increment is not None:
+                if not options.pretend:
+                    stamp.save(lib, increment.stamp)
+                return Refresh(increment.run, None, increment.unusable)
     times = FolderTimes.start()
     tracks = template.read(lib)
     census = FolderCensus(t.folder for t in tracks)
@@ -162,7 +180,7 @@ def _library_mode(
         scope = {name for a in albums for name in (a.rel, *a.names)}
         scope_items = wanted | {t.id for a in albums for t in a.tracks}
     built = desired_views(albums, census, template.track_name, rank)
-    desired = _real_targets(built.desired) if options.relative else built.desired
+    desired = real_targets(built.desired) if options.relative else built.desired
     log.debug(
         "mirror: {} items ({} not linked), {} with a recording, {} albums",
         len(tracks),
@@ -183,10 +201,28 @@ def _library_mode(
         scope_items=scope_items,
         dangling_roots={libdir, os.path.realpath(libdir), *census.direct},
     )
-    if stamping and not options.pretend:
-        settled = run.settled and times.stampable
-        links = sum(len(getattr(desired, name)) for name in views)
-        made = Stamp(fingerprint, times.times, unusable, links) if settled else None
+    if rows is not None and not options.pretend:
+        made = None
+        if run.settled and times.stampable:
+            usable_ids = {t.id for t in usable}
+            left = [t.id for t in tracks if t.id not in usable_ids]
+            ledger = make_ledger(
+                rows.ids,
+                rows.hashes(),
+                tracks,
+                usable,
+                dict(zip(left, unusable, strict=True)),
+                albums,
+            )
+            links = sum(len(getattr(desired, name)) for name in views)
+            made = Stamp(
+                fingerprint,
+                times.times,
+                unusable,
+                links,
+                stamp.settings_digest(_settings_used(lib, options, views)),
+                ledger,
+            )
         stamp.save(lib, made)
     return Refresh(run, built, unusable)
 
@@ -206,97 +242,31 @@ def _settings_used(
 
 
 def _unchanged(
-    lib: Library, log, fingerprint: str, views: dict[str, str], pretend: bool
+    lib: Library,
+    log,
+    saved: Stamp,
+    fingerprint: str,
+    views: dict[str, str],
+    pretend: bool,
 ) -> Refresh | None:
     """The run, when the stamp shows nothing changed since the last one."""
-    saved = stamp.load(lib)
-    if saved is None or saved.digest != fingerprint:
+    if saved.digest != fingerprint or not stamp.folders_unchanged(saved):
         return None
-    if not stamp.folders_unchanged(saved):
-        return None
-    rows = stamp.recorded_links_intact(lib, views, saved.links)
-    if rows is None:
+    intact = stamp.recorded_links_intact(lib, views, saved.links)
+    if intact is None:
         return None
     log.debug("mirror: nothing changed since the last run")
+    for line in intact.unreadable:
+        log.warning("{}", line)
     for path, reason in saved.unusable:
         log.warning("mirror: {}: {}, not linked", shown(path), reason)
     plan = MirrorPlan(
         [
             Action(ActionKind.KEEP, view, root, rel, "", text, target, True)
-            for view, root, rel, text, target in rows
+            for view, root, rel, text, target in intact.rows
         ]
     )
     return Refresh(unchanged_run(plan, pretend), None, saved.unusable)
-
-
-def recordings_of(lib: Library) -> dict[int, int]:
-    """Item id -> recording id: the one place the mirror learns which items
-    are one recording, from the recording model (``store.recordings``).
-    """
-    return load_recordings(lib)
-
-
-def split_unusable(
-    tracks: Iterable[Track], times: FolderTimes | None = None
-) -> tuple[list[Track], list[tuple[str, str]]]:
-    """Tracks whose file is there, and (path, reason) for the others.
-
-    Each folder is listed once: ``os.scandir`` knows which names are files
-    without a ``stat`` per file; only the others are looked at closer.
-    ``times`` takes each folder's modification time first (see ``stamp``).
-    """
-    usable, unusable = [], []
-    listed: dict[str, tuple[set[str], set[str]]] = {}
-    for track in tracks:
-        folder = track.folder
-        listing = listed.get(folder)
-        if listing is None:
-            if times is not None:
-                times.take(folder)
-            listing = listed[folder] = _files_in(folder)
-        files, symlinks = listing
-        name = track.path[len(folder) + 1 :]
-        if name in files:
-            usable.append(track)
-            if symlinks and name in symlinks and times is not None:
-                times.stampable = False  # its target may go unseen
-        else:
-            unusable.append((track.path, _why_unusable(track.path)))
-    return usable, unusable
-
-
-def _files_in(folder: str) -> tuple[set[str], set[str]]:
-    """The names of the (links to) regular files in a folder, and of the
-    symlinks among them.
-    """
-    try:
-        with os.scandir(folder) as listing:
-            entries = list(listing)
-    except OSError:
-        return set(), set()
-    try:
-        files = {entry.name for entry in entries if entry.is_file()}
-    except OSError:  # a link that cannot be followed: one by one
-        files = {entry.name for entry in entries if _is_file(entry)}
-    symlinks = {entry.name for entry in entries if entry.is_symlink()}
-    return files, symlinks & files
-
-
-def _is_file(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _why_unusable(path: str) -> str:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "dangling link" if os.path.islink(path) else "file missing"
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return "a folder, not a file" if stat.S_ISDIR(mode) else "not a regular file"
 
 
 def _ranker(lib: Library):
@@ -312,19 +282,3 @@ def _ranker(lib: Library):
         return quality.rank(copies, tiebreak)
 
     return rank, tiebreak
-
-
-def _real_targets(desired: DesiredViews) -> DesiredViews:
-    """Targets through real folders, so relative links resolve from real views."""
-    memo: dict[str, str] = {}
-
-    def real(path: str) -> str:
-        folder, name = os.path.split(path)
-        if folder not in memo:
-            memo[folder] = os.path.realpath(folder)
-        return os.path.join(memo[folder], name)
-
-    return DesiredViews(
-        high={rel: real(t) for rel, t in desired.high.items()},
-        low={rel: real(t) for rel, t in desired.low.items()},
-    )

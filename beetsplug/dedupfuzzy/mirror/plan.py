@@ -363,23 +363,32 @@ def _inside(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(probe.startswith(prefix) for prefix in prefixes)
 
 
-def narrow(view: ViewSpec, entries: Collection[str]) -> ViewSpec:
-    """The part of a view a QUERY run plans: what lies at or below one of
-    ``entries``, plus the links and files standing where their folders must
-    go. Everything else is left out, so it is left as it is. A folder above
-    the entries is planned (so pruned, when the run empties it) only when
-    everything in it is planned too.
+class ViewPart:
+    """The part of a view a narrowed run plans (a QUERY run, a run after a
+    change): the ``entries``, what lies inside them, and the folders above.
     """
-    wanted = set(entries)
 
-    def inside(rel: str) -> bool:
-        return rel in wanted or any(a in wanted for a in _ancestors(rel))
+    def __init__(self, entries: Collection[str]) -> None:
+        self.entries = set(entries)
+        self.above = {a for entry in self.entries for a in _ancestors(entry)}
 
-    above = {a for entry in wanted for a in _ancestors(entry)}
+    def inside(self, rel: str) -> bool:
+        """At or below one of the entries."""
+        return rel in self.entries or any(a in self.entries for a in _ancestors(rel))
 
-    def near(rel: str) -> bool:
-        return rel in above or inside(rel)
+    def near(self, rel: str) -> bool:
+        """Inside, or a folder above an entry."""
+        return rel in self.above or self.inside(rel)
 
+
+def narrow(view: ViewSpec, part: ViewPart) -> ViewSpec:
+    """The part of a view a narrowed run plans: what lies at or below one
+    of the part's entries, plus the links and files standing where their
+    folders must go. Everything else is left out, so it is left as it is. A
+    folder above the entries is planned (so pruned, when the run empties
+    it) only when everything in it is planned too.
+    """
+    inside, near, above = part.inside, part.near, part.above
     state = view.state
     links = {r: link for r, link in state.links.items() if near(r)}
     files = {r for r in state.files if near(r)}
@@ -390,7 +399,7 @@ def narrow(view: ViewSpec, entries: Collection[str]) -> ViewSpec:
         if parent in above:
             children.setdefault(parent, []).append(rel)
     for folder in sorted(above & state.dirs, key=_depth, reverse=True):
-        if all(c in links or c in files or c in dirs for c in children[folder]):
+        if all(c in links or c in files or c in dirs for c in children.get(folder, ())):
             dirs.add(folder)
     narrowed = ViewState(
         links=links,

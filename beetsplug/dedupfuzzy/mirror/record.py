@@ -37,7 +37,8 @@ STAMP_TABLE = "dedupfuzzy_mirror_stamp"
 STAMP_SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {STAMP_TABLE} ("
     " id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL,"
-    " folders TEXT NOT NULL, unusable TEXT NOT NULL, links INTEGER NOT NULL)"
+    " folders TEXT NOT NULL, unusable TEXT NOT NULL, links INTEGER NOT NULL,"
+    " settings TEXT NOT NULL, ledger BLOB)"
 )
 
 ViewRows = dict[str, RecordedLink]

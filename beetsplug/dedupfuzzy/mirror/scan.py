@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from .model import ExistingLink, RecordedLink, ViewState
+from .plan import ViewPart
 
 
 @dataclass
@@ -85,7 +86,9 @@ def scan_source(
 
 
 def scan_view(
-    root: str, recorded: Mapping[str, RecordedLink] | None = None
+    root: str,
+    recorded: Mapping[str, RecordedLink] | None = None,
+    part: ViewPart | None = None,
 ) -> tuple[ViewState, list[str]]:
     """Read what a view folder holds now, without following any link.
 
@@ -94,6 +97,10 @@ def scan_view(
     dangles is checked only for links not in ``recorded`` (the mirror's own,
     as the ownership record lists them): planning needs it only to claim an
     unrecorded link, and a re-run then costs one ``readlink`` per link.
+
+    With ``part`` (a narrowed run) only the folders near the part are
+    descended; what lies elsewhere in them is listed by kind and not read
+    (a link's text is left empty), which is all ``plan.narrow`` asks of it.
     """
     recorded = recorded or {}
     state = ViewState()
@@ -113,7 +120,14 @@ def scan_view(
         for child in children:
             rel = prefix + child.name
             try:
-                if child.is_symlink():
+                if part is not None and not part.near(rel):
+                    if child.is_symlink():
+                        state.links[rel] = ExistingLink("")
+                    elif child.is_dir(follow_symlinks=False):
+                        state.dirs.add(rel)
+                    else:
+                        state.files.add(rel)
+                elif child.is_symlink():
                     text = os.readlink(child.path)
                     mine = recorded.get(rel)
                     dangling = (mine is None or mine.text != text) and not (

@@ -30,6 +30,7 @@ import os
 import sqlite3
 import stat
 import time
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,11 +38,12 @@ from beets import config as beets_config
 from beets import util
 from beets.library import Library
 
+from .ledger import Ledger
 from .record import STAMP_SCHEMA, STAMP_TABLE
 from .record import TABLE as LINKS
 
 # Bump when the rules change what a plan holds for the same library.
-VERSION = "2"
+VERSION = "3"
 RACY_SECONDS = 2.0
 MISSING = -1
 
@@ -77,6 +79,10 @@ class Stamp:
     folders: dict[str, int]
     unusable: list[tuple[str, str]]
     links: int
+    # What the options alone digest to, and the run item by item: what a
+    # run after a change needs to plan only what changed.
+    settings: str = ""
+    ledger: Ledger | None = None
 
 
 def folder_time(folder: str) -> int:
@@ -86,42 +92,62 @@ def folder_time(folder: str) -> int:
         return MISSING
 
 
-def digest(
-    lib: Library,
-    options: Iterable[object],
-    columns: Iterable[str],
-    attributes: Sequence[str],
-) -> str:
-    """A digest of the options, and of every item: its ``columns`` (SQL
-    over ``items`` joined with ``albums``) and its flexible ``attributes``
-    (its recording, what the keeper ranks by).
+class ItemRows:
+    """Every item as the stamp digests it: its ``columns`` (SQL over
+    ``items`` joined with ``albums``) and its flexible ``attributes`` (its
+    recording, what the keeper ranks by), one row of text per item.
 
     SQLite writes each value as an SQL literal (``quote``: typed, quotes
     escaped, so two different libraries never give the same text) and joins
-    them, so Python hashes one value instead of reading 100,000 rows.
-    Should SQLite ever join the items in another order, the digest differs
-    and the run is a full one: slower, never wrong.
+    them, so Python handles one value per item instead of a dozen.
     """
-    hasher = hashlib.blake2b(digest_size=20)
-    hasher.update(json.dumps([VERSION, *map(repr, options)]).encode())
-    flex = [f"a{n}" for n in range(len(attributes))]
-    row = " || ',' || ".join(
-        f"quote({c})" for c in [*columns, *(f"{a}.value" for a in flex)]
-    )
-    joins = "".join(
-        f" LEFT JOIN item_attributes AS {a} ON {a}.entity_id = items.id AND {a}.key = ?"
-        for a in flex
-    )
-    query = (
-        "SELECT CAST(group_concat(r, char(10)) AS BLOB) FROM"
-        f" (SELECT {row} AS r"
-        " FROM items LEFT JOIN albums ON albums.id = items.album_id"
-        f"{joins} ORDER BY items.id)"
-    )
-    with lib.transaction() as tx:
-        for (blob,) in tx.query(query, tuple(attributes)):
-            hasher.update(blob or b"")
-    return hasher.hexdigest()
+
+    def __init__(
+        self, lib: Library, columns: Iterable[str], attributes: Sequence[str]
+    ) -> None:
+        flex = [f"a{n}" for n in range(len(attributes))]
+        row = " || ',' || ".join(
+            f"quote({c})" for c in [*columns, *(f"{a}.value" for a in flex)]
+        )
+        joins = "".join(
+            f" LEFT JOIN item_attributes AS {a}"
+            f" ON {a}.entity_id = items.id AND {a}.key = ?"
+            for a in flex
+        )
+        query = (
+            f"SELECT items.id, CAST({row} AS BLOB)"
+            f" FROM items LEFT JOIN albums ON albums.id = items.album_id{joins}"
+            " ORDER BY items.id"
+        )
+        with lib.transaction() as tx:
+            rows = tx.query(query, tuple(attributes))
+        self.ids = array("q", [row[0] for row in rows])
+        self.texts: list[bytes] = [row[1] or b"" for row in rows]
+        self._hashes: array | None = None
+
+    def digest(self, options: Iterable[object]) -> str:
+        """A digest of the options and of every item's row."""
+        hasher = hashlib.blake2b(digest_size=20)
+        hasher.update(json.dumps([VERSION, *map(repr, options)]).encode())
+        hasher.update(b"\n".join(self.texts))
+        return hasher.hexdigest()
+
+    def hashes(self) -> array:
+        """A 64-bit hash of each item's row, in the order of ``ids``."""
+        if self._hashes is None:
+            blake = hashlib.blake2b
+            found = array("q")
+            found.frombytes(
+                b"".join(blake(t, digest_size=8).digest() for t in self.texts)
+            )
+            self._hashes = found
+        return self._hashes
+
+
+def settings_digest(options: Iterable[object]) -> str:
+    """A digest of the options alone: when they change, nothing is reused."""
+    text = json.dumps([VERSION, *map(repr, options)]).encode()
+    return hashlib.blake2b(text, digest_size=20).hexdigest()
 
 
 def config_of(lib: Library) -> list[object]:
@@ -140,16 +166,19 @@ def load(lib: Library) -> Stamp | None:
     try:
         with lib.transaction() as tx:
             rows = tx.query(
-                f"SELECT digest, folders, unusable, links FROM {STAMP_TABLE}"
+                f"SELECT digest, folders, unusable, links, settings, ledger"
+                f" FROM {STAMP_TABLE}"
             )
-    except sqlite3.OperationalError:  # no table yet
+    except sqlite3.OperationalError:  # no table yet, or an older one
         return None
-    for text, folders, unusable, links in rows:
+    for text, folders, unusable, links, settings, ledger in rows:
         return Stamp(
             text,
             json.loads(folders),
             [tuple(u) for u in json.loads(unusable)],
             links,
+            settings,
+            Ledger.unpack(ledger),
         )
     return None
 
@@ -157,17 +186,21 @@ def load(lib: Library) -> Stamp | None:
 def save(lib: Library, stamp: Stamp | None) -> None:
     """Store the stamp of a settled run, or forget the last one."""
     with lib.transaction() as tx:
-        tx.script(STAMP_SCHEMA)
-        tx.mutate(f"DELETE FROM {STAMP_TABLE}")
+        # One row, rewritten each time: a table of an older layout goes.
+        tx.script(f"DROP TABLE IF EXISTS {STAMP_TABLE}; {STAMP_SCHEMA}")
         if stamp is not None:
+            ledger = stamp.ledger.pack() if stamp.ledger is not None else None
             tx.mutate(
-                f"INSERT INTO {STAMP_TABLE} (id, digest, folders, unusable, links)"
-                " VALUES (1, ?, ?, ?, ?)",
+                f"INSERT INTO {STAMP_TABLE}"
+                " (id, digest, folders, unusable, links, settings, ledger)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?)",
                 (
                     stamp.digest,
                     json.dumps(stamp.folders),
                     json.dumps(stamp.unusable),
                     stamp.links,
+                    stamp.settings,
+                    ledger,
                 ),
             )
 
@@ -176,14 +209,24 @@ def folders_unchanged(stamp: Stamp) -> bool:
     return all(folder_time(f) == t for f, t in stamp.folders.items())
 
 
+@dataclass
+class IntactLinks:
+    """The recorded links, found in place: (view, root, rel, text, target)
+    per link; and one line per view folder that could not be read (its
+    links are there, but a full run could not list it).
+    """
+
+    rows: list[tuple[str, str, str, str, str]]
+    unreadable: list[str]
+
+
 def recorded_links_intact(
     lib: Library, views: Mapping[str, str], count: int
-) -> list[tuple[str, str, str, str, str]] | None:
+) -> IntactLinks | None:
     """The recorded links, when the record holds ``count`` links, all in the
     configured views and each still in place with its text, below real
-    folders (as a full run reads a view: never through a link); else None.
-
-    Returns (view, root, rel, text, target) per link.
+    folders (as a full run reads a view: never through a link), the views'
+    roots readable; else None.
     """
     try:
         with lib.transaction() as tx:
@@ -193,24 +236,34 @@ def recorded_links_intact(
     if len(rows) != count:
         return None
     readlink = os.readlink
-    join = os.path.join
+    sep = os.sep
+    # Paths joined by hand, not by os.path: 100,000 links on a re-run.
+    prefixes = {(v, root): root.rstrip(sep) + sep for v, root in views.items()}
     folders: set[str] = set()
     for view, root, rel, text, _ in rows:
-        if views.get(view) != root:
+        prefix = prefixes.get((view, root))
+        if prefix is None:
             return None
-        path = join(root, rel)
+        path = prefix + rel
         try:
             if readlink(path) != text:
                 return None
         except OSError:
             return None
-        folders.add(os.path.dirname(path))
-    return [tuple(row) for row in rows] if _real_folders(folders, views) else None
+        folders.add(path[: path.rfind(sep)])
+    real = _real_folders(folders, views)
+    if real is None:
+        return None
+    roots = [root for root in views.values() if os.path.isdir(root)]
+    if any(_unreadable(root) for root in roots):
+        return None  # a full run refuses the view with one line
+    unreadable = [line for line in map(_unreadable, sorted(real)) if line]
+    return IntactLinks([tuple(row) for row in rows], unreadable)
 
 
-def _real_folders(folders: set[str], views: Mapping[str, str]) -> bool:
-    """Whether every folder between a view's root and its links is a real
-    folder, not a link someone put in place of one.
+def _real_folders(folders: set[str], views: Mapping[str, str]) -> set[str] | None:
+    """Every folder between a view's root and its links, when each is a
+    real folder, not a link someone put in place of one; else None.
     """
     roots = set(views.values())
     seen: set[str] = set()
@@ -219,11 +272,22 @@ def _real_folders(folders: set[str], views: Mapping[str, str]) -> bool:
             seen.add(folder)
             try:
                 if not stat.S_ISDIR(os.lstat(folder).st_mode):
-                    return False
+                    return None
             except OSError:
-                return False
+                return None
             parent = os.path.dirname(folder)
             if parent == folder:
-                return False  # above every root: not a view's folder
+                return None  # above every root: not a view's folder
             folder = parent
-    return True
+    return seen
+
+
+def _unreadable(folder: str) -> str:
+    """One line when ``folder`` cannot be listed (as a full run lists it),
+    else "". Opening it is enough; nothing is read.
+    """
+    try:
+        with os.scandir(folder):
+            return ""
+    except OSError as exc:
+        return f"cannot read {folder}: {exc.strerror or exc}"

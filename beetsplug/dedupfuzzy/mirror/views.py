@@ -19,7 +19,7 @@ from ..display import one_line, shown
 from ..safety.places import INSIDE, items_conflict, within
 from .apply import apply_plan
 from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
-from .plan import narrow, plan_mirror
+from .plan import ViewPart, narrow, plan_mirror
 from .record import LinkRecord, ViewKey, ViewRows, record_after
 from .scan import scan_view
 
@@ -46,8 +46,11 @@ class MirrorRun:
     summary: str
     failed: int = 0
     # The views hold exactly what was planned, every link recorded (see
-    # `stamp`): nothing failed, nothing in the way, nothing left elsewhere.
+    # `stamp`): nothing failed, nothing in the way, nothing left elsewhere;
+    # for a narrowed run, in the part it planned.
     settled: bool = False
+    # How many links the record holds after the run.
+    recorded: int = 0
 
 
 def check_views(views: Mapping[str, str], territory: Territory) -> None:
@@ -117,6 +120,7 @@ def mirror_views(
     scope_items: Collection[int] = (),
     dangling_roots: Collection[str] = (),
     uncertain: Collection[str] = (),
+    others_unchanged: bool = False,
 ) -> MirrorRun:
     """Bring each view (name -> folder) to what ``desired`` says it holds.
 
@@ -126,7 +130,10 @@ def mirror_views(
     planned. ``dangling_roots`` and ``uncertain`` are explained at
     :func:`plan.plan_view`. Links the record holds in a view's former
     folder, or for a view no longer configured, are removed. With
-    ``pretend`` the plan is printed and nothing changes.
+    ``pretend`` the plan is printed and nothing changes. With
+    ``others_unchanged`` (a run after a change, which checked them) the
+    recorded links outside the scope count as unchanged, as a full run
+    would count them.
     """
     record = LinkRecord(lib)
     troubled = False  # something the plan cannot see was in the way
@@ -142,19 +149,20 @@ def mirror_views(
                 records = {**record.of(name, old), **records}
             elif old not in views.values():
                 specs.append(_former_folder(name, old, record, log))
-        state, problems = scan_view(root, records)
+        part = None
+        if scope is not None:
+            # The links the record says show an item in scope are planned
+            # too, wherever they are: the album may have moved.
+            shows = {r for r, row in records.items() if row.item in scope_items}
+            part = ViewPart({*scope, *shows})
+        state, problems = scan_view(root, records, part)
         if "" in state.unreadable:
             raise UserError(f"mirror: cannot read the {name} view {root}")
         for problem in problems:
             troubled = True
             log.warning("{}", one_line(problem))
         spec = ViewSpec(name, root, getattr(desired, name), state, records)
-        if scope is not None:
-            # The links the record says show an item in scope are planned
-            # too, wherever they are: the album may have moved.
-            shows = {r for r, row in records.items() if row.item in scope_items}
-            spec = narrow(spec, {*scope, *shows})
-        specs.append(spec)
+        specs.append(spec if part is None else narrow(spec, part))
     # A view no longer configured keeps none of the mirror's links, as a
     # view's former folder does not (unless its folder is now another view's).
     current = {os.path.realpath(root) for root in views.values()}
@@ -176,10 +184,13 @@ def mirror_views(
     )
     for action in plan.problems:
         log.warning("{}", action.describe())
+    outside = _outside(specs, record) if others_unchanged else []
     if pretend:
         for action in plan.changes:
             print_(action.describe())
-        summary = _summary(plan.changes, plan, failed=0, pretend=True)
+        summary = _summary(
+            plan.changes, plan, failed=0, pretend=True, unchanged=len(outside)
+        )
         print_(summary)
         return MirrorRun(plan, summary)
     report = apply_plan(
@@ -194,8 +205,8 @@ def mirror_views(
         by_view.setdefault((action.view, action.root), []).append(action)
     items = items or {}
     updates = {key: (rows, {}) for key, rows in renamed.items()}
-    for spec in specs:
-        key = ViewKey(spec.name, spec.root)
+    keyed = [(ViewKey(spec.name, spec.root), spec) for spec in specs]
+    for key, spec in keyed:
         actions = by_view.get((spec.name, spec.root), [])
         after = record_after(spec.records, actions, report, items.get(spec.name, {}))
         # Renamed rows a QUERY run did not plan keep their links.
@@ -206,14 +217,23 @@ def mirror_views(
                 )
         updates[key] = (dict(spec.records), after)
     record.save(updates)
-    summary = _summary(report.done, plan, failed=len(report.failed), pretend=False)
+    summary = _summary(
+        report.done,
+        plan,
+        failed=len(report.failed),
+        pretend=False,
+        unchanged=len(outside),
+    )
     print_(summary)
-    settled = not (troubled or scope is not None or report.failed or plan.problems)
-    if settled:
-        wanted = {ViewKey(s.name, s.root): len(s.desired) for s in specs}
+    settled = not (troubled or report.failed or plan.problems)
+    if settled and scope is not None:
+        settled = all(len(updates[k][1]) == len(s.desired) for k, s in keyed)
+    elif settled:
+        wanted = {key: len(s.desired) for key, s in keyed}
         held = {key: len(rows) for key, rows in record.rows.items() if rows}
         settled = held == {key: n for key, n in wanted.items() if n}
-    return MirrorRun(plan, summary, len(report.failed), settled)
+    recorded = sum(len(rows) for rows in record.rows.values())
+    return MirrorRun(plan, summary, len(report.failed), settled, recorded)
 
 
 def unchanged_run(plan: MirrorPlan, pretend: bool) -> MirrorRun:
@@ -243,8 +263,21 @@ def _within(path: str, folder: str) -> bool:
     return within(os.path.realpath(path), os.path.realpath(folder))
 
 
+def _outside(specs: list[ViewSpec], record: LinkRecord) -> list[str]:
+    """The recorded links of the views outside what the specs plan."""
+    found = []
+    for spec in specs:
+        found += [r for r in record.of(spec.name, spec.root) if r not in spec.records]
+    return found
+
+
 def _summary(
-    done: list[Action], plan: MirrorPlan, *, failed: int, pretend: bool
+    done: list[Action],
+    plan: MirrorPlan,
+    *,
+    failed: int,
+    pretend: bool,
+    unchanged: int = 0,
 ) -> str:
     def count(kind: ActionKind) -> int:
         return sum(1 for action in done if action.kind is kind)
@@ -253,7 +286,7 @@ def _summary(
         f"{count(ActionKind.CREATE)} created",
         f"{count(ActionKind.REPLACE)} replaced",
         f"{count(ActionKind.REMOVE)} removed",
-        f"{plan.count(ActionKind.KEEP)} unchanged",
+        f"{plan.count(ActionKind.KEEP) + unchanged} unchanged",
         f"{plan.count(ActionKind.CONFLICT)} conflicts",
     ]
     extras = {

@@ -50,16 +50,24 @@ def settings_token(settings: MatchSettings) -> str:
 
 
 def load_recordings(lib: Library, ids: Iterable[int] | None = None) -> dict[int, int]:
-    """Item id -> recording id; items without one (unmatched) are left out."""
-    wanted = None if ids is None else set(ids)
+    """Item id -> recording id; items without one (unmatched) are left out.
+
+    With ``ids``, only those items are read (a few hundred per query).
+    """
+    query = "SELECT entity_id, value FROM item_attributes WHERE key = ?"
     with lib.transaction() as tx:
-        rows = tx.query(
-            "SELECT entity_id, value FROM item_attributes WHERE key = ?", (RECORDING,)
-        )
+        if ids is None:
+            rows = tx.query(query, (RECORDING,))
+        else:
+            wanted, rows = sorted(set(ids)), []
+            for at in range(0, len(wanted), 500):
+                chunk = wanted[at : at + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows += tx.query(
+                    f"{query} AND entity_id IN ({marks})", (RECORDING, *chunk)
+                )
     found = {}
     for item_id, value in rows:
-        if wanted is not None and item_id not in wanted:
-            continue
         try:
             found[item_id] = int(value)
         except (TypeError, ValueError):
