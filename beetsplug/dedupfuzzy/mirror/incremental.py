@@ -51,7 +51,7 @@ from .command import MirrorOptions
 from .files import real_targets, recordings_of, split_unusable
 from .items import PathTemplate
 from .ledger import NO_RECORDING, Ledger
-from .stamp import FolderTimes, ItemRows, Stamp, folder_time, recorded_links_intact
+from .stamp import Changes, FolderTimes, ItemRows, Stamp, recorded_links_intact
 from .views import MirrorRun, Territory, check_views, mirror_views
 
 # Past this share of the items changed, or of the entries touched, a full
@@ -99,7 +99,7 @@ def run_after_change(
         return None
     for line in intact.unreadable:
         log.warning("{}", line)
-    change = _Change(ledger, saved, rows)
+    change = Changes(ledger, saved, rows)
     if len(change.gone) > _limit(MAX_CHANGED_SHARE, len(rows.ids)):
         log.debug("mirror: a full run ({} items changed)", len(change.gone))
         return None
@@ -170,33 +170,6 @@ def _limit(share: float, count: int) -> float:
     return max(ALWAYS_ALLOWED, share * count)
 
 
-class _Change:
-    """Which items changed since the ledger: ``changed`` are present and
-    to be read again, ``gone`` holds them and the items no longer there.
-    """
-
-    def __init__(self, ledger: Ledger, saved: Stamp, rows: ItemRows) -> None:
-        self.position = {item: p for p, item in enumerate(ledger.ids)}
-        position, old = self.position, ledger.hashes
-        changed = {
-            item
-            for item, digest in zip(rows.ids, rows.hashes(), strict=True)
-            if (p := position.get(item)) is None or old[p] != digest
-        }
-        moved = {f for f, t in saved.folders.items() if folder_time(f) != t}
-        if moved:
-            indexes = {n for n, f in enumerate(ledger.folders) if f in moved}
-            present = set(rows.ids)
-            changed.update(
-                item
-                for item, folder in zip(ledger.ids, ledger.folder, strict=True)
-                if folder in indexes and item in present
-            )
-        self.changed = changed
-        self.removed = set(position) - set(rows.ids)
-        self.gone = changed | self.removed
-
-
 class _State:
     """Today's library, as far as the touched entries need it: the ledger
     for the items that did not change, the fresh tracks for those that did.
@@ -206,7 +179,7 @@ class _State:
     def __init__(
         self,
         ledger: Ledger,
-        change: _Change,
+        change: Changes,
         fresh: Sequence[Track],
         fresh_usable: Sequence[Track],
     ) -> None:

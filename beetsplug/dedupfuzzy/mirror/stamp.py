@@ -291,3 +291,32 @@ def _unreadable(folder: str) -> str:
             return ""
     except OSError as exc:
         return f"cannot read {folder}: {exc.strerror or exc}"
+
+
+class Changes:
+    """Which items changed since the ledger of ``saved``: ``changed`` are
+    present and to be read again (their row hashes differently, they are new,
+    or their folder's time changed), ``removed`` are no longer there, and
+    ``gone`` holds both. ``position`` finds an item in the ledger.
+    """
+
+    def __init__(self, ledger: Ledger, saved: Stamp, rows: ItemRows) -> None:
+        self.position = {item: p for p, item in enumerate(ledger.ids)}
+        position, old = self.position, ledger.hashes
+        changed = {
+            item
+            for item, digest in zip(rows.ids, rows.hashes(), strict=True)
+            if (p := position.get(item)) is None or old[p] != digest
+        }
+        moved = {f for f, t in saved.folders.items() if folder_time(f) != t}
+        if moved:
+            indexes = {n for n, f in enumerate(ledger.folders) if f in moved}
+            present = set(rows.ids)
+            changed.update(
+                item
+                for item, folder in zip(ledger.ids, ledger.folder, strict=True)
+                if folder in indexes and item in present
+            )
+        self.changed = changed
+        self.removed = set(position) - set(rows.ids)
+        self.gone = changed | self.removed
