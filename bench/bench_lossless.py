@@ -1,7 +1,7 @@
 """Benchmark: the lossless check against flac-detective on the same files.
 
 Usage: python bench/bench_lossless.py [--count N] [--fd-sources K] [--no-fd]
-       python bench/bench_lossless.py --overhead [N_SONGS]
+       python bench/bench_lossless.py --overhead [N_SONGS] [--repeat N]
 
 Builds (or reuses) the corpus of `bench/lossless_corpus.py` (genuine renders of
 real compositions with sampled instruments, recorded drum kits, synth songs,
@@ -14,9 +14,10 @@ positives on genuine files by kind, and seconds per file; writes
 bench/results/lossless.json.
 
 `--overhead` measures what the check adds to `beet dedupfuzzy` on the
-generated corpus of tools/corpus.py: a cold run with `check_lossless: no`
-and one with `yes`, each on a fresh library, then a warm run; wall time and
-the CPU time of the processes (steadier on a shared machine).
+generated corpus of tools/corpus.py: cold runs with `check_lossless: no`
+and `yes` alternated `--repeat` times (default 3) on the same imported
+library, each followed by a warm run; the medians of wall time and of the
+CPU time of the processes (steadier on a shared machine), with the load.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,36 +200,57 @@ def timed_beet(configdir: Path, *args: str) -> tuple[float, float]:
     return wall, cpu
 
 
-def overhead(n_songs: int) -> dict:
+def overhead(n_songs: int, repeat: int = 3) -> dict:
+    """Cold runs without and with the check, alternated `repeat` times on
+    the same imported library (its database restored before each), so both
+    see the same machine; then a warm run of each."""
     manifest = corpus_tools.build_corpus(REPO / ".cache" / "corpus", n_songs=n_songs)
-    runs: dict[str, tuple[float, float]] = {}
+    runs: dict[str, list[dict]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-lossless-") as tmp:
+        music = Path(tmp, "music")
+        for e in manifest.entries:
+            if e.recording is not None:
+                (music / e.relpath).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(manifest.path(e), music / e.relpath)
+        configs = {}
         for check in ("no", "yes"):
-            root = Path(tmp, check)
-            music = root / "music"
-            for e in manifest.entries:
-                if e.recording is not None:
-                    (music / e.relpath).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(manifest.path(e), music / e.relpath)
-            config = root / "config"
+            config = Path(tmp, f"config-{check}")
             config.mkdir()
             (config / "config.yaml").write_text(
-                f"directory: {music}\nlibrary: {config / 'library.db'}\n"
+                f"directory: {music}\nlibrary: {Path(tmp, 'library.db')}\n"
                 "plugins: [dedupfuzzy]\ncreate_backup_before_migrations: no\n"
                 "import:\n    write: no\n    duplicate_action: keep\n"
                 f"dedupfuzzy:\n    auto: no\n    check_lossless: {check}\n"
             )
-            timed_beet(config, "import", "-A", "-s", "-C", "-q", str(music))
-            runs[f"cold, check {check}"] = timed_beet(config, "dedupfuzzy")
-            runs[f"warm, check {check}"] = timed_beet(config, "dedupfuzzy")
+            configs[check] = config
+        timed_beet(configs["no"], "import", "-A", "-s", "-C", "-q", str(music))
+        imported = Path(tmp, "imported.db")
+        shutil.copy(Path(tmp, "library.db"), imported)
+
+        def measure(name: str, check: str) -> None:
+            load = os.getloadavg()[0]
+            wall, cpu = timed_beet(configs[check], "dedupfuzzy")
+            runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                               "load": round(load, 2)})  # fmt: skip
+
+        for _ in range(repeat):
+            for check in ("no", "yes"):
+                shutil.copy(imported, Path(tmp, "library.db"))
+                measure(f"cold, check {check}", check)
+                measure(f"warm, check {check}", check)
     files = sum(e.recording is not None for e in manifest.entries)
     lossless = sum(e.recording is not None and e.lossless for e in manifest.entries)
-    result = {"files": files, "lossless": lossless, "load": os.getloadavg()[0]}
-    for name, (wall, cpu) in runs.items():
-        result[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
-    base, checked = runs["cold, check no"], runs["cold, check yes"]
-    result["cold_added_wall_%"] = round(100 * (checked[0] / base[0] - 1), 1)
-    result["cold_added_cpu_%"] = round(100 * (checked[1] / base[1] - 1), 1)
+    result: dict = {"files": files, "lossless": lossless, "runs": dict(runs)}
+    for name, measured in runs.items():
+        result[name] = {
+            key: round(statistics.median(m[key] for m in measured), 2)
+            for key in ("wall_s", "cpu_s", "load")
+        }
+    base, checked = result["cold, check no"], result["cold, check yes"]
+    for key in ("wall", "cpu"):
+        result[f"cold_added_{key}_%"] = round(
+            100 * (checked[f"{key}_s"] / base[f"{key}_s"] - 1), 1
+        )
     return result
 
 
@@ -242,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         "--fd-result", type=Path, help="reuse flac-detective's part of a saved result"
     )
     parser.add_argument("--overhead", type=int, nargs="?", const=8, metavar="SONGS")
+    parser.add_argument("--repeat", type=int, default=3, help="--overhead pairs")
     args = parser.parse_args(argv)
     if args.overhead:
-        result = overhead(args.overhead)
+        result = overhead(args.overhead, args.repeat)
         print(json.dumps(result, indent=1))
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.with_name("lossless-overhead.json").write_text(json.dumps(result))

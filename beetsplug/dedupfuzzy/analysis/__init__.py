@@ -13,24 +13,35 @@ from typing import TYPE_CHECKING
 from .labels import FAKE, GENUINE, UNKNOWN, VERDICTS
 
 if TYPE_CHECKING:
+    from .decode import Excerpts
     from .verdict import Analysis
 
-__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "analyse_file"]
+__all__ = ["FAKE", "GENUINE", "UNKNOWN", "VERDICTS", "analyse_excerpts", "analyse_file"]
 
 
 def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     """The verdict on one file; a file that cannot be decoded gets an error."""
     # numpy is loaded here, by the fingerprinting workers, not by every
     # command that only reads the stored verdicts.
-    from dataclasses import replace
-
-    from .decode import DecodeError, decode_excerpts, resampled
-    from .verdict import Analysis, bits_of, codec_trace, judge
+    from .decode import DecodeError, decode_excerpts
+    from .verdict import Analysis
 
     try:
         excerpts = decode_excerpts(path, length, samplerate)
     except DecodeError as exc:
         return Analysis(UNKNOWN, error=str(exc))
+    return analyse_excerpts(path, length, excerpts)
+
+
+def analyse_excerpts(path: bytes, length: float, excerpts: Excerpts) -> Analysis:
+    """The verdict on excerpts already decoded (`decode.open_reader`); the
+    file is read again only if it looks upsampled and its excerpts cannot
+    be resampled in memory."""
+    from dataclasses import replace
+
+    from .decode import DecodeError, decode_excerpts, resampled
+    from .verdict import bits_of, codec_trace, judge
+
     found = judge(excerpts.parts, excerpts.samplerate)
     if found.grid_rate and found.verdict != FAKE:
         # perhaps upsampled: a source's codec grid is on the source's samples

@@ -14,8 +14,12 @@ mastering filter does not).
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +40,8 @@ RESAMPLED = 12288
 # the highest rate a codec's grid is looked for at; above it, at CD_RATE
 MAX_GRID_RATE = 48000
 CD_RATE = 44100
+# frames per block of the streamed head (about 3 s at 44.1 kHz)
+HEAD_BLOCK = 1 << 17
 INSTALL_HINT = "ffmpeg is not installed: install it with 'apt-get install ffmpeg'"
 
 
@@ -103,32 +109,116 @@ def probe_rate(command: str, path: bytes) -> int:
     raise DecodeError("no audio stream")
 
 
+class ExcerptReader:
+    """The excerpts read by libsndfile, with the file's first seconds
+    streamed on the way (`head_blocks`), so a fingerprint taken from them
+    costs no second decode: excerpts inside the head are cut from it.
+
+    Open it with `open_reader`; `excerpts()` reads what the head did not
+    cover, whether or not the head was streamed to its end.
+    """
+
+    def __init__(self, f: soundfile.SoundFile, length: float) -> None:
+        self._f = f
+        self.samplerate = f.samplerate
+        self.channels = f.channels
+        self.frames = f.frames
+        # 16-bit files are read as they are stored: the same floats as a
+        # float read (x / 32768), and the head costs no conversion
+        self._dtype = (
+            "int16" if f.subtype in ("PCM_16", "PCM_S8", "PCM_U8") else "float32"
+        )
+        starts = excerpt_starts(length or f.frames / f.samplerate, f.samplerate)
+        n = round(EXCERPT_SECONDS * f.samplerate)
+        if len(starts) == 1:
+            n *= EXCERPTS
+        self._n = n
+        self._stops = [min(s + n, f.frames) for s in starts]
+        self._pieces: list[list[np.ndarray]] = [[] for _ in starts]
+        self._read_to = list(starts)  # how far each excerpt is read
+
+    def head_blocks(self, seconds: float) -> Iterator[bytes]:
+        """The first `seconds` as 16-bit interleaved PCM, block by block."""
+        end = min(self.frames, round(seconds * self.samplerate))
+        pos = 0
+        self._f.seek(0)
+        while pos < end:
+            block = self._f.read(
+                min(HEAD_BLOCK, end - pos), dtype=self._dtype, always_2d=True
+            )
+            if not len(block):
+                return
+            for k, stop in enumerate(self._stops):
+                lo, hi = max(self._read_to[k], pos), min(stop, pos + len(block))
+                if lo == self._read_to[k] and lo < hi:
+                    self._pieces[k].append(_floats(block[lo - pos : hi - pos]))
+                    self._read_to[k] = hi
+            pos += len(block)
+            yield _int16(block).tobytes()
+
+    def excerpts(self) -> Excerpts:
+        """Every excerpt, reading what the head did not give."""
+        parts = []
+        for k, stop in enumerate(self._stops):
+            if self._read_to[k] < stop:
+                self._f.seek(min(self._read_to[k], self.frames - 1))
+                rest = self._f.read(
+                    stop - self._read_to[k], dtype=self._dtype, always_2d=True
+                )
+                self._pieces[k].append(_floats(rest))
+                self._read_to[k] = stop
+            part = np.concatenate(self._pieces[k]) if self._pieces[k] else None
+            if part is not None and len(part) >= self._n // 4:
+                parts.append(np.repeat(part, 2, axis=1) if self.channels == 1 else part)
+        if not parts:
+            raise DecodeError("no audio to analyse")
+        return Excerpts(self.samplerate, tuple(parts))
+
+
+def _floats(block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.int16:
+        return block.astype(np.float32) / np.float32(32768)
+    return block
+
+
+def _int16(block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.int16:
+        return block
+    return np.clip(np.round(block * 32768), -32768, 32767).astype(np.int16)
+
+
+# Errors that mean "libsndfile does not read this file": ffmpeg's turn.
+READ_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError, OSError)
+if soundfile is not None:
+    READ_ERRORS = (soundfile.LibsndfileError, *READ_ERRORS)
+
+
+@contextmanager
+def open_reader(path: bytes, length: float) -> Iterator[ExcerptReader | None]:
+    """An `ExcerptReader` on the file, or None when libsndfile cannot read
+    it (not installed, another format, more than two channels)."""
+    if soundfile is None:
+        yield None
+        return
+    try:
+        f = soundfile.SoundFile(util.syspath(path))
+    except READ_ERRORS:
+        yield None
+        return
+    with f:
+        if f.channels > 2 or f.frames <= 0:
+            yield None
+        else:
+            yield ExcerptReader(f, length)
+
+
 def read_excerpts(path: bytes, length: float) -> Excerpts | None:
     """The excerpts read by libsndfile, or None when it cannot read them."""
-    if soundfile is None:
-        return None
     try:
-        with soundfile.SoundFile(util.syspath(path)) as f:
-            if f.channels > 2 or f.frames <= 0:
-                return None
-            rate = f.samplerate
-            starts = excerpt_starts(length or f.frames / rate, rate)
-            n = round(EXCERPT_SECONDS * rate)
-            if len(starts) == 1:
-                n *= EXCERPTS
-            parts = []
-            for start in starts:
-                f.seek(min(start, f.frames - 1))
-                part = f.read(n, dtype="float32", always_2d=True)
-                if len(part) >= n // 4:
-                    parts.append(
-                        np.repeat(part, 2, axis=1) if f.channels == 1 else part
-                    )
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError):
+        with open_reader(path, length) as reader:
+            return None if reader is None else reader.excerpts()
+    except READ_ERRORS:
         return None  # not a format it reads: ffmpeg's turn
-    if not parts:
-        raise DecodeError("no audio to analyse")
-    return Excerpts(rate, tuple(parts))
 
 
 def decode_excerpts(
@@ -149,22 +239,36 @@ def ffmpeg_excerpts(
     path: bytes, length: float, samplerate: int = 0, rate: int = 0
 ) -> Excerpts:
     """The excerpts decoded (and resampled to `rate`) by one ffmpeg run."""
+    return _ffmpeg_run(path, length, samplerate, rate)[0]
+
+
+def ffmpeg_excerpts_and_head(
+    path: bytes, length: float, samplerate: int, head: float
+) -> tuple[Excerpts, bytes]:
+    """The excerpts, and the first `head` seconds as 16-bit stereo PCM at
+    the file's rate, from the same ffmpeg run (one start-up for both)."""
+    return _ffmpeg_run(path, length, samplerate, 0, head)
+
+
+def _ffmpeg_run(
+    path: bytes, length: float, samplerate: int, rate: int, head: float = 0.0
+) -> tuple[Excerpts, bytes]:
     command = ffmpeg_command()
     native = samplerate or probe_rate(command, path)
     rate = rate or native
     starts = excerpt_starts(length, rate, native=native)
     span = EXCERPT_SECONDS if len(starts) > 1 else EXCERPT_SECONDS * EXCERPTS
-    cmd = [command, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    cmd = [command, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    first = 1 if head else 0  # the head is input 0
+    if head:
+        cmd += ["-t", f"{head:.3f}", "-i", util.syspath(path)]
     for start in starts:
         cmd += ["-ss", f"{start / rate:.6f}", "-t", f"{span:.3f}"]
         cmd += ["-i", util.syspath(path)]
     resample = f"aresample={rate}:resampler=soxr:precision=28" if rate != native else ""
-    chains = "".join(
-        f"[{k}:a:0]{resample}[r{k}];" if resample else "" for k in range(len(starts))
-    )
-    inputs = "".join(
-        f"[r{k}]" if resample else f"[{k}:a:0]" for k in range(len(starts))
-    )
+    ins = range(first, first + len(starts))
+    chains = "".join(f"[{k}:a:0]{resample}[r{k}];" if resample else "" for k in ins)
+    inputs = "".join(f"[r{k}]" if resample else f"[{k}:a:0]" for k in ins)
     cmd += [
         "-filter_complex",
         f"{chains}{inputs}concat=n={len(starts)}:v=0:a=1[out]",
@@ -176,24 +280,34 @@ def ffmpeg_excerpts(
         str(rate),
         "-f",
         "f32le",
-        "-",
+        "pipe:1",
     ]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False
-        )
-    except OSError as exc:
-        raise DecodeError(f"ffmpeg could not run: {exc.strerror}") from exc
-    if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DecodeError(f"cannot decode: {lines[-1] if lines else 'ffmpeg failed'}")
+    with tempfile.TemporaryDirectory(prefix="dedupfuzzy-") as tmp:
+        head_file = os.path.join(tmp, "head.raw")
+        if head:
+            cmd += ["-map", "0:a:0", "-ac", "2", "-ar", str(native)]
+            cmd += ["-f", "s16le", head_file]
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False
+            )
+        except OSError as exc:
+            raise DecodeError(f"ffmpeg could not run: {exc.strerror}") from exc
+        if proc.returncode != 0:
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1] if lines else "ffmpeg failed"
+            raise DecodeError(f"cannot decode: {last}")
+        pcm = b""
+        if head:
+            with open(head_file, "rb") as f:
+                pcm = f.read()
     samples = np.frombuffer(proc.stdout, dtype="<f4")
     samples = samples[: len(samples) // 2 * 2].reshape(-1, 2)
     if not len(samples):
         raise DecodeError("no audio to analyse")
     n = round(span * rate)
     parts = tuple(samples[k : k + n] for k in range(0, len(samples), n))
-    return Excerpts(rate, tuple(p for p in parts if len(p) >= n // 4))
+    return Excerpts(rate, tuple(p for p in parts if len(p) >= n // 4)), pcm
 
 
 def resampled(excerpts: Excerpts, rate: int) -> Excerpts | None:

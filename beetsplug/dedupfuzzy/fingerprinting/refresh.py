@@ -18,7 +18,6 @@ from beets.library import Library
 
 from ..analysis.verdict import Analysis
 from ..matching import blockindex, codec, similarity
-from ..quality import is_lossless
 from ..store.catalog import (
     AUDIO_ID,
     BLOCKS,
@@ -36,7 +35,7 @@ from ..store.catalog import (
 )
 from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
 from .freshness import audio_identity, check, file_mtime, unchanged
-from .work import Task, run_tasks
+from .work import Task, needs_check, run_tasks
 
 BATCH = 64
 LOSSLESS_CHECK = "lossless check"
@@ -77,9 +76,7 @@ def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
     return Task(
         row.path,
         fingerprint=fingerprint,
-        analyse=check_lossless
-        and is_lossless(row.format)
-        and (fingerprint or not row.lossless),
+        analyse=needs_check(row.format, row.lossless, fingerprint, check_lossless),
         length=row.length,
         samplerate=row.samplerate,
     )
@@ -157,11 +154,12 @@ def refresh(
 
     tasks = [task_of(row, True, check_lossless) for row, _ in stale]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
-    if check_lossless:
-        # Only lossless files not checked yet (a warm run: none).
-        unchecked = [r for r in usable if not r.lossless and is_lossless(r.format)]
-        tasks += [task_of(r, False, check_lossless) for r in unchecked]
-        by_path.update((r.path, (r, None)) for r in unchecked)
+    # fresh files need only a check not done yet (a warm run: none)
+    for row in usable:
+        task = task_of(row, False, check_lossless)
+        if task.analyse:
+            tasks.append(task)
+            by_path[row.path] = (row, None)
     if on_start is not None:
         on_start(len(tasks))
     writes = []

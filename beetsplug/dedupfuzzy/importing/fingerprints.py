@@ -10,15 +10,16 @@ chroma's fingerprint is read where chroma publishes it: on the item, in
 the hook's import stage). A value the file's tags already carried when the
 task was created is not chroma's work and is not trusted.
 
-Lossless files get the lossless check (analysis/) in the same workers, and
-its verdict is stored with the fingerprint, before the keeper decides: a
-fake lossless copy never wins on import.
+Lossless files get the lossless check (analysis/) in the same workers, from
+the same decode where it can be (`fingerprinting.work.do_task`), and its
+verdict is stored with the fingerprint, before the keeper decides: a fake
+lossless copy never wins on import.
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from beets import config, plugins
@@ -29,8 +30,8 @@ from ..display import shown
 from ..fingerprinting import freshness
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
+from ..fingerprinting.work import Outcome, Task, do_task, needs_check
 from ..matching import blockindex
-from ..quality import is_lossless
 from ..store.catalog import (
     AUDIO_ID,
     BLOCKS,
@@ -80,6 +81,25 @@ def row_of(item: Item, fingerprint: str, item_id: int | None = None) -> Row:
     )
 
 
+def _part(job: Future[Outcome], name: str) -> Future:
+    """A future for one part of a task's outcome ("fpcalc" or "analysis")."""
+    part: Future = Future()
+
+    def done(finished: Future[Outcome]) -> None:
+        try:
+            if finished.cancelled():
+                part.cancel()
+            elif finished.exception() is not None:
+                part.set_exception(finished.exception())
+            else:
+                part.set_result(getattr(finished.result(), name))
+        except InvalidStateError:  # the part was cancelled: not wanted
+            pass
+
+    job.add_done_callback(done)
+    return part
+
+
 class FingerprintSource:
     def __init__(
         self, lib: Library, command: str, workers: int, check_lossless: bool = True
@@ -103,19 +123,34 @@ class FingerprintSource:
                 path = item.path
                 self.tagged[path] = item.get(FINGERPRINT) or ""
                 if not self.chroma_does_it and path not in self.futures:
+                    if self._checks(item) and path not in self.analyses:
+                        self._start_both(item)
+                        continue
                     self.futures[path] = self.pool.submit(
                         fingerprint_file, self.command, path
                     )
                 self._start_analysis(item)
 
+    def _checks(self, item: Item, verdict: str = "", fresh: bool = False) -> bool:
+        return needs_check(item.format or "", verdict, not fresh, self.check_lossless)
+
+    def _start_both(self, item: Item) -> None:
+        """Fingerprint and check from one decode (under the lock)."""
+        task = Task(
+            item.path,
+            fingerprint=True,
+            analyse=True,
+            length=float(item.length or 0.0),
+            samplerate=int(item.samplerate or 0),
+        )
+        job = self.pool.submit(do_task, self.command, task)
+        self.futures[item.path] = _part(job, "fpcalc")
+        self.analyses[item.path] = _part(job, "analysis")
+
     def _start_analysis(self, item: Item) -> None:
         """The lossless check of a lossless item, in the same workers (under
         the lock)."""
-        if (
-            self.check_lossless
-            and is_lossless(item.format or "")
-            and item.path not in self.analyses
-        ):
+        if self._checks(item) and item.path not in self.analyses:
             self.analyses[item.path] = self.pool.submit(
                 analyse_file,
                 item.path,
@@ -126,10 +161,10 @@ class FingerprintSource:
     def analysis(self, item: Item) -> Analysis | None:
         """The verdict on a lossless item's file (waiting for it), or None:
         not lossless, not checked, or already judged and still fresh."""
-        if not (self.check_lossless and is_lossless(item.format or "")):
+        verdict = item.get(LOSSLESS) or ""
+        # a re-import: the stored verdict stands
+        if not self._checks(item, verdict, bool(verdict and self._reusable(item))):
             return None
-        if item.get(LOSSLESS) and self._reusable(item):
-            return None  # a re-import: the stored verdict stands
         with self.lock:
             self._start_analysis(item)
             future = self.analyses[item.path]
