@@ -40,8 +40,9 @@ VERIFY_CHUNK = 4000
 # verified here (forking costs more than they do).
 ALIGN_CHUNK = 1000
 PARALLEL_PAIRS = 20_000
-# Fingerprints each worker keeps decoded (its jobs' pairs are of a length).
-WORKER_FRAMES = 6000
+# Fingerprints each worker keeps decoded: a job of ALIGN_CHUNK pairs of
+# about one length holds at most twice as many tracks.
+WORKER_FRAMES = 2500
 SKETCH_CHUNK = 2000
 
 
