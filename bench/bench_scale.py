@@ -165,8 +165,9 @@ def save_state(root: Path, synth: synthlib.SynthLibrary, doc: dict | None) -> No
     if doc is None:  # built only: the copy is the library as built
         shutil.copyfile(synth.dbpath, root / FIRST_DB)
         return
-    (root / FIRST_JSON).write_text(json.dumps(doc))
     shutil.copyfile(synth.dbpath, root / FIRST_DB)
+    # Last: its presence says the copy is complete.
+    (root / FIRST_JSON).write_text(json.dumps(doc))
 
 
 def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict | None]:

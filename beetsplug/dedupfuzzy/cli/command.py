@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from optparse import OptionParser
 from typing import TYPE_CHECKING
 
@@ -128,33 +125,17 @@ def make_command(plugin) -> Subcommand:
             if opts.fakes:
                 run_fakes(lib, args, settings, json_out=json_out)
                 return
-            with _no_cyclic_gc():
-                run(
-                    lib,
-                    args,
-                    settings,
-                    plugin,
-                    json_out=json_out,
-                    pretend=settings.pretend,
-                )
+            run(
+                lib,
+                args,
+                settings,
+                plugin,
+                json_out=json_out,
+                pretend=settings.pretend,
+            )
 
     cmd.func = func
     return cmd
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A run builds a few objects per item (rows, matches, groups) that live
-    until it ends; Python's cyclic collector would walk all of them again
-    and again (a fifth of a warm run's CPU). They form no cycles worth
-    collecting meanwhile; reference counting still frees everything else."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _say(text: str, json_out: bool) -> None:

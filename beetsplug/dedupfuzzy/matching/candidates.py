@@ -214,9 +214,9 @@ class CandidateIndex:
                 ):
                     shifts[tid][other - pos] += 1
         for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
-            postings = self._added_keys.get(key, ())
-            if len(postings) <= MAX_POSTINGS:
-                for tid, other in postings:
+            added = self._added_keys.get(key, ())
+            if len(added) <= MAX_POSTINGS:
+                for tid, other in added:
                     shifts[tid][other - pos] += 1
         near = self._near.query(s.profile, length, skip)
         near |= self._speed.query(s.repetition, length, skip)

@@ -191,22 +191,19 @@ def read_rows(
 # The row cache (`rowcache`): its table, dropped entries.
 
 CACHE = "dedupfuzzy_rows"
-# Each item's sketch in binary, beside its row (read when something is matched).
-SKETCH_CACHE = "dedupfuzzy_sketches"
 
 
 def uncache(lib: Library, ids: Iterable[int]) -> None:
-    """Drop cached rows and sketches: beets or the plugin changed these items."""
+    """Drop cached rows: beets or the plugin changed these items."""
     values = [(i,) for i in set(ids)]
     if not values:
         return
     with lib.transaction() as tx:
-        tables = tx.query(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-            (CACHE, SKETCH_CACHE),
+        exists = tx.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CACHE,)
         )
-        for (table,) in tables:
-            tx.mutate_many(f"DELETE FROM {table} WHERE id = ?", values)
+        if exists:
+            tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
 
 
 def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:

@@ -3,12 +3,15 @@ library's sketches in one pass.
 
 The truth is the `dedupfuzzy_blocks` flexible attribute (base64 text among
 beets' other attributes, next to 4 KB fingerprint copies): reading it for
-100,000 items costs seconds. Beside the row cache (`rowcache`), with the same
-rule, the table `dedupfuzzy_sketches` keeps each sketch as one fixed-size
-record: an item's entry is dropped whenever the plugin writes one of its
-fields (`catalog.uncache`), and written again by the next run that reads its
-sketch. A record holds what the stored text holds (the profiles quantised
-the same way), so a sketch read here equals the one decoded from the text.
+100,000 items costs seconds. The table `dedupfuzzy_sketches` keeps each
+sketch as one fixed-size record with the `dedupfuzzy_fp_mtime` of the
+fingerprint it was made from: a sketch changes only with its fingerprint,
+and every new fingerprint comes with its own mtime, so a record is used only
+while the item's row carries the same one (whoever wrote the new sketch; an
+id SQLite gave to another item fails it too). Records that do not hold are
+read from the stored text and written again. A record holds what the text
+holds (the profiles quantised the same way), so a sketch read here equals
+the one decoded from the text.
 """
 
 from __future__ import annotations
@@ -21,17 +24,20 @@ from beets.library import Library
 
 from ..matching import repetition as rep
 from ..matching.blockindex import INDEX_VERSION, KEYS_PER_TRACK, SketchTable
-from .catalog import SKETCH_CACHE
+
+SKETCH_CACHE = "dedupfuzzy_sketches"
 
 # A record: version, key count, flags (1: profile, 2: repetition profile), a
-# spare byte; keys (u32), positions (u16), the quantised profiles.
+# spare byte; the fingerprint's mtime (f64); keys (u32), positions (u16), the
+# quantised profiles.
 _VERSION = zlib.crc32(INDEX_VERSION.encode()) & 0xFF
-_KEYS_AT = 4
+_MTIME_AT = 4
+_KEYS_AT = _MTIME_AT + 8
 _POSITIONS_AT = _KEYS_AT + 4 * KEYS_PER_TRACK
 _PROFILE_AT = _POSITIONS_AT + 2 * KEYS_PER_TRACK
 _REPETITION_AT = _PROFILE_AT + 32
 RECORD = _REPETITION_AT + rep.DIMS
-_CHUNK = 900
+_SLICE = 10_000
 
 
 def _ensure(lib: Library) -> None:
@@ -42,9 +48,11 @@ def _ensure(lib: Library) -> None:
         )
 
 
-def load(lib: Library, ids: Sequence[int]) -> SketchTable:
-    """The cached sketches of these items, row by row in their order;
-    `counts` is -1 where none is cached."""
+def load(
+    lib: Library, ids: Sequence[int], fp_mtimes: Sequence[float | None]
+) -> SketchTable:
+    """The cached sketches of these items (whose fingerprints carry these
+    mtimes), row by row in their order; `counts` is -1 where none holds."""
     _ensure(lib)
     table = SketchTable.empty(len(ids))
     if not len(ids):
@@ -61,7 +69,11 @@ def load(lib: Library, ids: Sequence[int]) -> SketchTable:
     if not rows:
         return table
     raw = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), RECORD)
-    current = raw[:, 0] == _VERSION
+    made_from = raw[:, _MTIME_AT:_KEYS_AT].copy().view("<f8")[:, 0]
+    expected = np.array([np.nan if m is None else m for m in fp_mtimes], np.float64)[
+        np.asarray(rows, np.int64)
+    ]
+    current = (raw[:, 0] == _VERSION) & (made_from == expected)
     raw, at = raw[current], np.asarray(rows, np.int64)[current]
     counts = raw[:, 1].astype(np.int32)
     flags = raw[:, 2]
@@ -78,12 +90,28 @@ def load(lib: Library, ids: Sequence[int]) -> SketchTable:
 
 
 def remember(
-    lib: Library, ids: Sequence[int], table: SketchTable, rows: Sequence[int]
+    lib: Library,
+    ids: Sequence[int],
+    fp_mtimes: Sequence[float | None],
+    table: SketchTable,
+    rows: Sequence[int],
 ) -> None:
-    """Cache the sketches of table rows `rows` (of items `ids[row]`)."""
-    rows = [k for k in rows if table.counts[k] >= 0]
-    if not rows:
-        return
+    """Cache the sketches of table rows `rows` (of items `ids[row]`, whose
+    fingerprints carry `fp_mtimes[row]`)."""
+    rows = [k for k in rows if table.counts[k] >= 0 and fp_mtimes[k] is not None]
+    _ensure(lib)
+    # A first run caches every sketch: a slice at a time, to bound memory.
+    for start in range(0, len(rows), _SLICE):
+        _write(lib, ids, fp_mtimes, table, rows[start : start + _SLICE])
+
+
+def _write(
+    lib: Library,
+    ids: Sequence[int],
+    fp_mtimes: Sequence[float | None],
+    table: SketchTable,
+    rows: Sequence[int],
+) -> None:
     at = np.asarray(rows, np.int64)
     counts = table.counts[at]
     profiles = table.profiles[at]
@@ -94,6 +122,8 @@ def remember(
     raw[:, 0] = _VERSION
     raw[:, 1] = counts
     raw[:, 2] = profiled.astype(np.uint8) | (repeated.astype(np.uint8) << 1)
+    made_from = np.array([fp_mtimes[k] for k in rows], "<f8")
+    raw[:, _MTIME_AT:_KEYS_AT] = made_from.view(np.uint8).reshape(-1, 8)
     width = np.arange(KEYS_PER_TRACK)[None, :] < counts[:, None]
     keys = np.where(width, table.keys[at], 0).astype("<u4")
     positions = np.where(width, table.positions[at], 0).astype("<u2")
@@ -107,7 +137,6 @@ def remember(
         rep.encode(repetitions[repeated]), np.uint8
     ).reshape(-1, rep.DIMS)
     values = [(int(ids[k]), raw[n].tobytes()) for n, k in enumerate(rows)]
-    _ensure(lib)
     with lib.transaction() as tx:
         tx.mutate_many(
             f"INSERT OR REPLACE INTO {SKETCH_CACHE} (id, sketch) VALUES (?, ?)", values
