@@ -87,3 +87,33 @@ def test_removed_then_added_items_are_matched_alone_into_the_same_groups(library
     warm = run_json(library)
     assert warm["summary"]["matched"] == 0
     assert warm["groups"] == once_more["groups"]
+
+
+def test_a_new_item_that_takes_a_removed_items_id_is_read_as_itself(library):
+    """SQLite gives a new item the id of the removed highest one: the run must
+    read the new item, not the removed one's cached row (whose file is still
+    on disk, unchanged)."""
+    full = run_json(library)
+    listing = library.run("ls", "-f", "$id\t$path").stdout.splitlines()
+    by_id = {int(i): p for i, p in (line.split("\t", 1) for line in listing)}
+    top = max(by_id)
+    gone = by_id[top]
+    groups = [g["items"] for g in full["groups"] if g["status"] == "duplicate"]
+    back = next(
+        items[-1]["path"]
+        for items in groups
+        if gone not in {i["path"] for i in items}
+    )
+    library.run("remove", "-f", f"path:{gone}")
+    library.run("remove", "-f", f"path:{back}")
+    library.write_config("dedupfuzzy:\n    auto: no\n")
+    library.run("import", "-A", "-s", "-C", "-q", back)
+    listing = library.run("ls", "-f", "$id\t$path").stdout.splitlines()
+    assert f"{top}\t{back}" in listing  # the removed item's id, taken again
+
+    again = run_json(library)
+    expected = {g - {gone} for g in copies(full) if len(g - {gone}) > 1}
+    assert copies(again) == expected
+    shown = {i["path"] for g in again["groups"] for i in g["items"]}
+    assert gone not in shown
+    assert back in shown

@@ -123,11 +123,37 @@ def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
     }
     present = set(ids)
     gone = [i for i in rows if i not in present]
+    gone += _reused(lib, rows, present)
+    for i in gone:
+        rows.pop(i, None)
     missing = [i for i in ids if i not in rows]
-    rows.update(_reread(lib, missing))
     if gone:
         uncache(lib, gone)
+    rows.update(_reread(lib, missing))
     return [rows[i] for i in ids if i in rows], set(missing)
+
+
+def _reused(lib: Library, rows: dict[int, Row], present: set[int]) -> list[int]:
+    """Ids whose cached row belongs to a removed item whose id a new item took.
+
+    SQLite gives a new item the highest id plus one, so an id comes back
+    only after every id above it was removed: a reused id lies above every
+    item that stayed. Walking down from the highest cached id, the first
+    item whose stored path and `added` time still agree with its cached row
+    stayed, and no id below it can have been reused (usually one row read).
+    """
+    reused: list[int] = []
+    with lib.transaction() as tx:
+        for item_id in sorted((i for i in rows if i in present), reverse=True):
+            found = tx.query("SELECT path, added FROM items WHERE id = ?", (item_id,))
+            row = rows[item_id]
+            if found and (
+                PATH_TYPE.from_sql(found[0][0]) == row.path
+                and abs(float(found[0][1] or 0.0) - row.added) < 1e-3
+            ):
+                break
+            reused.append(item_id)
+    return reused
 
 
 def checked(
