@@ -100,9 +100,7 @@ def test_a_new_item_that_takes_a_removed_items_id_is_read_as_itself(library):
     gone = by_id[top]
     groups = [g["items"] for g in full["groups"] if g["status"] == "duplicate"]
     back = next(
-        items[-1]["path"]
-        for items in groups
-        if gone not in {i["path"] for i in items}
+        items[-1]["path"] for items in groups if gone not in {i["path"] for i in items}
     )
     library.run("remove", "-f", f"path:{gone}")
     library.run("remove", "-f", f"path:{back}")
