@@ -156,9 +156,8 @@ def refresh(
     by_path = {row.path: (row, mtime) for row, mtime in stale}
     # fresh files need only a check not done yet (a warm run: none)
     for row in usable:
-        task = task_of(row, False, check_lossless)
-        if task.analyse:
-            tasks.append(task)
+        if needs_check(row.format, row.lossless, False, check_lossless):
+            tasks.append(task_of(row, False, check_lossless))
             by_path[row.path] = (row, None)
     if on_start is not None:
         on_start(len(tasks))
