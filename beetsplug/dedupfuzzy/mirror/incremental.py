@@ -50,7 +50,7 @@ from .albums import (
 from .command import MirrorOptions
 from .files import real_targets, recordings_of, split_unusable
 from .items import PathTemplate
-from .ledger import NO_RECORDING, Ledger
+from .ledger import NO_RECORDING, Ledger, join_albums
 from .stamp import Changes, FolderTimes, ItemRows, Stamp, recorded_links_intact
 from .views import MirrorRun, Territory, check_views, mirror_views
 
@@ -394,10 +394,7 @@ class _State:
         album = list(ledger.album) + list(range(len(ledger.album), len(self.entries)))
         for e in touched:
             album[e] = e
-        for found in albums:
-            named = self.entry_index[found.rel]
-            for name in found.names:
-                album[self.entry_index[name]] = named
+        album = join_albums(album, self.entry_index, albums)
         return Ledger(
             ids,
             hashes,

@@ -129,11 +129,7 @@ def make_ledger(
         else:
             return None
         flags.append(1 if item in shown else 0)
-    album = list(range(len(entry_index)))
-    for found in albums:
-        named = entry_index[found.rel]
-        for name in found.names:
-            album[entry_index[name]] = named
+    album = join_albums(list(range(len(entry_index))), entry_index, albums)
     return Ledger(
         ids,
         hashes,
@@ -146,3 +142,15 @@ def make_ledger(
         album,
         dict(unusable),
     )
+
+
+def join_albums(
+    album: list[int], entry_index: Mapping[str, int], albums: Iterable[Album]
+) -> list[int]:
+    """`album` (each entry's album, by entry index) with the entries of each
+    planned album pointing at the album's own entry."""
+    for found in albums:
+        named = entry_index[found.rel]
+        for name in found.names:
+            album[entry_index[name]] = named
+    return album
