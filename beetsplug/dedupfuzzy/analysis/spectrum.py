@@ -29,10 +29,11 @@ def fft_size(samplerate: int) -> int:
 def spectrogram(parts: tuple[np.ndarray, ...], samplerate: int) -> Spectrogram:
     n = fft_size(samplerate)
     hop = n  # averages need no overlap
-    window = np.hanning(n).astype(np.float32)
+    # float64 throughout: numpy's FFT is about 2.5 times slower on float32
+    window = np.hanning(n)
     powers, owners = [], []
     for k, part in enumerate(parts):
-        x = np.ascontiguousarray(part.T, dtype=np.float32)  # (channels, samples)
+        x = np.ascontiguousarray(part.T, dtype=np.float64)  # (channels, samples)
         if x.shape[1] < n:
             x = np.pad(x, ((0, 0), (0, n - x.shape[1])))
         frames = np.lib.stride_tricks.sliding_window_view(x, n, axis=1)[:, ::hop]
@@ -41,7 +42,7 @@ def spectrogram(parts: tuple[np.ndarray, ...], samplerate: int) -> Spectrogram:
         powers.append(p)
         owners.append(np.full(len(p), k))
     return Spectrogram(
-        np.concatenate(powers).astype(np.float64),
+        np.concatenate(powers),
         np.fft.rfftfreq(n, 1 / samplerate),
         np.concatenate(owners),
     )
