@@ -190,6 +190,19 @@ def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict | None]:
     return synth, json.loads(first.read_text()) if first.exists() else None
 
 
+def warm_run(configdir: Path, label: str, previous: dict) -> None:
+    """One run with nothing changed since `previous`: its cost, and whether
+    it lists the same groups."""
+    print(load())
+    took, peak_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+    doc = json.loads(out)
+    same = doc["groups"] == previous["groups"]
+    print(
+        f"{label} {took}, peak {peak_mb:.0f} MiB, "
+        f"{doc['summary']['matched']} matched; same groups: {same}"
+    )
+
+
 def write_config(root: Path, synth: synthlib.SynthLibrary) -> Path:
     configdir = root / "config"
     configdir.mkdir(exist_ok=True)
@@ -247,14 +260,7 @@ def main() -> None:
             if args.keep:
                 save_state(root, synth, doc)
         for _ in range(2):
-            print(load())
-            warm, warm_mb, out2 = run_beet(configdir, "dedupfuzzy", "--json")
-            doc2 = json.loads(out2)
-            same = doc2["groups"] == doc["groups"]
-            print(
-                f"warm run:  {warm}, peak {warm_mb:.0f} MiB, "
-                f"{doc2['summary']['matched']} matched; same groups: {same}"
-            )
+            warm_run(configdir, "warm run: ", doc)
 
         from beets.library import Library
 
@@ -272,14 +278,7 @@ def main() -> None:
             f"+100 items: {added}, peak {added_mb:.0f} MiB, "
             f"{doc3['summary']['matched']} matched; {score(doc3, synth)}"
         )
-        print(load())
-        again, again_mb, out4 = run_beet(configdir, "dedupfuzzy", "--json")
-        doc4 = json.loads(out4)
-        same = doc4["groups"] == doc3["groups"]
-        print(
-            f"warm after +100: {again}, peak {again_mb:.0f} MiB, "
-            f"{doc4['summary']['matched']} matched; same groups: {same}"
-        )
+        warm_run(configdir, "warm after +100:", doc3)
         loaded, sketching, per, hit = per_item_latency(synth)
         print(
             f"import matching: index load {loaded:.1f} s, "
