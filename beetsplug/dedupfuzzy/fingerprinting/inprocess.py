@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 
 from ..analysis import UNKNOWN
 from ..analysis.verdict import Analysis
@@ -53,8 +54,6 @@ def fingerprint_and_analyse(
 ) -> tuple[FpcalcResult, Analysis] | None:
     """The file's fingerprint and verdict from one read, or None when this
     path cannot give the fingerprint."""
-    import acoustid
-
     from ..analysis import analyse_excerpts
     from ..analysis.decode import READ_ERRORS, DecodeError, open_reader
 
@@ -64,23 +63,15 @@ def fingerprint_and_analyse(
         with open_reader(path, length) as reader:
             if reader is None:
                 return _by_ffmpeg(path, length, samplerate)
-            try:
-                compressed = acoustid.fingerprint(
-                    reader.samplerate,
-                    reader.channels,
-                    reader.head_blocks(MAX_SECONDS),
-                    MAX_SECONDS,
-                )
-            except acoustid.FingerprintGenerationError:
-                return None
-            fingerprint = _text(compressed)
-            if not fingerprint:  # too short: fpcalc says so in its words
-                return None
-            result = FpcalcResult(
+            result = _fingerprint(
                 path,
-                duration=reader.frames / reader.samplerate,
-                fingerprint=fingerprint,
+                reader.samplerate,
+                reader.channels,
+                reader.head_blocks(MAX_SECONDS),
+                reader.frames / reader.samplerate,
             )
+            if result is None:
+                return None
             try:
                 excerpts = reader.excerpts()
             except DecodeError as exc:
@@ -96,8 +87,6 @@ def _by_ffmpeg(
     """Both from one ffmpeg run, for what libsndfile does not read (ALAC,
     WavPack, APE...): its start-up is most of the cost, paid once instead of
     once for fpcalc and once for the excerpts."""
-    import acoustid
-
     from ..analysis import analyse_excerpts
     from ..analysis.decode import DecodeError, ffmpeg_excerpts_and_head
 
@@ -107,16 +96,28 @@ def _by_ffmpeg(
         excerpts, pcm = ffmpeg_excerpts_and_head(path, length, samplerate, MAX_SECONDS)
     except DecodeError:
         return None  # fpcalc and analyse_file say what is wrong
+    duration = length or len(pcm) / (4 * samplerate)
+    result = _fingerprint(path, samplerate, 2, iter([pcm]), duration)
+    if result is None:
+        return None
+    return result, analyse_excerpts(path, length, excerpts)
+
+
+def _fingerprint(
+    path: bytes, samplerate: int, channels: int, blocks: Iterator, duration: float
+) -> FpcalcResult | None:
+    """libchromaprint's fingerprint of the first `MAX_SECONDS` of `blocks`
+    (16-bit PCM), as fpcalc would give it, or None (fpcalc is then asked)."""
+    import acoustid
+
     try:
-        compressed = acoustid.fingerprint(samplerate, 2, iter([pcm]), MAX_SECONDS)
+        compressed = acoustid.fingerprint(samplerate, channels, blocks, MAX_SECONDS)
     except acoustid.FingerprintGenerationError:
         return None
     fingerprint = _text(compressed)
-    if not fingerprint:
+    if not fingerprint:  # too short: fpcalc says so in its words
         return None
-    duration = length or len(pcm) / (4 * samplerate)
-    result = FpcalcResult(path, duration=duration, fingerprint=fingerprint)
-    return result, analyse_excerpts(path, length, excerpts)
+    return FpcalcResult(path, duration=duration, fingerprint=fingerprint)
 
 
 def _text(compressed: bytes | str) -> str:
