@@ -98,6 +98,25 @@ def test_excerpts_cut_from_the_head_equal_a_plain_read(files, head):
         assert np.array_equal(mine, theirs)
 
 
+def test_a_24_bit_file_read_as_integers_gives_libsndfiles_floats_and_16_bits(files):
+    """24-bit samples are read as int32: the excerpts are the floats a float
+    read gives, the head the 16 bits libsndfile's own 16-bit read gives."""
+    import soundfile
+
+    path = files["hires"]
+    floats, rate = soundfile.read(path.decode(), dtype="float32", always_2d=True)
+    shorts, _ = soundfile.read(path.decode(), dtype="int16", always_2d=True)
+    with decode.open_reader(path, SECONDS) as reader:
+        assert reader is not None
+        head = np.frombuffer(b"".join(reader.head_blocks(5.0)), "<i2")
+        got = reader.excerpts()
+    assert np.array_equal(head.reshape(-1, 2), shorts[: round(5.0 * rate)])
+    starts = decode.excerpt_starts(SECONDS, rate)
+    n = round(decode.EXCERPT_SECONDS * rate)
+    for start, part in zip(starts, got.parts, strict=True):
+        assert np.array_equal(part, floats[start : start + n])
+
+
 def test_the_head_is_the_files_first_samples(files, song):
     with decode.open_reader(files["cd"], SECONDS) as reader:
         assert reader is not None

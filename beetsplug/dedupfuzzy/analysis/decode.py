@@ -123,11 +123,7 @@ class ExcerptReader:
         self.samplerate = f.samplerate
         self.channels = f.channels
         self.frames = f.frames
-        # 16-bit files are read as they are stored: the same floats as a
-        # float read (x / 32768), and the head costs no conversion
-        self._dtype = (
-            "int16" if f.subtype in ("PCM_16", "PCM_S8", "PCM_U8") else "float32"
-        )
+        self._dtype = read_dtype(f.subtype)
         starts = excerpt_starts(length or f.frames / f.samplerate, f.samplerate)
         n = round(EXCERPT_SECONDS * f.samplerate)
         if len(starts) == 1:
@@ -175,15 +171,32 @@ class ExcerptReader:
         return Excerpts(self.samplerate, tuple(parts))
 
 
+def read_dtype(subtype: str) -> str:
+    """How libsndfile reads a file of this subtype: integer files as the
+    integers they store, which give the same floats as a float read (x / 32768
+    for 16 bits, x / 2**31 for 24 and 32) and the fingerprint's 16 bits by a
+    shift instead of rounding floats (25-30 ms less CPU for a 48 s 24/96 FLAC)."""
+    if subtype in ("PCM_16", "PCM_S8", "PCM_U8"):
+        return "int16"
+    if subtype in ("PCM_24", "PCM_32"):
+        return "int32"
+    return "float32"
+
+
 def _floats(block: np.ndarray) -> np.ndarray:
     if block.dtype == np.int16:
         return block.astype(np.float32) / np.float32(32768)
+    if block.dtype == np.int32:
+        return block.astype(np.float32) * np.float32(2.0**-31)
     return block
 
 
 def _int16(block: np.ndarray) -> np.ndarray:
     if block.dtype == np.int16:
         return block
+    if block.dtype == np.int32:
+        # the top 16 bits: libsndfile's own 16-bit read of the file
+        return (block >> 16).astype(np.int16)
     return np.clip(np.round(block * 32768), -32768, 32767).astype(np.int16)
 
 
