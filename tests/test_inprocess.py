@@ -142,6 +142,26 @@ def test_alac_takes_one_ffmpeg_run_for_both(tmp_path, song):
     assert analysis.ok and analysis == analyse_file(alac, SECONDS, SR)
 
 
+def test_a_long_alacs_later_excerpts_come_from_the_same_ffmpeg_run(tmp_path, song):
+    """Excerpts after the fingerprint's two minutes are decoded by the same
+    ffmpeg run: every excerpt equals a separate read's."""
+    seconds = 150.0  # the last excerpt starts before the head's end, ends after it
+    audio = np.concatenate([song] * 8)[: round(seconds * SR)]
+    alac = encode(audio, tmp_path / "long.m4a", "-c:a", "alac")
+    with decode.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS) as reader:
+        pcm = b"".join(reader.head_blocks(MAX_SECONDS))
+        reader.finish()
+        got = reader.excerpts()
+    assert len(pcm) == MAX_SECONDS * SR * 2 * 2
+    assert reader.duration == seconds
+    plain = decode.ffmpeg_excerpts(alac, seconds, SR)
+    assert len(got.parts) == len(plain.parts) == decode.EXCERPTS
+    last = decode.excerpt_starts(seconds, SR)[-1]
+    assert last < MAX_SECONDS * SR < last + len(got.parts[-1])
+    for mine, theirs in zip(got.parts, plain.parts, strict=True):
+        assert np.array_equal(mine, theirs)
+
+
 def test_what_ffmpeg_cannot_read_goes_to_fpcalc_which_names_it(tmp_path):
     bad = tmp_path / "broken.m4a"
     bad.write_bytes(b"not audio at all" * 100)
