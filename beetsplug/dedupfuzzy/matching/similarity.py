@@ -36,6 +36,10 @@ def is_informative(frames: np.ndarray) -> bool:
     changes = np.count_nonzero(frames[1:] != frames[:-1])
     if changes < MIN_CHANGE_RATE * (len(frames) - 1):
         return False
+    # Enough distinct values among the first frames settles it (most
+    # fingerprints) without hashing them all.
+    if len(np.unique(frames[: 8 * MIN_DISTINCT])) >= MIN_DISTINCT:
+        return True
     return len(np.unique(frames)) >= MIN_DISTINCT
 
 
@@ -76,22 +80,45 @@ class Alignment:
         return similarity_from_ber(self.bit_error_rate)
 
 
-def _score(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[float, int]:
-    """Bit error rate and informative overlap of `a` against `b` at `shift`."""
-    start = max(0, -shift)
-    stop = min(len(a), len(b) - shift)
-    if stop - start < 2:
-        return 1.0, 0
-    sa = a[start:stop]
-    sb = b[start + shift : stop + shift]
-    # Frames inside a constant run in both copies (silence) prove nothing.
-    moving = np.ones(len(sa), dtype=bool)
-    moving[1:] = (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])
-    overlap = int(np.count_nonzero(moving))
-    if overlap == 0:
-        return 1.0, 0
-    errors = np.bitwise_count(np.bitwise_xor(sa[moving], sb[moving]))
-    return float(errors.sum(dtype=np.int64)) / (32.0 * overlap), overlap
+def _score_many(
+    a: np.ndarray, b: np.ndarray, shifts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bit error rate and informative overlap of `a` against `b` at each shift.
+
+    All shifts at once: row k pairs every frame of `a` with `b` at shift k,
+    on a zero-padded copy of b; a frame counts where both copies hold it
+    and it is no repeat in both (frames inside a constant run in both copies,
+    silence, prove nothing), the first frame of an overlap always. A shift
+    overlapping fewer than two frames scores BER 1 over nothing.
+    """
+    n, m = len(a), len(b)
+    low, high = int(shifts.min()), int(shifts.max())
+    # padded[p] is b[p + low] (zero outside b); row k starts at shift k - low.
+    padded = np.zeros(n + high - low + 1, dtype=np.uint32)
+    src_start, src_stop = max(0, low), min(m, n + high)
+    if src_stop > src_start:
+        padded[src_start - low : src_stop - low] = b[src_start:src_stop]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n)[shifts - low]
+    column = np.arange(n)
+    starts = np.maximum(0, -shifts)
+    stops = np.minimum(n, m - shifts)
+    inside = (column[None, :] >= starts[:, None]) & (column[None, :] < stops[:, None])
+    moving = np.empty(windows.shape, dtype=bool)
+    moving[:, 0] = True
+    np.not_equal(windows[:, 1:], windows[:, :-1], out=moving[:, 1:])
+    moving[:, 1:] |= (a[1:] != a[:-1])[None, :]
+    rows = np.flatnonzero(stops > starts)
+    moving[rows, starts[rows]] = True
+    moving &= inside
+    overlap = moving.sum(axis=1)
+    errors = np.bitwise_count(windows ^ a[None, :])
+    errors[~moving] = 0
+    total = errors.sum(axis=1, dtype=np.int64)
+    ber = np.where(overlap > 0, total / (32.0 * np.maximum(1, overlap)), 1.0)
+    short = stops - starts < 2
+    ber[short] = 1.0
+    overlap[short] = 0
+    return ber, overlap
 
 
 def _coarse_shifts(
@@ -108,15 +135,21 @@ def _coarse_shifts(
     step = COARSE_STEP if n >= COARSE_STEP * MIN_FRAMES else 1
     width = 2 * max_shift + 1
     padded = np.zeros(n + 2 * max_shift + len(b), dtype=np.uint32)
-    valid = np.zeros(len(padded), dtype=bool)
     padded[max_shift : max_shift + len(b)] = b
-    valid[max_shift : max_shift + len(b)] = True
+    sampled_a = a[::step]
     windows = np.lib.stride_tricks.sliding_window_view(padded, n)[:width, ::step]
-    masks = np.lib.stride_tricks.sliding_window_view(valid, n)[:width, ::step]
-    errors = np.bitwise_count(windows ^ a[None, ::step])
-    errors[~masks] = 0
-    sampled = masks.sum(axis=1)
-    ber = errors.sum(axis=1, dtype=np.int64) / np.maximum(1, 32 * sampled)
+    total = np.bitwise_count(windows ^ sampled_a[None, :]).sum(axis=1, dtype=np.int64)
+    # A padding frame (0) adds its frame of a's popcount: take that out. Row
+    # r holds b from a's frame max_shift - r on, for len(b) frames: in
+    # sampled columns, [prefix, suffix).
+    rows = np.arange(width)
+    prefix = np.clip(-((rows - max_shift) // step), 0, len(sampled_a))
+    suffix = np.clip(-((rows - max_shift - len(b)) // step), 0, len(sampled_a))
+    ones = np.zeros(len(sampled_a) + 1, dtype=np.int64)
+    np.cumsum(np.bitwise_count(sampled_a), out=ones[1:])
+    total -= ones[prefix] + ones[-1] - ones[suffix]
+    sampled = np.maximum(0, suffix - prefix)
+    ber = total / np.maximum(1, 32 * sampled)
     ber[sampled * step < MIN_FRAMES] = 1.0
     order = np.argsort(ber, kind="stable")[:keep]
     # Row k of the window array is shift k - max_shift.
@@ -152,14 +185,16 @@ def align(
             if abs(s) <= max_shift
         }
     )
-    best: Alignment | None = None
-    for shift in shifts:
-        ber, overlap = _score(a, b, shift)
-        if overlap < min_overlap:
-            continue
-        if best is None or ber < best.bit_error_rate:
-            best = Alignment(ber, shift, overlap)
-    return best
+    if not shifts:
+        return None
+    tried = np.array(shifts)
+    bers, overlaps = _score_many(a, b, tried)
+    qualified = np.flatnonzero(overlaps >= min_overlap)
+    if not len(qualified):
+        return None
+    # The lowest BER; among equals, the smallest shift.
+    k = int(qualified[np.argmin(bers[qualified])])
+    return Alignment(float(bers[k]), int(tried[k]), int(overlaps[k]))
 
 
 # Off-speed copies (a turntable or tape running a fraction of a percent fast
@@ -204,35 +239,74 @@ def block_shifts(
 
     With `need`, stops as soon as fewer than `need` blocks could line up
     (BER within `DRIFT_BLOCK_BER`): most pairs of different songs are told
-    apart by their first blocks.
+    apart by their first blocks, so those are scored first, all at once,
+    and the rest only when enough of them could still line up.
     """
-    width = 2 * max_shift + 1
-    padded = np.zeros(len(b) + 2 * max_shift + block, dtype=np.uint32)
-    valid = np.zeros(len(padded), dtype=bool)
+    count = len(range(0, len(a) - block + 1, block))
+    if count == 0 or need > count:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    # Long enough for every window of every block (a may be longer than b).
+    padded = np.zeros(max(len(a), len(b)) + 2 * max_shift + block, np.uint32)
     padded[max_shift : max_shift + len(b)] = b
-    valid[max_shift : max_shift + len(b)] = True
-    windows = np.lib.stride_tricks.sliding_window_view(padded, block)
-    masks = np.lib.stride_tricks.sliding_window_view(valid, block)
-    centres, shifts, bers = [], [], []
-    starts = range(0, len(a) - block + 1, block)
-    good = 0
-    for done, start in enumerate(starts):
-        if good + len(starts) - done < need:
-            break
-        # Row k of this slice is shift k - max_shift.
-        rows = windows[start : start + width]
-        inside = masks[start : start + width]
-        errors = np.bitwise_count(rows ^ a[start : start + block][None, :])
-        errors[~inside] = 0
-        overlap = inside.sum(axis=1)
-        ber = errors.sum(axis=1, dtype=np.int64) / np.maximum(1, 32 * overlap)
-        ber[overlap < 0.8 * block] = 1.0
-        k = int(np.argmin(ber))
-        centres.append(start + block / 2)
-        shifts.append(k - max_shift)
-        bers.append(float(ber[k]))
-        good += bers[-1] <= DRIFT_BLOCK_BER
-    return np.array(centres), np.array(shifts, dtype=float), np.array(bers)
+    blocks = a[: count * block].reshape(count, block)
+    first = count if need <= 0 else count - need + 1
+    parts = [_best_shifts(blocks, padded, len(b), max_shift, 0, first)]
+    bad = int(np.count_nonzero(parts[0][1] > DRIFT_BLOCK_BER))
+    if first < count and count - bad >= need:
+        parts.append(_best_shifts(blocks, padded, len(b), max_shift, first, count))
+    shifts = np.concatenate([p[0] for p in parts])
+    bers = np.concatenate([p[1] for p in parts])
+    if need > 0:
+        # Where a block-by-block search stops: after the first block that
+        # leaves too few blocks to line up.
+        good = np.cumsum(bers <= DRIFT_BLOCK_BER)
+        done = np.arange(1, len(bers) + 1)
+        hopeless = np.flatnonzero(good + count - done < need)
+        if len(hopeless):
+            keep = int(hopeless[0]) + 1
+            shifts, bers = shifts[:keep], bers[:keep]
+    centres = np.arange(len(bers)) * block + block / 2
+    return centres, shifts.astype(float), bers
+
+
+def _best_shifts(
+    blocks: np.ndarray,
+    padded: np.ndarray,
+    length: int,
+    max_shift: int,
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks `start` to `stop`: each one's best shift in b and its BER.
+
+    Every shift of every block in one array (blocks x shifts x frames) over
+    `padded`, b (`length` frames) with `max_shift` zeros on either side.
+    """
+    block = blocks.shape[1]
+    width = 2 * max_shift + 1
+    part = blocks[start:stop]
+    step = padded.strides[0]
+    rows = np.lib.stride_tricks.as_strided(
+        padded[start * block :],
+        shape=(stop - start, width, block),
+        strides=(block * step, step, step),
+        writeable=False,
+    )
+    total = np.bitwise_count(rows ^ part[:, None, :]).sum(axis=2, dtype=np.int64)
+    # A padding frame (0) adds its frame of a's popcount: take that out. The
+    # frames of a window outside b are a prefix and a suffix of the block.
+    lead = (np.arange(start, stop) * block)[:, None] + np.arange(width)[None, :]
+    prefix = np.clip(max_shift - lead, 0, block)
+    suffix = np.clip(max_shift + length - lead, 0, block)
+    ones = np.zeros((stop - start, block + 1), dtype=np.int64)
+    np.cumsum(np.bitwise_count(part), axis=1, out=ones[:, 1:])
+    total -= np.take_along_axis(ones, prefix, axis=1)
+    total -= ones[:, -1:] - np.take_along_axis(ones, suffix, axis=1)
+    overlap = np.maximum(0, suffix - prefix)
+    ber = total / np.maximum(1, 32 * overlap)
+    ber[overlap < 0.8 * block] = 1.0
+    k = np.argmin(ber, axis=1)
+    return k - max_shift, ber[np.arange(len(k)), k]
 
 
 def fit_drift(a: np.ndarray, b: np.ndarray, max_shift: int) -> Drift | None:
