@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 M = 1024  # coefficients per frame; frames are 2M samples long, every M
-CANDIDATES = tuple(range(0, M, 64))
-CONTROLS = tuple(range(33, M, 64))  # halfway between the candidates
+CANDIDATES = range(0, M, 64)
+CONTROLS = range(33, M, 64)  # halfway between the candidates
 FRAMES = 6  # frames per excerpt and position
 LOW_HZ = 3000.0
 # a grid: 3 % more coefficients near zero on it than anywhere off it, on
@@ -91,12 +91,17 @@ def mdct(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def framed(signals: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
-    """Frames of 2M samples every M from each offset:
-    (signals, offsets, frames, 2M)."""
-    count = min(FRAMES, (signals.shape[1] - max(offsets) - 2 * M) // M + 1)
-    starts = np.asarray(offsets)[:, None] + np.arange(max(count, 0))[None, :] * M
-    return signals[:, starts[..., None] + _n]
+def framed(signals: np.ndarray, offsets: range, count: int) -> np.ndarray:
+    """Frames of 2M samples every M from each offset (a step dividing M):
+    (signals, offsets, frames, 2M), a view on `signals`."""
+    windows = np.lib.stride_tricks.sliding_window_view(signals, 2 * M, axis=1)
+    s, step, size = windows.strides[0], windows.strides[1], windows.strides[2]
+    return np.lib.stride_tricks.as_strided(
+        windows[:, offsets.start :],
+        shape=(len(signals), len(offsets), count, 2 * M),
+        strides=(s, offsets.step * step, M * step, size),
+        writeable=False,
+    )
 
 
 def hole_rates(
@@ -114,14 +119,16 @@ def _excerpt_grid(
     windows: dict[str, np.ndarray],
     band: slice,
     tiny: float,
-    controls: tuple[int, ...] = CONTROLS,
+    controls: range = CONTROLS,
 ) -> Grid:
     best = NO_GRID
-    frames = framed(signals, CANDIDATES + controls)
+    last = max(CANDIDATES[-1], controls[-1])
+    count = max(0, min(FRAMES, (signals.shape[1] - last - 2 * M) // M + 1))
+    on_grid = framed(signals, CANDIDATES, count)
+    off_grid = framed(signals, controls, count)
     for name, window in windows.items():
-        rates = hole_rates(frames, window, band, tiny)
-        on = float(rates[: len(CANDIDATES)].max())
-        off = float(rates[len(CANDIDATES) :].max())
+        on = float(hole_rates(on_grid, window, band, tiny).max())
+        off = float(hole_rates(off_grid, window, band, tiny).max())
         if on - off > best.on - best.off:
             best = Grid(on, off, name)
     return best
