@@ -148,11 +148,12 @@ def test_a_long_alacs_later_excerpts_come_from_the_same_ffmpeg_run(tmp_path, son
     seconds = 150.0  # the last excerpt starts before the head's end, ends after it
     audio = np.concatenate([song] * 8)[: round(seconds * SR)]
     alac = encode(audio, tmp_path / "long.m4a", "-c:a", "alac")
-    with decode.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS) as reader:
+    with decode.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS, 11025) as reader:
         pcm = b"".join(reader.head_blocks(MAX_SECONDS))
         reader.finish()
         got = reader.excerpts()
-    assert len(pcm) == MAX_SECONDS * SR * 2 * 2
+    assert (reader.head_rate, reader.head_channels) == (11025, 1)
+    assert len(pcm) == MAX_SECONDS * 11025 * 2
     assert reader.duration == seconds
     plain = decode.ffmpeg_excerpts(alac, seconds, SR)
     assert len(got.parts) == len(plain.parts) == decode.EXCERPTS

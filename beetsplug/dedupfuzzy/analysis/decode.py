@@ -134,6 +134,9 @@ class ExcerptReader:
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames  # None: not known before the stream ends
+        # what `head_blocks` gives: the file's own rate and channels here
+        self.head_rate = samplerate
+        self.head_channels = channels
         self._dtype = dtype
         self._starts = excerpt_starts(length, samplerate)
         n = round(EXCERPT_SECONDS * samplerate)
@@ -232,17 +235,30 @@ class SoundFileReader(ExcerptReader):
 
 
 class FfmpegReader(ExcerptReader):
-    """The head streamed from one ffmpeg run as 32-bit stereo PCM (exact
-    for 16- and 24-bit sources, as libsndfile's integer read); excerpts that
-    end after the head are decoded by the same run (seeking inputs joined by
-    concat, into a file read once it ends). A file costs one start-up and
-    one decode of its head, not a second decode of the excerpts in it.
+    """One ffmpeg run decodes the head once for two outputs: 16-bit mono at
+    `head_rate` (`head_blocks`: what Chromaprint works on, resampled by
+    ffmpeg as fpcalc has it, which saves Chromaprint's own resampler, most
+    of its cost), and 32-bit stereo at the file's rate (exact for 16- and
+    24-bit sources, as libsndfile's integer read), streamed to cut the
+    excerpts from. Excerpts that end after the head are decoded by the same
+    run (seeking inputs joined by concat, into a file read once it ends). A
+    file costs one start-up and one decode of its head.
     """
 
     def __init__(
-        self, path: bytes, length: float, samplerate: int, head: float, tmp: str
+        self,
+        path: bytes,
+        length: float,
+        samplerate: int,
+        head: float,
+        head_rate: int,
+        tmp: str,
     ) -> None:
         super().__init__(samplerate, 2, length, "int32")
+        self.head_rate = head_rate
+        self.head_channels = 1
+        self._head_file = os.path.join(tmp, "head.s16")
+        self._finished = False
         self._length = length
         self._head_end = round(head * samplerate)
         # excerpts that end after the head come whole from their own inputs
@@ -256,6 +272,8 @@ class FfmpegReader(ExcerptReader):
         cmd += ["-y", "-t", f"{head:.3f}", "-i", util.syspath(path)]
         outputs = ["-map", "0:a:0", "-ac", "2", "-ar", str(samplerate)]
         outputs += ["-f", "s32le", "pipe:1"]
+        outputs += ["-map", "0:a:0", "-ac", "1", "-ar", str(head_rate)]
+        outputs += ["-f", "s16le", self._head_file]
         if later:
             starts = [self._starts[k] for k in later]
             inputs, joined = _excerpt_inputs(
@@ -289,7 +307,15 @@ class FfmpegReader(ExcerptReader):
                 return
             yield np.frombuffer(data, "<i4", len(data) // 8 * 2).reshape(-1, 2)
 
+    def head_blocks(self, seconds: float) -> Iterator[bytes]:
+        self.finish()
+        with open(self._head_file, "rb") as f:
+            yield f.read(round(seconds * self.head_rate) * 2)
+
     def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
         for block in self._head(self._head_end):
             self._cut(block)
         if self._proc.wait() != 0:
@@ -376,13 +402,13 @@ def open_reader(path: bytes, length: float) -> Iterator[ExcerptReader | None]:
 
 @contextmanager
 def open_ffmpeg_reader(
-    path: bytes, length: float, samplerate: int, head: float
+    path: bytes, length: float, samplerate: int, head: float, head_rate: int
 ) -> Iterator[ExcerptReader]:
-    """An `ExcerptReader` whose head (the first `head` seconds) and excerpts
-    come from one ffmpeg run, for what libsndfile does not read (ALAC,
-    WavPack, APE...); its start-up is most of a short file's cost."""
+    """An `ExcerptReader` whose head (the first `head` seconds, mono at
+    `head_rate`) and excerpts come from one ffmpeg run, for what libsndfile
+    does not read (ALAC, WavPack, APE...)."""
     with tempfile.TemporaryDirectory(prefix="dedupfuzzy-") as tmp:
-        reader = FfmpegReader(path, length, samplerate, head, tmp)
+        reader = FfmpegReader(path, length, samplerate, head, head_rate, tmp)
         try:
             yield reader
         finally:

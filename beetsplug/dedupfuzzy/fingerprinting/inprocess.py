@@ -66,6 +66,7 @@ def fingerprint_and_analyse(
         open_ffmpeg_reader,
         open_reader,
     )
+    from .excerpts import RATE as CHROMAPRINT_RATE
 
     if not chromaprint_available():
         return None
@@ -81,7 +82,9 @@ def fingerprint_and_analyse(
     # for both, its start-up paid once instead of once for fpcalc and once
     # for the excerpts
     try:
-        with open_ffmpeg_reader(path, length, samplerate, MAX_SECONDS) as reader:
+        with open_ffmpeg_reader(
+            path, length, samplerate, MAX_SECONDS, CHROMAPRINT_RATE
+        ) as reader:
             return _from_reader(path, length, reader)
     except DecodeError:
         return None  # fpcalc and analyse_file say what is wrong
@@ -97,7 +100,7 @@ def _from_reader(
     from ..analysis.decode import DecodeError
 
     fingerprint = _fingerprint(
-        reader.samplerate, reader.channels, reader.head_blocks(MAX_SECONDS)
+        reader.head_rate, reader.head_channels, reader.head_blocks(MAX_SECONDS)
     )
     if fingerprint is None:
         return None
