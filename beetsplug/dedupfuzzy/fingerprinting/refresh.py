@@ -68,7 +68,8 @@ def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
 
 
 def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
-    return blockindex.sketch(frames, similarity.is_informative(frames))
+    head = similarity.head(frames)
+    return blockindex.sketch(head, similarity.is_informative(head))
 
 
 def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:

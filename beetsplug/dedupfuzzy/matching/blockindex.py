@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import repetition as rep
+from .similarity import head
 
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
 KEYS_PER_TRACK = 48
 
 
@@ -64,13 +65,14 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
-    """Return the bottom-k sketch of a fingerprint's frames.
+    """Return the bottom-k sketch of a fingerprint's head (`similarity.head`).
 
     A fingerprint without enough information (silence, a steady tone) gets
     an empty sketch: it is never a candidate for anything.
     """
     if not informative or len(frames) == 0:
         return EMPTY
+    frames = head(frames)
     hashes = _mix(frames)
     # Only the smallest hashes matter: sort a few of them, not every frame.
     few = min(len(hashes), 4 * KEYS_PER_TRACK)
