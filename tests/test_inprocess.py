@@ -98,6 +98,25 @@ def test_excerpts_cut_from_the_head_equal_a_plain_read(files, head):
         assert np.array_equal(mine, theirs)
 
 
+def test_a_24_bit_file_read_as_integers_gives_libsndfiles_floats_and_16_bits(files):
+    """24-bit samples are read as int32: the excerpts are the floats a float
+    read gives, the head the 16 bits libsndfile's own 16-bit read gives."""
+    import soundfile
+
+    path = files["hires"]
+    floats, rate = soundfile.read(path.decode(), dtype="float32", always_2d=True)
+    shorts, _ = soundfile.read(path.decode(), dtype="int16", always_2d=True)
+    with decode.open_reader(path, SECONDS) as reader:
+        assert reader is not None
+        head = np.frombuffer(b"".join(reader.head_blocks(5.0)), "<i2")
+        got = reader.excerpts()
+    assert np.array_equal(head.reshape(-1, 2), shorts[: round(5.0 * rate)])
+    starts = decode.excerpt_starts(SECONDS, rate)
+    n = round(decode.EXCERPT_SECONDS * rate)
+    for start, part in zip(starts, got.parts, strict=True):
+        assert np.array_equal(part, floats[start : start + n])
+
+
 def test_the_head_is_the_files_first_samples(files, song):
     with decode.open_reader(files["cd"], SECONDS) as reader:
         assert reader is not None
@@ -121,6 +140,26 @@ def test_alac_takes_one_ffmpeg_run_for_both(tmp_path, song):
     assert found is not None and found.shift == 0
     assert similarity_from_ber(found.bit_error_rate) > 0.95
     assert analysis.ok and analysis == analyse_file(alac, SECONDS, SR)
+
+
+def test_a_long_alacs_later_excerpts_come_from_the_same_ffmpeg_run(tmp_path, song):
+    """Excerpts after the fingerprint's two minutes are decoded by the same
+    ffmpeg run: every excerpt equals a separate read's."""
+    seconds = 150.0  # the last excerpt starts before the head's end, ends after it
+    audio = np.concatenate([song] * 8)[: round(seconds * SR)]
+    alac = encode(audio, tmp_path / "long.m4a", "-c:a", "alac")
+    with decode.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS) as reader:
+        pcm = b"".join(reader.head_blocks(MAX_SECONDS))
+        reader.finish()
+        got = reader.excerpts()
+    assert len(pcm) == MAX_SECONDS * SR * 2 * 2
+    assert reader.duration == seconds
+    plain = decode.ffmpeg_excerpts(alac, seconds, SR)
+    assert len(got.parts) == len(plain.parts) == decode.EXCERPTS
+    last = decode.excerpt_starts(seconds, SR)[-1]
+    assert last < MAX_SECONDS * SR < last + len(got.parts[-1])
+    for mine, theirs in zip(got.parts, plain.parts, strict=True):
+        assert np.array_equal(mine, theirs)
 
 
 def test_what_ffmpeg_cannot_read_goes_to_fpcalc_which_names_it(tmp_path):

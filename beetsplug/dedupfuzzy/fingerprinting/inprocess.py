@@ -7,12 +7,14 @@ are streamed to libchromaprint through pyacoustid's public
 `acoustid.fingerprint` (the same algorithm over the same span as fpcalc; the
 two fingerprints differ in about one bit in 10,000, far below what matching
 notices), and the excerpts that fall inside them are cut on the way. That
-saves fpcalc's process and the excerpts' second decode.
+saves fpcalc's process and the excerpts' second decode. Other formats (ALAC,
+WavPack, APE) and files without `soundfile` are streamed the same way from
+one ffmpeg run, which also decodes the excerpts after the first two minutes.
 
-Anything this path cannot do (no libchromaprint, no soundfile, a format
-libsndfile does not read, a fingerprint Chromaprint cannot make) returns
-None, and the caller runs fpcalc and `analyse_file` as before, so fpcalc
-still names what is wrong with a bad file.
+Anything this path cannot do (no libchromaprint, a file ffmpeg cannot
+decode, a fingerprint Chromaprint cannot make) returns None, and the caller
+runs fpcalc and `analyse_file` as before, so fpcalc still names what is
+wrong with a bad file.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..analysis import UNKNOWN
 from ..analysis.verdict import Analysis
 from .fpcalc import MAX_SECONDS, FpcalcResult
+
+if TYPE_CHECKING:
+    from ..analysis.decode import ExcerptReader
 
 log = logging.getLogger("beets")
 
@@ -54,58 +60,57 @@ def fingerprint_and_analyse(
 ) -> tuple[FpcalcResult, Analysis] | None:
     """The file's fingerprint and verdict from one read, or None when this
     path cannot give the fingerprint."""
-    from ..analysis import analyse_excerpts
-    from ..analysis.decode import READ_ERRORS, DecodeError, open_reader
+    from ..analysis.decode import (
+        READ_ERRORS,
+        DecodeError,
+        open_ffmpeg_reader,
+        open_reader,
+    )
 
     if not chromaprint_available():
         return None
     try:
         with open_reader(path, length) as reader:
-            if reader is None:
-                return _by_ffmpeg(path, length, samplerate)
-            result = _fingerprint(
-                path,
-                reader.samplerate,
-                reader.channels,
-                reader.head_blocks(MAX_SECONDS),
-                reader.frames / reader.samplerate,
-            )
-            if result is None:
-                return None
-            try:
-                excerpts = reader.excerpts()
-            except DecodeError as exc:
-                return result, Analysis(UNKNOWN, error=str(exc))
+            if reader is not None:
+                return _from_reader(path, length, reader)
     except READ_ERRORS:
         return None
-    return result, analyse_excerpts(path, length, excerpts)
-
-
-def _by_ffmpeg(
-    path: bytes, length: float, samplerate: int
-) -> tuple[FpcalcResult, Analysis] | None:
-    """Both from one ffmpeg run, for what libsndfile does not read (ALAC,
-    WavPack, APE...): its start-up is most of the cost, paid once instead of
-    once for fpcalc and once for the excerpts."""
-    from ..analysis import analyse_excerpts
-    from ..analysis.decode import DecodeError, ffmpeg_excerpts_and_head
-
     if not samplerate:
         return None
+    # what libsndfile does not read (ALAC, WavPack, APE...): one ffmpeg run
+    # for both, its start-up paid once instead of once for fpcalc and once
+    # for the excerpts
     try:
-        excerpts, pcm = ffmpeg_excerpts_and_head(path, length, samplerate, MAX_SECONDS)
+        with open_ffmpeg_reader(path, length, samplerate, MAX_SECONDS) as reader:
+            return _from_reader(path, length, reader)
     except DecodeError:
         return None  # fpcalc and analyse_file say what is wrong
-    duration = length or len(pcm) / (4 * samplerate)
-    result = _fingerprint(path, samplerate, 2, iter([pcm]), duration)
-    if result is None:
+
+
+def _from_reader(
+    path: bytes, length: float, reader: ExcerptReader
+) -> tuple[FpcalcResult, Analysis] | None:
+    """The fingerprint of the reader's head, then the verdict on its
+    excerpts; None when Chromaprint gives no fingerprint (fpcalc is then
+    asked). DecodeError when the reader could not read the file."""
+    from ..analysis import analyse_excerpts
+    from ..analysis.decode import DecodeError
+
+    fingerprint = _fingerprint(
+        reader.samplerate, reader.channels, reader.head_blocks(MAX_SECONDS)
+    )
+    if fingerprint is None:
         return None
+    reader.finish()
+    result = FpcalcResult(path, duration=reader.duration, fingerprint=fingerprint)
+    try:
+        excerpts = reader.excerpts()
+    except DecodeError as exc:
+        return result, Analysis(UNKNOWN, error=str(exc))
     return result, analyse_excerpts(path, length, excerpts)
 
 
-def _fingerprint(
-    path: bytes, samplerate: int, channels: int, blocks: Iterator, duration: float
-) -> FpcalcResult | None:
+def _fingerprint(samplerate: int, channels: int, blocks: Iterator) -> str | None:
     """libchromaprint's fingerprint of the first `MAX_SECONDS` of `blocks`
     (16-bit PCM), as fpcalc would give it, or None (fpcalc is then asked)."""
     import acoustid
@@ -114,10 +119,8 @@ def _fingerprint(
         compressed = acoustid.fingerprint(samplerate, channels, blocks, MAX_SECONDS)
     except acoustid.FingerprintGenerationError:
         return None
-    fingerprint = _text(compressed)
-    if not fingerprint:  # too short: fpcalc says so in its words
-        return None
-    return FpcalcResult(path, duration=duration, fingerprint=fingerprint)
+    # too short gives nothing: fpcalc says so in its words
+    return _text(compressed) or None
 
 
 def _text(compressed: bytes | str) -> str:
