@@ -79,12 +79,12 @@ def track_of(
 
 def sketch_texts(prints: list[str]) -> list[str]:
     """The stored form of each fingerprint's sketch (runs in worker processes)."""
-    texts = []
-    for fingerprint in prints:
-        frames = fingerprints.frames_of_fingerprint(fingerprint)
-        s = blockindex.EMPTY if frames is None else fingerprints.sketch_of(frames)
-        texts.append(blockindex.encode_sketch(s))
-    return texts
+    frames = [fingerprints.frames_of_fingerprint(f) for f in prints]
+    made = iter(fingerprints.sketches_of([f for f in frames if f is not None]))
+    return [
+        blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
+        for f in frames
+    ]
 
 
 def load_sketches(

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 
 from beets import util
 
+from ..matching.similarity import HEAD_SECONDS
+
 FPCALC_ENVVAR = "FPCALC"
-MAX_SECONDS = 120
+# fpcalc reads the head matching compares.
+MAX_SECONDS = HEAD_SECONDS
 INSTALL_HINT = (
     "fpcalc (Chromaprint) is not installed: install it with "
     "'apt-get install libchromaprint-tools' (Debian/Ubuntu), "

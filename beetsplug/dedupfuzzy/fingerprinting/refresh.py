@@ -68,7 +68,13 @@ def frames_of_fingerprint(fingerprint: str) -> np.ndarray | None:
 
 
 def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
-    return blockindex.sketch(frames, similarity.is_informative(frames))
+    return sketches_of([frames])[0]
+
+
+def sketches_of(prints: Sequence[np.ndarray]) -> list[blockindex.Sketch]:
+    """The sketches of fingerprints' frames (empty where uninformative)."""
+    heads = [similarity.head(f) for f in prints]
+    return blockindex.sketch_many(heads, [similarity.is_informative(h) for h in heads])
 
 
 def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import repetition as rep
+from .similarity import head
 
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
 KEYS_PER_TRACK = 48
 
 
@@ -64,14 +65,44 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
-    """Return the bottom-k sketch of a fingerprint's frames.
+    """Return the bottom-k sketch of a fingerprint's head (`similarity.head`).
 
     A fingerprint without enough information (silence, a steady tone) gets
     an empty sketch: it is never a candidate for anything.
     """
-    if not informative or len(frames) == 0:
-        return EMPTY
+    return sketch_many([frames], [informative])[0]
+
+
+def sketch_many(
+    prints: Sequence[np.ndarray], informative: Sequence[bool]
+) -> list[Sketch]:
+    """`sketch` of many fingerprints: the hashes, bit profiles and repetition
+    profiles of all of them computed together (a first run sketches every
+    track, and numpy's cost per call outweighs one track's arithmetic)."""
+    taken = [
+        head(f) if ok and len(f) else None
+        for f, ok in zip(prints, informative, strict=True)
+    ]
+    heads = [h for h in taken if h is not None]
+    if not heads:
+        return [EMPTY] * len(prints)
+    lengths = np.array([len(h) for h in heads], dtype=np.int64)
+    frames = np.concatenate(heads)
     hashes = _mix(frames)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    profiles = _bit_profiles(frames, starts, lengths)
+    repetitions = rep.repetition_profiles(heads)
+    made = iter(
+        Sketch(*_bottom_k(hashes[start : start + n]), profile, repetition)
+        for start, n, profile, repetition in zip(
+            starts.tolist(), lengths.tolist(), profiles, repetitions, strict=True
+        )
+    )
+    return [EMPTY if h is None else next(made) for h in taken]
+
+
+def _bottom_k(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The `KEYS_PER_TRACK` smallest distinct hashes and their first positions."""
     # Only the smallest hashes matter: sort a few of them, not every frame.
     few = min(len(hashes), 4 * KEYS_PER_TRACK)
     idx = np.argpartition(hashes, few - 1)[:few] if few < len(hashes) else None
@@ -90,19 +121,23 @@ def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
         # Few distinct values among many frames: take them all.
         values, where = np.unique(hashes, return_index=True)
         chosen = where[:KEYS_PER_TRACK]
-    return Sketch(
-        hashes[chosen],
-        chosen.astype(np.int32),
-        bit_profile(frames),
-        rep.repetition_profile(frames),
-    )
+    return hashes[chosen], chosen.astype(np.int32)
 
 
 def bit_profile(frames: np.ndarray) -> np.ndarray:
     """The share of frames in which each of the 32 bits is set (float32[32])."""
+    frames = np.asarray(frames)
+    return _bit_profiles(frames, np.zeros(1, np.int64), np.array([len(frames)]))[0]
+
+
+def _bit_profiles(
+    frames: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
+    """`bit_profile` of each run of `frames` (runs at `starts`, non-empty)."""
     raw = np.ascontiguousarray(frames, dtype="<u4").view(np.uint8)
     bits = np.unpackbits(raw, bitorder="little").reshape(-1, 32)
-    return (bits.sum(axis=0, dtype=np.int32) / max(1, len(frames))).astype(np.float32)
+    ones = np.add.reduceat(bits, starts, axis=0, dtype=np.int32)
+    return (ones / np.maximum(1, lengths)[:, None]).astype(np.float32)
 
 
 def encode_sketch(s: Sketch) -> str:

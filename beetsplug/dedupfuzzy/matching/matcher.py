@@ -27,9 +27,10 @@ from .similarity import (
     MAX_SPEED_ERROR,
     MIN_FRAMES,
     Alignment,
-    align,
     align_drifting,
-    fit_drift,
+    align_many,
+    fit_drift_many,
+    head,
     seconds_to_frames,
 )
 
@@ -136,11 +137,13 @@ class Verifier:
                 for a, b, hints in pairs
                 if frozenset((a, b)) not in self._cache and not self.distinct(a, b)
             ]
-            aligned = []
-            for a_id, b_id, hints in pending:
-                found = self._head(a_id, b_id, hints)
-                if not self.head_decides(found):
-                    aligned.append((self.tracks[a_id], self.tracks[b_id], found))
+            aligned = [
+                (self.tracks[a_id], self.tracks[b_id], found)
+                for (a_id, b_id, _), found in zip(
+                    pending, self.align_heads(pending), strict=True
+                )
+                if not self.head_decides(found)
+            ]
             self.endings.choose_playback(aligned)
             self.audio.prefetch(
                 need
@@ -173,12 +176,6 @@ class Verifier:
             and self.lengths_agree(self.tracks[a_id], self.tracks[b_id])
         )
 
-    def align_head(
-        self, a_id: int, b_id: int, hints: Sequence[int]
-    ) -> Alignment | None:
-        """The pair's head alignment (computed elsewhere: `workers`)."""
-        return self._head(a_id, b_id, hints)
-
     def put_head(self, a_id: int, b_id: int, found: Alignment | None) -> None:
         """An alignment computed by a worker, used by `verify`."""
         self._heads[(a_id, b_id)] = found
@@ -194,45 +191,84 @@ class Verifier:
         self._heads.clear()
 
     def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
-        """The best alignment of the two stored fingerprints (memoised).
+        """The best alignment of the two stored fingerprints (memoised)."""
+        return self.align_heads([(a_id, b_id, hints)])[0]
+
+    def align_heads(
+        self, pairs: Sequence[tuple[int, int, Sequence[int]]]
+    ) -> list[Alignment | None]:
+        """The head alignments of many pairs, computed together (memoised).
 
         A straight shift first; when that is not convincing, a drifting one
         (an off-speed copy), as long as there is audio to confirm it with.
         """
-        if (a_id, b_id) in self._heads:
-            return self._heads[(a_id, b_id)]
+        todo: dict[tuple[int, int], tuple[Sequence[int], np.ndarray, np.ndarray]] = {}
+        for a_id, b_id, hints in pairs:
+            if (a_id, b_id) in self._heads or (a_id, b_id) in todo:
+                continue
+            heads = self._heads_of(a_id, b_id)
+            if heads is None:
+                self._heads[(a_id, b_id)] = None
+            else:
+                todo[(a_id, b_id)] = (hints, *heads)
+        if todo:
+            found = self._align_all(list(todo.values()))
+            self._heads.update(zip(todo, found, strict=True))
+        return [self._heads[(a_id, b_id)] for a_id, b_id, _ in pairs]
+
+    def _heads_of(self, a_id: int, b_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The two heads to align, or None when the pair cannot match."""
         a, b = self.tracks[a_id], self.tracks[b_id]
-        found: Alignment | None = None
-        fa = fb = None
-        if self.lengths_agree(a, b) and not (
+        if not self.lengths_agree(a, b) or (
             (a.sketch is not None and a.sketch.empty)
             or (b.sketch is not None and b.sketch.empty)
         ):
-            fa, fb = self.frames_of(a_id), self.frames_of(b_id)
-        if fa is not None and fb is not None:
-            # Short tracks cannot offer the configured overlap; demand most
-            # of what they have, and never less than a few seconds.
-            need = max(
-                MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb))))
+            return None
+        fa, fb = self.frames_of(a_id), self.frames_of(b_id)
+        if fa is None or fb is None:
+            return None
+        return head(fa), head(fb)
+
+    def _align_all(
+        self, todo: list[tuple[Sequence[int], np.ndarray, np.ndarray]]
+    ) -> list[Alignment | None]:
+        # Short tracks cannot offer the configured overlap; demand most of
+        # what they have, and never less than a few seconds.
+        need = [
+            max(MIN_FRAMES, min(self.min_overlap, int(0.8 * min(len(fa), len(fb)))))
+            for _, fa, fb in todo
+        ]
+        found = align_many(
+            [(fa, fb, hints) for hints, fa, fb in todo],
+            max_shift=self.max_shift,
+            min_overlaps=need,
+        )
+
+        def weak(k: int) -> bool:
+            return (
+                found[k] is None or found[k].similarity < self.settings.auto_threshold
             )
-            found = align(
-                fa, fb, max_shift=self.max_shift, min_overlap=need, hints=hints
-            )
-            if hints and (
-                found is None or found.similarity < self.settings.auto_threshold
+
+        # A key that recurs (a chorus) can hint at the wrong shift.
+        again = [k for k, (hints, _, _) in enumerate(todo) if hints and weak(k)]
+        plain = align_many(
+            [(todo[k][1], todo[k][2], ()) for k in again],
+            max_shift=self.max_shift,
+            min_overlaps=[need[k] for k in again],
+        )
+        for k, other in zip(again, plain, strict=True):
+            if other is not None and (
+                found[k] is None or other.similarity > found[k].similarity
             ):
-                # A key that recurs (a chorus) can hint at the wrong shift.
-                plain = align(fa, fb, max_shift=self.max_shift, min_overlap=need)
-                if plain is not None and (
-                    found is None or plain.similarity > found.similarity
-                ):
-                    found = plain
-            weak = found is None or found.similarity < self.settings.auto_threshold
-            if weak and self.audio is not None:
-                drift = fit_drift(fa, fb, self.max_shift)
+                found[k] = other
+        if self.audio is not None:
+            drifting = [k for k in range(len(todo)) if weak(k)]
+            drifts = fit_drift_many(
+                [(todo[k][1], todo[k][2]) for k in drifting], self.max_shift
+            )
+            for k, drift in zip(drifting, drifts, strict=True):
                 if drift is not None and drift.is_speed_error:
-                    found = align_drifting(fa, fb, drift) or found
-        self._heads[(a_id, b_id)] = found
+                    found[k] = align_drifting(todo[k][1], todo[k][2], drift) or found[k]
         return found
 
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:

@@ -64,29 +64,50 @@ def repetition_profile(frames: np.ndarray) -> np.ndarray | None:
     start plus the longest lag with the frame a lag later; the BER of those
     pairs, per lag, is the quarter's row.
     """
-    n = len(frames)
-    if n <= MIN_FRAMES:  # at MIN_FRAMES the last quarter's longest lag is empty
-        return None
-    frames = np.asarray(frames, dtype=np.uint32)
+    return repetition_profiles([frames])[0]
+
+
+def repetition_profiles(prints: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """`repetition_profile` of many fingerprints, computed together.
+
+    The long enough ones are laid end to end, each followed by `longest`
+    zero frames, so a frame's partner a lag later is its own track's (or a
+    zero past its end: such pairs lie outside every quarter).
+    """
     longest = int(LAGS[-1])
-    padded = np.concatenate([frames, np.zeros(longest, np.uint32)])
-    # Running sums of changed bits per lag (pairs past the end count 0); one
-    # slice per lag, not a gather of every (frame, lag) pair: a third of the
-    # cost, and a first run profiles every track.
-    totals = np.zeros((len(LAGS), n + 1), np.int64)
+    usable = [k for k, f in enumerate(prints) if len(f) > MIN_FRAMES]
+    found: list[np.ndarray | None] = [None] * len(prints)
+    if not usable:
+        return found
+    n = np.array([len(prints[k]) for k in usable], dtype=np.int64)
+    base = np.concatenate([[0], np.cumsum(n + longest)[:-1]])
+    laid = np.zeros(int((n + longest).sum()) + longest, np.uint32)
+    for k, at in zip(usable, base.tolist(), strict=True):
+        laid[at : at + len(prints[k])] = prints[k]
+    # Running sums of changed bits per lag, one slice per lag.
+    size = len(laid) - longest
+    totals = np.zeros((len(LAGS), size + 1), np.int64)
     for row, lag in enumerate(LAGS.tolist()):
-        changed = np.bitwise_count(frames ^ padded[lag : lag + n])
+        changed = np.bitwise_count(laid[:size] ^ laid[lag : lag + size])
         np.cumsum(changed, dtype=np.int64, out=totals[row, 1:])
-    rows = np.arange(len(LAGS))[None, :]
-    starts = (np.arange(PARTS) * n // PARTS)[:, None]
-    stops = np.minimum(n, (np.arange(1, PARTS + 1) * n // PARTS + longest))[:, None]
-    stops = stops - LAGS[None, :]
-    ber = (totals[rows, stops] - totals[rows, starts]) / (32.0 * (stops - starts))
-    mean = ber.mean(axis=1, keepdims=True)
-    spread = ber.std(axis=1, keepdims=True)
+    parts = np.arange(PARTS)[None, :, None]
+    length = n[:, None, None]
+    starts = parts * length // PARTS
+    stops = np.minimum(length, (parts + 1) * length // PARTS + longest)
+    stops = stops - LAGS[None, None, :]
+    offset = base[:, None, None]
+    rows = np.arange(len(LAGS))[None, None, :]
+    ber = (totals[rows, offset + stops] - totals[rows, offset + starts]) / (
+        32.0 * (stops - starts)
+    )
+    mean = ber.mean(axis=2, keepdims=True)
+    spread = ber.std(axis=2, keepdims=True)
     z = np.where(spread > 0, (ber - mean) / np.where(spread > 0, spread, 1), 0.0)
-    z = np.clip(z.ravel(), -_CLIP, _CLIP)
-    return (z / np.sqrt(DIMS)).astype(np.float32)
+    z = np.clip(z.reshape(len(usable), DIMS), -_CLIP, _CLIP)
+    profiles = (z / np.sqrt(DIMS)).astype(np.float32)
+    for k, profile in zip(usable, profiles, strict=True):
+        found[k] = profile
+    return found
 
 
 def encode(profile: np.ndarray) -> bytes:

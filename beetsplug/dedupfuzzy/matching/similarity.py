@@ -9,12 +9,19 @@ identical frames, 0 for frames as unrelated as random bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import shifts
+
 FRAME_SECONDS = 4096 / 3 / 11025
+# What matching compares is a fingerprint's head: the stretch fpcalc stores
+# (its first two minutes). A fingerprint of a whole track (an adopted one)
+# is compared on the same stretch; its ends serve the ending check.
+HEAD_SECONDS = 120
+HEAD_FRAMES = int(np.ceil(HEAD_SECONDS / FRAME_SECONDS))
 
 # A fingerprint whose frames barely change (digital silence, a steady tone)
 # says nothing about which recording it is: it would match everything.
@@ -27,6 +34,11 @@ COARSE_STEP = 4
 
 def seconds_to_frames(seconds: float) -> int:
     return int(round(seconds / FRAME_SECONDS))
+
+
+def head(frames: np.ndarray) -> np.ndarray:
+    """The frames matching compares (`HEAD_SECONDS`)."""
+    return frames[:HEAD_FRAMES]
 
 
 def is_informative(frames: np.ndarray) -> bool:
@@ -80,82 +92,6 @@ class Alignment:
         return similarity_from_ber(self.bit_error_rate)
 
 
-def _score_many(
-    a: np.ndarray, b: np.ndarray, shifts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bit error rate and informative overlap of `a` against `b` at each shift.
-
-    All shifts at once: row k pairs every frame of `a` with `b` at shift k,
-    on a zero-padded copy of b; a frame counts where both copies hold it
-    and it is no repeat in both (frames inside a constant run in both copies,
-    silence, prove nothing), the first frame of an overlap always. A shift
-    overlapping fewer than two frames scores BER 1 over nothing.
-    """
-    n, m = len(a), len(b)
-    low, high = int(shifts.min()), int(shifts.max())
-    # padded[p] is b[p + low] (zero outside b); row k starts at shift k - low.
-    padded = np.zeros(n + high - low + 1, dtype=np.uint32)
-    src_start, src_stop = max(0, low), min(m, n + high)
-    if src_stop > src_start:
-        padded[src_start - low : src_stop - low] = b[src_start:src_stop]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n)[shifts - low]
-    column = np.arange(n)
-    starts = np.maximum(0, -shifts)
-    stops = np.minimum(n, m - shifts)
-    inside = (column[None, :] >= starts[:, None]) & (column[None, :] < stops[:, None])
-    moving = np.empty(windows.shape, dtype=bool)
-    moving[:, 0] = True
-    np.not_equal(windows[:, 1:], windows[:, :-1], out=moving[:, 1:])
-    moving[:, 1:] |= (a[1:] != a[:-1])[None, :]
-    rows = np.flatnonzero(stops > starts)
-    moving[rows, starts[rows]] = True
-    moving &= inside
-    overlap = moving.sum(axis=1)
-    errors = np.bitwise_count(windows ^ a[None, :])
-    errors[~moving] = 0
-    total = errors.sum(axis=1, dtype=np.int64)
-    ber = np.where(overlap > 0, total / (32.0 * np.maximum(1, overlap)), 1.0)
-    short = stops - starts < 2
-    ber[short] = 1.0
-    overlap[short] = 0
-    return ber, overlap
-
-
-def _coarse_shifts(
-    a: np.ndarray, b: np.ndarray, max_shift: int, keep: int
-) -> list[int]:
-    """The `keep` most promising shifts, all tried at once on a padded copy of b.
-
-    Pairs every frame of `a` with `b` at each shift in one 2-D array (a view,
-    not a copy); padding frames count as neither errors nor overlap. Every
-    `COARSE_STEP`-th frame of a long fingerprint is enough to rank the shifts
-    (the few kept are then scored on every frame).
-    """
-    n = len(a)
-    step = COARSE_STEP if n >= COARSE_STEP * MIN_FRAMES else 1
-    width = 2 * max_shift + 1
-    padded = np.zeros(n + 2 * max_shift + len(b), dtype=np.uint32)
-    padded[max_shift : max_shift + len(b)] = b
-    sampled_a = a[::step]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n)[:width, ::step]
-    total = np.bitwise_count(windows ^ sampled_a[None, :]).sum(axis=1, dtype=np.int64)
-    # A padding frame (0) adds its frame of a's popcount: take that out. Row
-    # r holds b from a's frame max_shift - r on, for len(b) frames: in
-    # sampled columns, [prefix, suffix).
-    rows = np.arange(width)
-    prefix = np.clip(-((rows - max_shift) // step), 0, len(sampled_a))
-    suffix = np.clip(-((rows - max_shift - len(b)) // step), 0, len(sampled_a))
-    ones = np.zeros(len(sampled_a) + 1, dtype=np.int64)
-    np.cumsum(np.bitwise_count(sampled_a), out=ones[1:])
-    total -= ones[prefix] + ones[-1] - ones[suffix]
-    sampled = np.maximum(0, suffix - prefix)
-    ber = total / np.maximum(1, 32 * sampled)
-    ber[sampled * step < MIN_FRAMES] = 1.0
-    order = np.argsort(ber, kind="stable")[:keep]
-    # Row k of the window array is shift k - max_shift.
-    return [int(k) - max_shift for k in order]
-
-
 def align(
     a: np.ndarray,
     b: np.ndarray,
@@ -173,28 +109,69 @@ def align(
     shorter than `min_overlap` frames are not considered: a short overlap
     proves nothing. Returns None when no shift qualifies.
     """
-    hints = [h for h in hints if abs(h) <= max_shift]
-    if not hints and len(a) and len(b):
-        hints = _coarse_shifts(a, b, max_shift, keep=3)
-        hint_radius = 1
-    shifts = sorted(
+    return align_many(
+        [(a, b, hints)],
+        max_shift=max_shift,
+        min_overlaps=[min_overlap],
+        hint_radius=hint_radius,
+    )[0]
+
+
+def align_many(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray, Iterable[int]]],
+    *,
+    max_shift: int,
+    min_overlaps: Sequence[int],
+    hint_radius: int = 2,
+) -> list[Alignment | None]:
+    """`align` for many pairs (a, b, hints) at once (see `shifts`)."""
+    tried: list[list[int]] = []
+    unhinted: dict[int, list[int]] = {1: [], COARSE_STEP: []}
+    for k, (a, b, hints) in enumerate(pairs):
+        near = [h for h in hints if abs(h) <= max_shift]
+        tried.append(_around(near, hint_radius, max_shift))
+        if not near and len(a) and len(b):
+            step = COARSE_STEP if len(a) >= COARSE_STEP * MIN_FRAMES else 1
+            unhinted[step].append(k)
+    for step, ks in unhinted.items():
+        if ks:
+            best = shifts.coarse_shifts(
+                [pairs[k][:2] for k in ks], max_shift, 3, step, MIN_FRAMES
+            )
+            for k, row in zip(ks, best.tolist(), strict=True):
+                tried[k] = _around(row, 1, max_shift)
+    found: list[Alignment | None] = [None] * len(pairs)
+    scored = [k for k in range(len(pairs)) if tried[k]]
+    if not scored:
+        return found
+    # Each pair's shifts in ascending order, the last repeated to fill the
+    # row (a repeat never wins: the first of equal BERs does).
+    most = max(len(tried[k]) for k in scored)
+    grid = np.array([tried[k] + tried[k][-1:] * (most - len(tried[k])) for k in scored])
+    bers, overlaps = shifts.score_shifts(
+        [pairs[k][:2] for k in scored], grid, max_shift
+    )
+    ok = overlaps >= np.array([min_overlaps[k] for k in scored])[:, None]
+    # The lowest BER; among equals, the smallest shift.
+    best = np.argmin(np.where(ok, bers, np.inf), axis=1)
+    for row, (k, c) in enumerate(zip(scored, best.tolist(), strict=True)):
+        if ok[row, c]:
+            found[k] = Alignment(
+                float(bers[row, c]), int(grid[row, c]), int(overlaps[row, c])
+            )
+    return found
+
+
+def _around(centres: Iterable[int], radius: int, max_shift: int) -> list[int]:
+    """The shifts within `radius` of the centres, in range, ascending."""
+    return sorted(
         {
             s
-            for h in hints
-            for s in range(h - hint_radius, h + hint_radius + 1)
+            for c in centres
+            for s in range(c - radius, c + radius + 1)
             if abs(s) <= max_shift
         }
     )
-    if not shifts:
-        return None
-    tried = np.array(shifts)
-    bers, overlaps = _score_many(a, b, tried)
-    qualified = np.flatnonzero(overlaps >= min_overlap)
-    if not len(qualified):
-        return None
-    # The lowest BER; among equals, the smallest shift.
-    k = int(qualified[np.argmin(bers[qualified])])
-    return Alignment(float(bers[k]), int(tried[k]), int(overlaps[k]))
 
 
 # Off-speed copies (a turntable or tape running a fraction of a percent fast
@@ -228,104 +205,75 @@ class Drift:
         return MIN_SPEED_ERROR <= abs(self.speed - 1.0) <= MAX_SPEED_ERROR
 
 
-def block_shifts(
-    a: np.ndarray,
-    b: np.ndarray,
-    max_shift: int,
-    block: int = DRIFT_BLOCK,
-    need: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each block of `a`: its centre, its best shift in `b` and that BER.
-
-    With `need`, stops as soon as fewer than `need` blocks could line up
-    (BER within `DRIFT_BLOCK_BER`): most pairs of different songs are told
-    apart by their first blocks, so those are scored first, all at once,
-    and the rest only when enough of them could still line up.
-    """
-    count = len(range(0, len(a) - block + 1, block))
-    if count == 0 or need > count:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    # Long enough for every window of every block (a may be longer than b).
-    padded = np.zeros(max(len(a), len(b)) + 2 * max_shift + block, np.uint32)
-    padded[max_shift : max_shift + len(b)] = b
-    blocks = a[: count * block].reshape(count, block)
-    first = count if need <= 0 else count - need + 1
-    parts = [_best_shifts(blocks, padded, len(b), max_shift, 0, first)]
-    bad = int(np.count_nonzero(parts[0][1] > DRIFT_BLOCK_BER))
-    if first < count and count - bad >= need:
-        parts.append(_best_shifts(blocks, padded, len(b), max_shift, first, count))
-    shifts = np.concatenate([p[0] for p in parts])
-    bers = np.concatenate([p[1] for p in parts])
-    if need > 0:
-        # Where a block-by-block search stops: after the first block that
-        # leaves too few blocks to line up.
-        good = np.cumsum(bers <= DRIFT_BLOCK_BER)
-        done = np.arange(1, len(bers) + 1)
-        hopeless = np.flatnonzero(good + count - done < need)
-        if len(hopeless):
-            keep = int(hopeless[0]) + 1
-            shifts, bers = shifts[:keep], bers[:keep]
-    centres = np.arange(len(bers)) * block + block / 2
-    return centres, shifts.astype(float), bers
-
-
-def _best_shifts(
-    blocks: np.ndarray,
-    padded: np.ndarray,
-    length: int,
-    max_shift: int,
-    start: int,
-    stop: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Blocks `start` to `stop`: each one's best shift in b and its BER.
-
-    Every shift of every block in one array (blocks x shifts x frames) over
-    `padded`, b (`length` frames) with `max_shift` zeros on either side.
-    """
-    block = blocks.shape[1]
-    width = 2 * max_shift + 1
-    part = blocks[start:stop]
-    step = padded.strides[0]
-    rows = np.lib.stride_tricks.as_strided(
-        padded[start * block :],
-        shape=(stop - start, width, block),
-        strides=(block * step, step, step),
-        writeable=False,
-    )
-    total = np.bitwise_count(rows ^ part[:, None, :]).sum(axis=2, dtype=np.int64)
-    # A padding frame (0) adds its frame of a's popcount: take that out. The
-    # frames of a window outside b are a prefix and a suffix of the block.
-    lead = (np.arange(start, stop) * block)[:, None] + np.arange(width)[None, :]
-    prefix = np.clip(max_shift - lead, 0, block)
-    suffix = np.clip(max_shift + length - lead, 0, block)
-    ones = np.zeros((stop - start, block + 1), dtype=np.int64)
-    np.cumsum(np.bitwise_count(part), axis=1, out=ones[:, 1:])
-    total -= np.take_along_axis(ones, prefix, axis=1)
-    total -= ones[:, -1:] - np.take_along_axis(ones, suffix, axis=1)
-    overlap = np.maximum(0, suffix - prefix)
-    ber = total / np.maximum(1, 32 * overlap)
-    ber[overlap < 0.8 * block] = 1.0
-    k = np.argmin(ber, axis=1)
-    return k - max_shift, ber[np.arange(len(k)), k]
-
-
 def fit_drift(a: np.ndarray, b: np.ndarray, max_shift: int) -> Drift | None:
     """The line that block shifts follow, when most blocks agree on one.
 
-    Robust to blocks that matched something else (a repeated chorus, a
+    Each block of `DRIFT_BLOCK` frames of `a` gets its best shift in `b`;
+    fewer than `need` blocks lining up (BER within `DRIFT_BLOCK_BER`) is no
+    line. Robust to blocks that matched something else (a repeated chorus, a
     pregap): the slope is the median of the pairwise slopes (Theil-Sen),
     then refined by least squares over the blocks within 1.5 frames of it.
     """
-    blocks = len(range(0, len(a) - DRIFT_BLOCK + 1, DRIFT_BLOCK))
+    return fit_drift_many([(a, b)], max_shift)[0]
+
+
+def fit_drift_many(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], max_shift: int
+) -> list[Drift | None]:
+    """`fit_drift` for many pairs at once (see `shifts`).
+
+    Most pairs of different songs are told apart by their first blocks:
+    those that alone leave too few blocks to line up are scored first, for
+    every pair, and the other blocks only for the pairs still in the race.
+    """
+    counts = np.array(
+        [len(range(0, len(a) - DRIFT_BLOCK + 1, DRIFT_BLOCK)) for a, _ in pairs],
+        dtype=np.int64,
+    )
     # Fewer good blocks than this can never give enough blocks on one line.
-    need = max(5, int(np.ceil(0.6 * blocks)))
-    centres, shifts, bers = block_shifts(a, b, max_shift, need=need)
-    if len(centres) < blocks:
+    need = np.maximum(5, np.ceil(0.6 * counts).astype(np.int64))
+    found: list[Drift | None] = [None] * len(pairs)
+    live = np.flatnonzero(need <= counts)
+    if not len(live):
+        return found
+    total = counts[live]
+    first = total - need[live] + 1
+    head_shifts, head_bers = shifts.block_shifts(
+        [pairs[k] for k in live], max_shift, DRIFT_BLOCK, np.zeros_like(first), first
+    )
+    bad = (head_bers > DRIFT_BLOCK_BER).sum(axis=1)  # unscored blocks count 1
+    bad -= head_bers.shape[1] - first
+    going = np.flatnonzero(total - bad >= need[live])
+    rest_shifts, rest_bers = shifts.block_shifts(
+        [pairs[live[g]] for g in going],
+        max_shift,
+        DRIFT_BLOCK,
+        first[going],
+        total[going],
+    )
+    for row, g in enumerate(going.tolist()):
+        k, head, count = int(live[g]), int(first[g]), int(total[g])
+        block_shift = np.concatenate(
+            [head_shifts[g, :head], rest_shifts[row, : count - head]]
+        ).astype(float)
+        block_ber = np.concatenate(
+            [head_bers[g, :head], rest_bers[row, : count - head]]
+        )
+        found[k] = _drift_line(block_shift, block_ber, int(need[k]))
+    return found
+
+
+def _drift_line(
+    block_shift: np.ndarray, block_ber: np.ndarray, need: int
+) -> Drift | None:
+    """The drift line of blocks' best shifts (one per block, in order)."""
+    good = block_ber <= DRIFT_BLOCK_BER
+    # Too few good blocks at any point: a block-by-block search stops there.
+    done = np.arange(1, len(good) + 1)
+    if (np.cumsum(good) + len(good) - done < need).any() or good.sum() < 5:
         return None
-    good = bers <= DRIFT_BLOCK_BER
-    if good.sum() < 5:
-        return None
-    t, s = centres[good], shifts[good]
+    centres = np.arange(len(good)) * DRIFT_BLOCK + DRIFT_BLOCK / 2
+    t, s = centres[good], block_shift[good]
     i, j = np.triu_indices(len(t), k=1)
     slope = float(np.median((s[j] - s[i]) / (t[j] - t[i])))
     intercept = float(np.median(s - slope * t))

@@ -19,31 +19,47 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Protocol
 
-from .matcher import FramesOf, Verifier
+import numpy as np
+
+from .matcher import Verifier
 from .similarity import Alignment
 
 Pair = tuple[int, int, Sequence[int]]
 
+
+class FrameReader(Protocol):
+    """Frames by item id, read a chunk at a time (`store.frames.FrameSource`)."""
+
+    def __call__(self, item_id: int) -> np.ndarray | None: ...
+
+    def prefetch(self, ids: Iterable[int]) -> None: ...
+
+
 # The verifier the forked workers use (set in the parent before forking).
 _verifier: Verifier | None = None
-_open_frames: Callable[[], FramesOf] | None = None
+_open_frames: Callable[[], FrameReader] | None = None
+# A worker's own frames source.
+_frames: FrameReader | None = None
 
 
 def _start() -> None:
     """In a new worker: the parent's verifier with frames read by the worker."""
-    global _verifier
+    global _frames
     assert _verifier is not None and _open_frames is not None
-    _verifier.frames_of = _open_frames()
-    _verifier.endings.frames_of = _verifier.frames_of
+    _frames = _open_frames()
+    _verifier.frames_of = _frames
+    _verifier.endings.frames_of = _frames
 
 
 def _heads(pairs: list[Pair]) -> list[Alignment | None]:
-    assert _verifier is not None
-    found = [_verifier.align_head(a, b, hints) for a, b, hints in pairs]
+    assert _verifier is not None and _frames is not None
+    _frames.prefetch(i for a, b, _ in pairs for i in (a, b))
+    found = _verifier.align_heads(pairs)
     _verifier.clear_heads()
     return found
 
@@ -78,7 +94,7 @@ class HeadAligner:
 
 @contextmanager
 def pool(
-    verifier: Verifier, workers: int, open_frames: Callable[[], FramesOf]
+    verifier: Verifier, workers: int, open_frames: Callable[[], FrameReader]
 ) -> Iterator[HeadAligner]:
     """Worker processes that align pairs for this verifier.
 

@@ -235,11 +235,34 @@ def _path_expander() -> Callable[[bytes], bytes]:
     return expand_here
 
 
+def _path_compressor() -> Callable[[bytes], bytes]:
+    """beets' conversion of a path to its stored form (`PathType.to_sql`),
+    without its cost per path: a normalised path inside the music folder
+    loses the folder's prefix; anything else takes beets' way."""
+    placeholder = b"_"
+    expanded = PATH_TYPE.from_sql(placeholder)
+    if os.sep != "/" or not expanded.endswith(b"/" + placeholder):
+        return PATH_TYPE.to_sql
+    prefix = expanded[: -len(placeholder)]
+    odd = (b"//", b"/./", b"/../")
+
+    def compress(path: bytes) -> bytes:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            probe = b"/" + rest + b"/"
+            if rest and not any(o in probe for o in odd):
+                return rest
+        return PATH_TYPE.to_sql(path)
+
+    return compress
+
+
 def _remember(lib: Library, rows: Iterable[Row]) -> None:
+    stored = _path_compressor()
     values = [
         (
             r.id,
-            PATH_TYPE.to_sql(r.path),
+            stored(r.path),
             r.length,
             r.format,
             r.bitrate,
