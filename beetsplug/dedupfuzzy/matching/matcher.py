@@ -192,6 +192,8 @@ class Verifier:
 
     def _head(self, a_id: int, b_id: int, hints: Sequence[int]) -> Alignment | None:
         """The best alignment of the two stored fingerprints (memoised)."""
+        if (a_id, b_id) in self._heads:  # most calls: aligned by a worker
+            return self._heads[(a_id, b_id)]
         return self.align_heads([(a_id, b_id, hints)])[0]
 
     def align_heads(
