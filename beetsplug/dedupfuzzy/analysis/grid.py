@@ -134,6 +134,18 @@ def _excerpt_grid(
     return best
 
 
+def signals_of(part: np.ndarray, lsb: float) -> np.ndarray | None:
+    """An excerpt's mid and side signals, (1 or 2, samples), without a
+    silent one; None when it is too short or silent."""
+    if len(part) < (FRAMES + 2) * M:
+        return None
+    p = part.astype(np.float32, copy=False)
+    mid, side = (p[:, 0] + p[:, 1]) / 2, (p[:, 0] - p[:, 1]) / 2
+    # a silent side (mono music) has holes everywhere: it proves nothing
+    signals = [x for x in (mid, side) if np.sqrt(np.mean(x * x)) > 4 * lsb]
+    return np.stack(signals) if signals else None
+
+
 def find_grid(
     parts: tuple[np.ndarray, ...], samplerate: int, top_hz: float, bits: int = 16
 ) -> Grid:
@@ -142,28 +154,24 @@ def find_grid(
     The excerpts must start on multiples of M samples from the file's start.
     """
     lsb = 2.0 / (1 << bits)
-    excerpts = []
-    for p in parts:
-        if len(p) < (FRAMES + 2) * M:
-            continue
-        p = p.astype(np.float32)
-        mid, side = (p[:, 0] + p[:, 1]) / 2, (p[:, 0] - p[:, 1]) / 2
-        # a silent side (mono music) has holes everywhere: it proves nothing
-        signals = [x for x in (mid, side) if np.sqrt(np.mean(x * x)) > 4 * lsb]
-        if signals:
-            excerpts.append(np.stack(signals))
     bin_hz = samplerate / 2 / M
     band = slice(int(LOW_HZ / bin_hz), int(min(top_hz, samplerate / 2) / bin_hz))
-    if not excerpts or band.stop - band.start < 32:
+    if band.stop - band.start < 32:
+        return NO_GRID
+    # the excerpts' signals are made as they are needed: most files stop
+    # after the first look at the first one
+    excerpts = (x for x in (signals_of(p, lsb) for p in parts) if x is not None)
+    head = next(excerpts, None)
+    if head is None:
         return NO_GRID
     # twice the rounding noise of `bits`-bit samples, in mid or side
     tiny = 2 * lsb / np.sqrt(24)
     # a first look, against every other control: most files end here
-    first = _excerpt_grid(excerpts[0][-1:], WINDOWS, band, tiny, CONTROLS[::2])
+    first = _excerpt_grid(head[-1:], WINDOWS, band, tiny, CONTROLS[::2])
     if first.on - first.off < FIRST_EXCESS:
         return first
     window = {first.window: WINDOWS[first.window]}
-    found = [_excerpt_grid(x, window, band, tiny) for x in excerpts]
+    found = [_excerpt_grid(x, window, band, tiny) for x in (head, *excerpts)]
     return Grid(
         float(np.mean([g.on for g in found])),
         float(np.mean([g.off for g in found])),
