@@ -47,7 +47,7 @@ import corpus as corpus_tools  # noqa: E402
 import lossless_corpus  # noqa: E402
 
 from beetsplug.dedupfuzzy.analysis import analyse_file, granules  # noqa: E402
-from beetsplug.dedupfuzzy.analysis.decode import decode_excerpts  # noqa: E402
+from beetsplug.dedupfuzzy.analysis.readers import decode_excerpts  # noqa: E402
 
 CORPUS = REPO / ".cache" / "lossless-bench"
 FD_VENV = HERE / ".venv-fd"

@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 
-from beetsplug.dedupfuzzy.analysis import decode, granules, grid, labels
+from beetsplug.dedupfuzzy.analysis import decode, granules, grid, labels, readers
 
 
 def test_fast_mdct_equals_the_definition():
@@ -71,7 +71,7 @@ def test_libsndfile_and_ffmpeg_read_the_same_excerpts(tmp_path):
         input=audio.astype("<f4").tobytes(), check=True,
     )  # fmt: skip
     path = str(flac).encode()
-    inprocess = decode.read_excerpts(path, 20.0)
+    inprocess = readers.read_excerpts(path, 20.0)
     assert inprocess is not None and len(inprocess.parts) == decode.EXCERPTS
     other = decode.ffmpeg_excerpts(path, 20.0, 44100)
     assert inprocess.samplerate == other.samplerate == 44100

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import synthmusic
 
-from beetsplug.dedupfuzzy.analysis import analyse_file, decode
+from beetsplug.dedupfuzzy.analysis import analyse_file, decode, readers
 from beetsplug.dedupfuzzy.fingerprinting import inprocess
 from beetsplug.dedupfuzzy.fingerprinting.fpcalc import (
     MAX_SECONDS,
@@ -86,9 +86,9 @@ def test_the_fingerprint_matches_fpcalcs_and_the_verdict_is_the_same(files, name
 @pytest.mark.parametrize("head", [0.0, 4.0, 7.3, 11.0, SECONDS])
 def test_excerpts_cut_from_the_head_equal_a_plain_read(files, head):
     """Excerpts inside the streamed head, across its end and after it."""
-    plain = decode.read_excerpts(files["cd"], SECONDS)
+    plain = readers.read_excerpts(files["cd"], SECONDS)
     assert plain is not None and len(plain.parts) == decode.EXCERPTS
-    with decode.open_reader(files["cd"], SECONDS) as reader:
+    with readers.open_reader(files["cd"], SECONDS) as reader:
         assert reader is not None
         head_pcm = b"".join(reader.head_blocks(head))
         got = reader.excerpts()
@@ -106,7 +106,7 @@ def test_a_24_bit_file_read_as_integers_gives_libsndfiles_floats_and_16_bits(fil
     path = files["hires"]
     floats, rate = soundfile.read(path.decode(), dtype="float32", always_2d=True)
     shorts, _ = soundfile.read(path.decode(), dtype="int16", always_2d=True)
-    with decode.open_reader(path, SECONDS) as reader:
+    with readers.open_reader(path, SECONDS) as reader:
         assert reader is not None
         head = np.frombuffer(b"".join(reader.head_blocks(5.0)), "<i2")
         got = reader.excerpts()
@@ -118,7 +118,7 @@ def test_a_24_bit_file_read_as_integers_gives_libsndfiles_floats_and_16_bits(fil
 
 
 def test_the_head_is_the_files_first_samples(files, song):
-    with decode.open_reader(files["cd"], SECONDS) as reader:
+    with readers.open_reader(files["cd"], SECONDS) as reader:
         assert reader is not None
         pcm = next(reader.head_blocks(MAX_SECONDS))
     first = np.frombuffer(pcm, "<i2").reshape(-1, 2)[:1000]
@@ -130,7 +130,7 @@ def test_alac_takes_one_ffmpeg_run_for_both(tmp_path, song):
     excerpts, with the same fingerprint and verdict as fpcalc and a
     separate read."""
     alac = encode(song, tmp_path / "song.m4a", "-c:a", "alac")
-    assert decode.read_excerpts(alac, SECONDS) is None
+    assert readers.read_excerpts(alac, SECONDS) is None
     both = inprocess.fingerprint_and_analyse(alac, SECONDS, SR)
     assert both is not None
     mine, analysis = both
@@ -148,7 +148,7 @@ def test_a_long_alacs_later_excerpts_come_from_the_same_ffmpeg_run(tmp_path, son
     seconds = 150.0  # the last excerpt starts before the head's end, ends after it
     audio = np.concatenate([song] * 8)[: round(seconds * SR)]
     alac = encode(audio, tmp_path / "long.m4a", "-c:a", "alac")
-    with decode.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS, 11025) as reader:
+    with readers.open_ffmpeg_reader(alac, seconds, SR, MAX_SECONDS, 11025) as reader:
         pcm = b"".join(reader.head_blocks(MAX_SECONDS))
         reader.finish()
         got = reader.excerpts()

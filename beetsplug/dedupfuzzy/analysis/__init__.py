@@ -23,7 +23,8 @@ def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
     """The verdict on one file; a file that cannot be decoded gets an error."""
     # numpy is loaded here, by the fingerprinting workers, not by every
     # command that only reads the stored verdicts.
-    from .decode import DecodeError, decode_excerpts
+    from .decode import DecodeError
+    from .readers import decode_excerpts
     from .verdict import Analysis
 
     try:
@@ -34,12 +35,13 @@ def analyse_file(path: bytes, length: float, samplerate: int = 0) -> Analysis:
 
 
 def analyse_excerpts(path: bytes, length: float, excerpts: Excerpts) -> Analysis:
-    """The verdict on excerpts already decoded (`decode.open_reader`); the
+    """The verdict on excerpts already decoded (`readers.open_reader`); the
     file is read again only if it looks upsampled and its excerpts cannot
     be resampled in memory."""
     from dataclasses import replace
 
-    from .decode import DecodeError, decode_excerpts, resampled
+    from .decode import DecodeError, resampled
+    from .readers import decode_excerpts
     from .verdict import bits_of, codec_trace, judge
 
     found = judge(excerpts.parts, excerpts.samplerate)

@@ -29,7 +29,7 @@ from ..analysis.verdict import Analysis
 from .fpcalc import MAX_SECONDS, FpcalcResult
 
 if TYPE_CHECKING:
-    from ..analysis.decode import ExcerptReader
+    from ..analysis.readers import ExcerptReader
 
 log = logging.getLogger("beets")
 
@@ -60,12 +60,8 @@ def fingerprint_and_analyse(
 ) -> tuple[FpcalcResult, Analysis] | None:
     """The file's fingerprint and verdict from one read, or None when this
     path cannot give the fingerprint."""
-    from ..analysis.decode import (
-        READ_ERRORS,
-        DecodeError,
-        open_ffmpeg_reader,
-        open_reader,
-    )
+    from ..analysis.decode import DecodeError
+    from ..analysis.readers import READ_ERRORS, open_ffmpeg_reader, open_reader
     from .excerpts import RATE as CHROMAPRINT_RATE
 
     if not chromaprint_available():
