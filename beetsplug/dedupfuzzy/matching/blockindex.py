@@ -124,16 +124,11 @@ def _bottom_k(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hashes[chosen], chosen.astype(np.int32)
 
 
-def bit_profile(frames: np.ndarray) -> np.ndarray:
-    """The share of frames in which each of the 32 bits is set (float32[32])."""
-    frames = np.asarray(frames)
-    return _bit_profiles(frames, np.zeros(1, np.int64), np.array([len(frames)]))[0]
-
-
 def _bit_profiles(
     frames: np.ndarray, starts: np.ndarray, lengths: np.ndarray
 ) -> np.ndarray:
-    """`bit_profile` of each run of `frames` (runs at `starts`, non-empty)."""
+    """Per run of `frames` (runs at `starts`, non-empty): the share of its
+    frames in which each of the 32 bits is set (float32[32])."""
     raw = np.ascontiguousarray(frames, dtype="<u4").view(np.uint8)
     bits = np.unpackbits(raw, bitorder="little").reshape(-1, 32)
     ones = np.add.reduceat(bits, starts, axis=0, dtype=np.int32)
