@@ -50,7 +50,7 @@ from .albums import (
 from .command import MirrorOptions
 from .files import real_targets, recordings_of, split_unusable
 from .items import PathTemplate
-from .ledger import NO_RECORDING, Ledger, join_albums
+from .ledger import NO_RECORDING, Ledger, join_albums, stored_recording
 from .stamp import Changes, FolderTimes, ItemRows, Stamp, recorded_links_intact
 from .views import MirrorRun, Territory, check_views, mirror_views
 
@@ -380,10 +380,8 @@ class _State:
         unusable_ids = {i for i, _ in unusable}
         row_hashes = rows.hashes()
         for item in sorted(self.fresh):
-            number = self.fresh[item].recording
+            number = stored_recording(self.fresh[item].recording)
             if number is None:
-                number = NO_RECORDING
-            elif not 0 <= number < 2**63:
                 return None
             ids.append(item)
             hashes.append(row_hashes[bisect_left(rows.ids, item)])

@@ -122,12 +122,10 @@ def make_ledger(
         track = by_id[item]
         entry.append(entry_index.setdefault(track.entry, len(entry_index)))
         folder.append(folder_index.setdefault(track.folder, len(folder_index)))
-        if track.recording is None:
-            recording.append(NO_RECORDING)
-        elif 0 <= track.recording < 2**63:
-            recording.append(track.recording)
-        else:
+        number = stored_recording(track.recording)
+        if number is None:
             return None
+        recording.append(number)
         flags.append(1 if item in shown else 0)
     album = join_albums(list(range(len(entry_index))), entry_index, albums)
     return Ledger(
@@ -142,6 +140,14 @@ def make_ledger(
         album,
         dict(unusable),
     )
+
+
+def stored_recording(recording: int | None) -> int | None:
+    """A recording as the ledger's array stores it (`NO_RECORDING` for none);
+    None when it does not fit (the ledger is then not kept)."""
+    if recording is None:
+        return NO_RECORDING
+    return recording if 0 <= recording < 2**63 else None
 
 
 def join_albums(
