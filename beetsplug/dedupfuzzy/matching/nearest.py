@@ -16,15 +16,30 @@ one beyond them, so one recording's copies cannot take every place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import ctypes
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 # Rows compared at once in batch mode, and the most cells of one product.
 BLOCK = 1024
 MAX_CELLS = 8_000_000
+# Tracks looking in one cell at once.
+QUERY_BLOCK = 512
 # Profiles a query looks at beyond those it wants and skips, for twins.
 TWIN_POOL = 8
+# Beyond this many distances (each track against its length window) the
+# search goes by cells: about CELL_SIZE tracks each, every track looking in
+# its PROBES nearest.
+EXACT_WORK = 300_000_000
+CELL_SIZE = 1000
+PROBES = 8
+# k-means: training tracks per cell, rounds.
+TRAIN = 40
+ROUNDS = 10
 
 Reach = Callable[[float | np.ndarray], float | np.ndarray]
 
@@ -47,6 +62,7 @@ class NearestProfiles:
         radius: float,
         neighbours: int,
         twin: float = 0.0,
+        exact: bool | None = None,
     ) -> None:
         self.reach = reach
         self.radius = radius
@@ -60,6 +76,21 @@ class NearestProfiles:
         self._vectors = np.ascontiguousarray(profiles[has][order], np.float32)
         self._norms = (self._vectors**2).sum(axis=1)
         self._added: dict[int, tuple[np.ndarray, float]] = {}
+        self._exact = exact
+        self._cells: _Cells | None = None
+
+    def _cells_built(self) -> _Cells | None:
+        """The cells (built on first need), or None for the exact search."""
+        if self._exact is None:
+            reach = self.reach(self._lengths)
+            starts = np.searchsorted(self._lengths, self._lengths - reach, "left")
+            stops = np.searchsorted(self._lengths, self._lengths + reach, "right")
+            self._exact = int((stops - starts).sum()) <= EXACT_WORK
+        if self._exact:
+            return None
+        if self._cells is None:
+            self._cells = _Cells(self._ids, self._lengths, self._vectors)
+        return self._cells
 
     def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
         self._added.pop(track_id, None)
@@ -75,24 +106,37 @@ class NearestProfiles:
         """Ids of one track's nearest profiles (within the radius).
 
         A query sees only its own nearest (a batch also gets the pairs where
-        it is someone else's nearest), so it takes twice as many.
+        it is someone else's nearest), so it takes twice as many. With cells,
+        it looks in the cells the batch would look in for it.
         """
         if profile is None:
             return set()
         q = profile.astype(np.float32)
         reach = self.reach(length)
-        lo = int(np.searchsorted(self._lengths, length - reach, "left"))
-        hi = int(np.searchsorted(self._lengths, length + reach, "right"))
-        ids = self._ids[lo:hi]
-        d2 = self._norms[lo:hi] - 2.0 * (self._vectors[lo:hi] @ q) + float(q @ q)
+        cells = self._cells_built()
+        if cells is not None:
+            slots = cells.window(q, length, reach)
+            ids, vectors, norms = (
+                cells.ids[slots],
+                cells.vectors[slots],
+                cells.norms[slots],
+            )
+        else:
+            lo = int(np.searchsorted(self._lengths, length - reach, "left"))
+            hi = int(np.searchsorted(self._lengths, length + reach, "right"))
+            ids, vectors = self._ids[lo:hi], self._vectors[lo:hi]
+            norms = self._norms[lo:hi]
+        d2 = norms - 2.0 * (vectors @ q) + float(q @ q)
         extra = [
-            (tid, float(((p - q) ** 2).sum()))
+            (tid, p)
             for tid, (p, other) in self._added.items()
             if abs(other - length) <= reach
         ]
         if extra:
             ids = np.concatenate([ids, np.array([t for t, _ in extra], np.int64)])
-            d2 = np.concatenate([d2, np.array([d for _, d in extra], np.float32)])
+            d2 = np.concatenate(
+                [d2, np.array([((p - q) ** 2).sum() for _, p in extra], np.float32)]
+            )
         skip = set(skip)
         wanted = 2 * self.neighbours
         # The nearest few plus as many as may be skipped (and a few twins),
@@ -108,12 +152,10 @@ class NearestProfiles:
             if d2[j] <= self.radius**2 and int(ids[j]) not in skip
         ]
         if self.twin:
-            window = hi - lo
+            window = len(vectors)
 
             def vector(j: int) -> np.ndarray:
-                if j < window:
-                    return self._vectors[lo + j]
-                return self._added[int(ids[j])][0]
+                return vectors[j] if j < window else extra[j - window][1]
 
             taken: list[int] = []
             for j in near:
@@ -134,6 +176,9 @@ class NearestProfiles:
         n = len(self._ids)
         if n < 2:
             return set()
+        cells = self._cells_built()
+        if cells is not None:
+            return self._pairs_by_cells(cells)
         lens, vectors, norms, ids = self._lengths, self._vectors, self._norms, self._ids
         rows_aug = np.hstack([vectors, np.ones((n, 1), np.float32)])
         cols_aug = np.hstack([-2.0 * vectors, norms[:, None]]).astype(np.float32)
@@ -169,7 +214,7 @@ class NearestProfiles:
                 nearest = d2.argmin(axis=1)
                 near = d2[rows, nearest] <= limit
                 d2[rows, nearest] = np.inf
-                self._keep(found, ids, rows[near] + start, nearest[near] + lo)
+                _keep(found, ids[rows[near] + start], ids[nearest[near] + lo])
                 if first is None:
                     first = np.flatnonzero(near), nearest[near]
             if self.twin and first is not None and len(first[0]):
@@ -178,16 +223,9 @@ class NearestProfiles:
                 )
                 r = first[0][r]
                 ok = dist <= limit[r]
-                self._keep(found, ids, r[ok] + start, beyond[ok] + lo)
+                _keep(found, ids[r[ok] + start], ids[beyond[ok] + lo])
             start = stop
         return found
-
-    @staticmethod
-    def _keep(
-        found: set[tuple[int, int]], ids: np.ndarray, a: np.ndarray, b: np.ndarray
-    ) -> None:
-        pairs = zip(ids[a].tolist(), ids[b].tolist(), strict=True)
-        found.update((i, j) if i < j else (j, i) for i, j in pairs)
 
     def _beyond_twins(
         self, d2: np.ndarray, nearest: np.ndarray, lo: int, hi: int
@@ -212,3 +250,298 @@ class NearestProfiles:
         sub = np.where(to_twin < self.twin**2, np.inf, d2[rows])
         beyond = sub.argmin(axis=1)
         return rows, beyond, sub[np.arange(len(rows)), beyond]
+
+    def _pairs_by_cells(self, cells: _Cells) -> set[tuple[int, int]]:
+        """`pairs` from each track's nearest found in its cells: the first
+        `neighbours` within the radius, and with a twin distance, the
+        nearest beyond the nearest's twins."""
+        taken = self.neighbours
+        reach = np.broadcast_to(
+            np.asarray(self.reach(self._lengths), np.float64), self._lengths.shape
+        )
+        limit = self.radius**2 - self._norms
+        rows = np.arange(len(self._ids))
+        # Two more than taken: enough to step past one twin (the common case).
+        d2, slots = cells.nearest(
+            rows, self._lengths, reach, limit, taken + (2 if self.twin else 0)
+        )
+        found: set[tuple[int, int]] = set()
+        for m in range(taken):
+            near = np.flatnonzero(np.isfinite(d2[:, m]))
+            _keep(found, self._ids[near], cells.ids[slots[near, m]])
+        if not self.twin:
+            return found
+        more = self._beyond_twins_in(cells, rows, d2, slots, found)
+        if len(more):
+            # Nearest with more twins: look again with a pool as a query's.
+            d2, slots = cells.nearest(
+                more, self._lengths, reach, limit, taken + TWIN_POOL
+            )
+            self._beyond_twins_in(cells, more, d2, slots, found)
+        return found
+
+    def _beyond_twins_in(
+        self,
+        cells: _Cells,
+        rows: np.ndarray,
+        d2: np.ndarray,
+        slots: np.ndarray,
+        found: set[tuple[int, int]],
+    ) -> np.ndarray:
+        """Pairs of `rows` with the nearest beyond their nearest's twins
+        (among the candidates `slots`, nearest first, beyond the taken
+        ones), when the next candidate is such a twin; returns the rows
+        whose candidates were all twins."""
+        taken, twin2 = self.neighbours, self.twin**2
+        vectors = cells.vectors
+        has = np.flatnonzero(np.isfinite(d2[:, taken]))
+        rows, d2, slots = rows[has], d2[has], slots[has]
+        nearest = vectors[slots[:, 0]]
+        twins = ((vectors[slots[:, taken]] - nearest) ** 2).sum(axis=1) < twin2
+        rows, d2, slots, nearest = rows[twins], d2[twins], slots[twins], nearest[twins]
+        pool = slots[:, taken:]
+        gaps = ((vectors[pool] - nearest[:, None, :]) ** 2).sum(axis=2)
+        beyond = (gaps >= twin2) & np.isfinite(d2[:, taken:])
+        j = beyond.argmax(axis=1)
+        ok = beyond.any(axis=1)
+        _keep(found, self._ids[rows[ok]], cells.ids[pool[ok, j[ok]]])
+        return rows[~ok & np.isfinite(d2[:, -1])]
+
+
+def _keep(found: set[tuple[int, int]], a: np.ndarray, b: np.ndarray) -> None:
+    """Add id pairs (a[i], b[i]), smaller id first."""
+    pairs = zip(a.tolist(), b.tolist(), strict=True)
+    found.update((i, j) if i < j else (j, i) for i, j in pairs)
+
+
+class _Cells:
+    """Built tracks grouped in cells (k-means of their profiles), each
+    cell's tracks in length order. Each track looks for its nearest in the
+    `PROBES` cells whose centres lie nearest its profile, so a track costs
+    about PROBES x CELL_SIZE x (its length window's share of the library)
+    distances, whatever the library's size or its profiles' spread (cells
+    follow the profiles: a library of flat profiles gets as many cells, as
+    full, as any other).
+    """
+
+    def __init__(
+        self, ids: np.ndarray, lengths: np.ndarray, vectors: np.ndarray
+    ) -> None:
+        n = len(vectors)
+        self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
+        self.centre_norms = (self.centres**2).sum(axis=1)
+        self.probes = self._nearest_cells(vectors)
+        own = self.probes[:, 0]
+        self.order = np.lexsort((lengths, own))
+        self.bounds = np.searchsorted(own[self.order], np.arange(len(self.centres) + 1))
+        self.ids = ids[self.order]
+        self.lengths = lengths[self.order]
+        self.vectors = vectors[self.order]
+        self.norms = (self.vectors**2).sum(axis=1)
+
+    def _nearest_cells(self, vectors: np.ndarray) -> np.ndarray:
+        """Each profile's `PROBES` nearest cells, nearest first."""
+        probes = min(PROBES, len(self.centres))
+        found = np.empty((len(vectors), probes), np.int64)
+        for start in range(0, len(vectors), 8192):
+            block = vectors[start : start + 8192]
+            d = self.centre_norms[None, :] - 2.0 * (block @ self.centres.T)
+            if probes < d.shape[1]:
+                near = np.argpartition(d, probes - 1, axis=1)[:, :probes]
+            else:
+                near = np.broadcast_to(np.arange(probes), d.shape)
+            order = np.argsort(np.take_along_axis(d, near, axis=1), axis=1)
+            found[start : start + len(block)] = np.take_along_axis(near, order, axis=1)
+        return found
+
+    def window(self, q: np.ndarray, length: float, reach: float) -> np.ndarray:
+        """Slots of the tracks in a profile's cells within `reach` of `length`."""
+        probes = self._nearest_cells(q[None, :])[0]
+        parts = []
+        for c in probes.tolist():
+            lo, hi = int(self.bounds[c]), int(self.bounds[c + 1])
+            seg = self.lengths[lo:hi]
+            a = lo + int(np.searchsorted(seg, length - reach, "left"))
+            b = lo + int(np.searchsorted(seg, length + reach, "right"))
+            parts.append(np.arange(a, b))
+        return np.concatenate(parts)
+
+    def nearest(
+        self,
+        tracks: np.ndarray,
+        lengths: np.ndarray,
+        reach: np.ndarray,
+        limit: np.ndarray,
+        k: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of `tracks` (build order) in their cells, within
+        their length windows and within the radius: per track, squared
+        distances and slots, nearest first (inf and -1 where fewer). `limit`
+        is the squared radius less each track's own norm.
+
+        Most tracks have no profile within the radius but their copies', so
+        those within it are picked out of each product at once; only a row
+        holding more than k (flat profiles) is partly sorted.
+        """
+        n = len(self.probes)
+        slot_of = np.empty(n, np.int64)
+        slot_of[self.order] = np.arange(n)
+        rows_aug = np.hstack([self.vectors, np.ones((n, 1), np.float32)])[slot_of]
+        cols_aug = np.hstack([-2.0 * self.vectors, self.norms[:, None]])
+        found = _Nearest(n, k)
+        # Its own cell first: the k nearest found there bound what the
+        # other cells can add, so few rows of theirs need sorting.
+        scan = (rows_aug, cols_aug, slot_of, lengths, reach, found)
+        with _one_blas_thread():
+            self._scan(tracks, self.probes[tracks, 0], limit, *scan)
+            limit = np.minimum(limit, found.best()[0][:, -1])
+            others = np.repeat(tracks, self.probes.shape[1] - 1)
+            self._scan(others, self.probes[tracks, 1:].ravel(), limit, *scan)
+        d2, slots = found.best()
+        return d2[tracks] + self.norms[slot_of[tracks], None], slots[tracks]
+
+    def _scan(
+        self,
+        track: np.ndarray,
+        cell: np.ndarray,
+        limit: np.ndarray,
+        rows_aug: np.ndarray,
+        cols_aug: np.ndarray,
+        slot_of: np.ndarray,
+        lengths: np.ndarray,
+        reach: np.ndarray,
+        found: _Nearest,
+    ) -> None:
+        """Tracks `track` against the tracks of cells `cell`, one cell at a
+        time, its visitors in length order `QUERY_BLOCK` at a time."""
+        k = found.k
+        visit = np.lexsort((lengths[track], cell))
+        track, cell = track[visit], cell[visit]
+        firsts = np.searchsorted(cell, np.arange(len(self.centres) + 1))
+        for c in np.flatnonzero(np.diff(firsts)).tolist():
+            lo, hi = int(self.bounds[c]), int(self.bounds[c + 1])
+            seg = self.lengths[lo:hi]
+            for start in range(int(firsts[c]), int(firsts[c + 1]), QUERY_BLOCK):
+                rows = track[start : min(int(firsts[c + 1]), start + QUERY_BLOCK)]
+                starts = lo + np.searchsorted(seg, lengths[rows] - reach[rows], "left")
+                stops = lo + np.searchsorted(seg, lengths[rows] + reach[rows], "right")
+                a, b = int(starts.min()), int(stops.max())
+                if b <= a:
+                    continue
+                d2 = rows_aug[rows] @ cols_aug[a:b].T
+                r, col = np.nonzero(d2 <= limit[rows][:, None])
+                dist = d2[r, col]
+                col += a
+                ok = (col >= starts[r]) & (col < stops[r]) & (col != slot_of[rows[r]])
+                r, col, dist = r[ok], col[ok], dist[ok]
+                crowded = np.bincount(r, minlength=len(rows)) > k
+                if crowded.any():
+                    keep = ~crowded[r]
+                    r, col, dist = r[keep], col[keep], dist[keep]
+                    more = np.flatnonzero(crowded)
+                    sub = d2[more]
+                    cols = np.arange(a, b)[None, :]
+                    sub[
+                        (cols < starts[more, None])
+                        | (cols >= stops[more, None])
+                        | (cols == slot_of[rows[more], None])
+                    ] = np.inf
+                    near = np.argpartition(sub, k - 1, axis=1)[:, :k]
+                    r = np.concatenate([r, np.repeat(more, k)])
+                    col = np.concatenate([col, near.ravel() + a])
+                    dist = np.concatenate(
+                        [dist, np.take_along_axis(sub, near, axis=1).ravel()]
+                    )
+                found.add(rows[r], col, dist)
+
+
+class _Nearest:
+    """Candidates (track, slot, distance) gathered from many products, cut
+    down to each track's k nearest now and then to bound their memory."""
+
+    def __init__(self, n: int, k: int) -> None:
+        self.n, self.k = n, k
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.size = 0
+
+    def add(self, track: np.ndarray, slot: np.ndarray, dist: np.ndarray) -> None:
+        self.parts.append((track, slot, dist))
+        self.size += len(track)
+        if self.size > 4 * self.k * self.n + 1_000_000:
+            self.parts = [self._cut()]
+            self.size = len(self.parts[0][0])
+
+    def _cut(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        track, slot, dist = (np.concatenate(p) for p in zip(*self.parts, strict=True))
+        order = np.lexsort((slot, dist, track))
+        track, slot, dist = track[order], slot[order], dist[order]
+        first = np.r_[True, track[1:] != track[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(track)), 0))
+        keep = np.arange(len(track)) - start < self.k
+        return track[keep], slot[keep], dist[keep]
+
+    def best(self) -> tuple[np.ndarray, np.ndarray]:
+        d2 = np.full((self.n, self.k), np.inf, np.float32)
+        slots = np.full((self.n, self.k), -1, np.int64)
+        if self.parts:
+            track, slot, dist = self._cut()
+            first = np.r_[True, track[1:] != track[:-1]]
+            start = np.maximum.accumulate(np.where(first, np.arange(len(track)), 0))
+            rank = np.arange(len(track)) - start
+            d2[track, rank] = dist
+            slots[track, rank] = slot
+        return d2, slots
+
+
+def _kmeans(vectors: np.ndarray, count: int) -> np.ndarray:
+    """`count` centres of the profiles (Lloyd's rounds on a sample; the
+    same profiles always give the same centres)."""
+    rng = np.random.default_rng(0)
+    n = len(vectors)
+    sample = vectors[np.sort(rng.choice(n, min(n, TRAIN * count), replace=False))]
+    centres = sample[rng.choice(len(sample), count, replace=False)].copy()
+    for _ in range(ROUNDS):
+        d = (centres**2).sum(axis=1)[None, :] - 2.0 * (sample @ centres.T)
+        closest = d.argmin(axis=1)
+        sizes = np.bincount(closest, minlength=count)
+        sums = np.stack(
+            [np.bincount(closest, sample[:, j], count) for j in range(sample.shape[1])],
+            axis=1,
+        )
+        empty = sizes == 0
+        centres = (sums / np.maximum(sizes, 1)[:, None]).astype(np.float32)
+        # An empty cell starts again from a random training profile.
+        centres[empty] = sample[rng.choice(len(sample), int(empty.sum()))]
+    return centres
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run this thread's matrix products on it alone. The cell scan makes
+    thousands of small products, for which OpenBLAS's second thread costs
+    more than it gives: on a busy 2-core machine it took ten times the CPU
+    (100,000 tracks: 14 CPU s instead of 1.2). Where numpy's OpenBLAS is not
+    found, nothing changes."""
+    setter = _blas_threads_setter()
+    if setter is None:
+        yield
+        return
+    previous = setter(1)
+    try:
+        yield
+    finally:
+        setter(previous)
+
+
+@functools.cache
+def _blas_threads_setter() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread setting (0.3.27 on) in numpy's wheel, if any."""
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("*openblas*.so*")):
+        try:
+            setter = ctypes.CDLL(str(path)).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter
+    return None
