@@ -4,9 +4,27 @@ profile keys use (bit profiles, `candidates`; repetition profiles,
 
 Each track proposes its k nearest profiles (Euclidean) within a radius,
 among the tracks whose length lies within `reach(length)` of its own. The
-top k are kept directly, block by block, so the cost is rows x window
-whatever the profiles look like. Tracks can be added and forgotten after
-the search is built (an import adds its items one by one).
+top k are kept directly, so the cost does not depend on how many profiles
+lie within the radius. Tracks can be added and forgotten after the search
+is built (an import adds its items one by one).
+
+Two ways to search, one contract:
+
+- **exact**: tracks in length order, block by block against their length
+  window: rows x window distances. The window grows with the library (at
+  1,000,000 tracks a 10 s window holds ~60,000), so the cost grows with its
+  square; fine up to `EXACT_WORK` distances (~100,000 tracks).
+- **by cells**, beyond that: k-means cuts the profiles into cells of about
+  `CELL_SIZE` tracks (each cell's tracks in length order), and each track
+  compares itself with the tracks of its `probes` nearest cells within its
+  length window: about probes x CELL_SIZE x (the window's share of the
+  library) distances per track, so the cost grows with the library, not
+  its square, whatever the profiles look like (cells follow the profiles:
+  flat ones get as many cells, as full). Approximate: a neighbour whose
+  cell is not among a track's nearest cells is missed, unless the track is
+  among its neighbour's nearest. Copies lie much closer to each other than
+  to other songs, so their cells agree (see `bench/bench_nearest.py` for
+  what is kept, by distance).
 
 With a `twin` distance, profiles closer than it to each other count as one
 (two copies of one recording, whose profiles are all but identical): when a
@@ -24,22 +42,24 @@ from pathlib import Path
 
 import numpy as np
 
-# Rows compared at once in batch mode, and the most cells of one product.
+# Exact search: rows compared at once, and the most distances of one product.
 BLOCK = 1024
-MAX_CELLS = 8_000_000
+MAX_PRODUCT = 8_000_000
 # Tracks looking in one cell at once.
 QUERY_BLOCK = 512
 # Profiles a query looks at beyond those it wants and skips, for twins.
 TWIN_POOL = 8
 # Beyond this many distances (each track against its length window) the
 # search goes by cells: about CELL_SIZE tracks each, every track looking in
-# its PROBES nearest.
+# its `probes` nearest (PROBES unless told).
 EXACT_WORK = 300_000_000
 CELL_SIZE = 1000
-PROBES = 8
-# k-means: training tracks per cell, rounds.
+PROBES = 16
+# k-means: training tracks per cell, rounds; a cell this many times fuller
+# than the others is cut again.
 TRAIN = 40
 ROUNDS = 10
+OVERFULL = 3
 
 Reach = Callable[[float | np.ndarray], float | np.ndarray]
 
@@ -51,6 +71,9 @@ class NearestProfiles:
     would be every row's argmin.
     ``reach`` must grow with the length no faster than the length itself, so
     the windows of tracks in length order move forward.
+    ``exact`` chooses the search (None: by cells when the exact one would
+    compute more than `EXACT_WORK` distances); ``probes`` is how many cells
+    a track looks in.
     """
 
     def __init__(
@@ -63,6 +86,7 @@ class NearestProfiles:
         neighbours: int,
         twin: float = 0.0,
         exact: bool | None = None,
+        probes: int | None = None,
     ) -> None:
         self.reach = reach
         self.radius = radius
@@ -77,6 +101,7 @@ class NearestProfiles:
         self._norms = (self._vectors**2).sum(axis=1)
         self._added: dict[int, tuple[np.ndarray, float]] = {}
         self._exact = exact
+        self._probes = probes
         self._cells: _Cells | None = None
 
     def _cells_built(self) -> _Cells | None:
@@ -89,7 +114,8 @@ class NearestProfiles:
         if self._exact:
             return None
         if self._cells is None:
-            self._cells = _Cells(self._ids, self._lengths, self._vectors)
+            probes = PROBES if self._probes is None else self._probes
+            self._cells = _Cells(self._ids, self._lengths, self._vectors, probes)
         return self._cells
 
     def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
@@ -190,7 +216,7 @@ class NearestProfiles:
         while start < n:
             stop = min(n, start + BLOCK)
             lo, hi = int(starts[start]), int(stops[stop - 1])
-            stop = min(stop, start + max(1, MAX_CELLS // max(1, hi - lo)))
+            stop = min(stop, start + max(1, MAX_PRODUCT // max(1, hi - lo)))
             hi = int(stops[stop - 1])
             d2 = rows_aug[start:stop] @ cols_aug[lo:hi].T
             rows = np.arange(stop - start)
@@ -317,17 +343,18 @@ def _keep(found: set[tuple[int, int]], a: np.ndarray, b: np.ndarray) -> None:
 class _Cells:
     """Built tracks grouped in cells (k-means of their profiles), each
     cell's tracks in length order. Each track looks for its nearest in the
-    `PROBES` cells whose centres lie nearest its profile, so a track costs
-    about PROBES x CELL_SIZE x (its length window's share of the library)
+    `probes` cells whose centres lie nearest its profile, so a track costs
+    about probes x CELL_SIZE x (its length window's share of the library)
     distances, whatever the library's size or its profiles' spread (cells
     follow the profiles: a library of flat profiles gets as many cells, as
     full, as any other).
     """
 
     def __init__(
-        self, ids: np.ndarray, lengths: np.ndarray, vectors: np.ndarray
+        self, ids: np.ndarray, lengths: np.ndarray, vectors: np.ndarray, probes: int
     ) -> None:
         n = len(vectors)
+        self.probe_count = probes
         self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
         self.centre_norms = (self.centres**2).sum(axis=1)
         self.probes = self._nearest_cells(vectors)
@@ -340,8 +367,8 @@ class _Cells:
         self.norms = (self.vectors**2).sum(axis=1)
 
     def _nearest_cells(self, vectors: np.ndarray) -> np.ndarray:
-        """Each profile's `PROBES` nearest cells, nearest first."""
-        probes = min(PROBES, len(self.centres))
+        """Each profile's `probes` nearest cells, nearest first."""
+        probes = min(self.probe_count, len(self.centres))
         found = np.empty((len(vectors), probes), np.int64)
         for start in range(0, len(vectors), 8192):
             block = vectors[start : start + 8192]
@@ -389,14 +416,24 @@ class _Cells:
         rows_aug = np.hstack([self.vectors, np.ones((n, 1), np.float32)])[slot_of]
         cols_aug = np.hstack([-2.0 * self.vectors, self.norms[:, None]])
         found = _Nearest(n, k)
-        # Its own cell first: the k nearest found there bound what the
-        # other cells can add, so few rows of theirs need sorting.
         scan = (rows_aug, cols_aug, slot_of, lengths, reach, found)
+        probes = self.probes.shape[1]
         with _one_blas_thread():
-            self._scan(tracks, self.probes[tracks, 0], limit, *scan)
-            limit = np.minimum(limit, found.best()[0][:, -1])
-            others = np.repeat(tracks, self.probes.shape[1] - 1)
-            self._scan(others, self.probes[tracks, 1:].ravel(), limit, *scan)
+            # Nearest cells first: the k nearest found so far bound what the
+            # farther cells can add, so few of their rows need sorting.
+            first = 0
+            for stop in (1, 3, 7, probes):
+                if first >= min(stop, probes):
+                    break
+                stop = min(stop, probes)
+                self._scan(
+                    np.repeat(tracks, stop - first),
+                    self.probes[tracks, first:stop].ravel(),
+                    limit,
+                    *scan,
+                )
+                limit = np.minimum(limit, found.best()[0][:, -1])
+                first = stop
         d2, slots = found.best()
         return d2[tracks] + self.norms[slot_of[tracks], None], slots[tracks]
 
@@ -429,6 +466,11 @@ class _Cells:
                 if b <= a:
                     continue
                 d2 = rows_aug[rows] @ cols_aug[a:b].T
+                # Most rows have nothing within their limit.
+                hit = np.flatnonzero(d2.min(axis=1) <= limit[rows])
+                if len(hit) == 0:
+                    continue
+                rows, starts, stops, d2 = rows[hit], starts[hit], stops[hit], d2[hit]
                 r, col = np.nonzero(d2 <= limit[rows][:, None])
                 dist = d2[r, col]
                 col += a
@@ -484,7 +526,9 @@ class _Nearest:
         d2 = np.full((self.n, self.k), np.inf, np.float32)
         slots = np.full((self.n, self.k), -1, np.int64)
         if self.parts:
-            track, slot, dist = self._cut()
+            self.parts = [self._cut()]
+            self.size = len(self.parts[0][0])
+            track, slot, dist = self.parts[0]
             first = np.r_[True, track[1:] != track[:-1]]
             start = np.maximum.accumulate(np.where(first, np.arange(len(track)), 0))
             rank = np.arange(len(track)) - start
@@ -493,16 +537,17 @@ class _Nearest:
         return d2, slots
 
 
-def _kmeans(vectors: np.ndarray, count: int) -> np.ndarray:
-    """`count` centres of the profiles (Lloyd's rounds on a sample; the
-    same profiles always give the same centres)."""
+def _kmeans(vectors: np.ndarray, count: int, split: bool = True) -> np.ndarray:
+    """About `count` centres of the profiles (Lloyd's rounds on a sample; the
+    same profiles always give the same centres). A cell holding more than
+    `OVERFULL` times its share (a dense clump, such as the flat profiles of
+    noise-like tracks amid music) is cut again on its own."""
     rng = np.random.default_rng(0)
     n = len(vectors)
     sample = vectors[np.sort(rng.choice(n, min(n, TRAIN * count), replace=False))]
     centres = sample[rng.choice(len(sample), count, replace=False)].copy()
     for _ in range(ROUNDS):
-        d = (centres**2).sum(axis=1)[None, :] - 2.0 * (sample @ centres.T)
-        closest = d.argmin(axis=1)
+        closest = _closest(sample, centres)
         sizes = np.bincount(closest, minlength=count)
         sums = np.stack(
             [np.bincount(closest, sample[:, j], count) for j in range(sample.shape[1])],
@@ -512,7 +557,23 @@ def _kmeans(vectors: np.ndarray, count: int) -> np.ndarray:
         centres = (sums / np.maximum(sizes, 1)[:, None]).astype(np.float32)
         # An empty cell starts again from a random training profile.
         centres[empty] = sample[rng.choice(len(sample), int(empty.sum()))]
-    return centres
+    if not split:
+        return centres
+    closest = _closest(sample, centres)
+    sizes = np.bincount(closest, minlength=count)
+    share = len(sample) / count
+    parts = [centres]
+    for c in np.flatnonzero(sizes > OVERFULL * share).tolist():
+        inside = sample[closest == c]
+        cut = _kmeans(inside, round(len(inside) / share), split=False)
+        centres[c] = cut[0]
+        parts.append(cut[1:])
+    return np.vstack(parts)
+
+
+def _closest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = (centres**2).sum(axis=1)[None, :] - 2.0 * (vectors @ centres.T)
+    return d.argmin(axis=1)
 
 
 @contextmanager
