@@ -105,9 +105,11 @@ def test_probing_every_cell_is_the_exact_search(monkeypatch):
         assert cells == exact
 
 
-def test_queries_see_added_and_built_tracks_alike(small_cells):
+def test_queries_after_a_batch_see_added_and_built_tracks_alike(small_cells):
     ids, lengths, profiles, planted = library(7, 6000, 32, 600, (0.02, 0.3))
     index = search(ids, lengths, profiles, exact=False)
+    assert planted <= index.pairs()
+    assert index._cells is not None  # queries now look in the cells
     a, b = next(iter(sorted(planted)))
     assert b in index.query(profiles[a - 1], float(lengths[a - 1]), [a])
     new = profiles[a - 1] + 0.01

@@ -13,7 +13,9 @@ Two ways to search, one contract:
 - **exact**: tracks in length order, block by block against their length
   window: rows x window distances. The window grows with the library (at
   1,000,000 tracks a 10 s window holds ~60,000), so the cost grows with its
-  square; fine up to `EXACT_WORK` distances (~100,000 tracks).
+  square; fine up to `EXACT_WORK` distances (realistic lengths: about
+  110,000 tracks for the repetition profiles' wider window, 170,000 for the
+  bit profiles).
 - **by cells**, beyond that: k-means cuts the profiles into cells of about
   `CELL_SIZE` tracks (each cell's tracks in length order), and each track
   compares itself with the tracks of its `probes` nearest cells within its
@@ -52,7 +54,7 @@ TWIN_POOL = 8
 # Beyond this many distances (each track against its length window) the
 # search goes by cells: about CELL_SIZE tracks each, every track looking in
 # its `probes` nearest (PROBES unless told).
-EXACT_WORK = 300_000_000
+EXACT_WORK = 2_000_000_000
 CELL_SIZE = 1000
 PROBES = 16
 # k-means: training tracks per cell, rounds; a cell this many times fuller
@@ -132,14 +134,17 @@ class NearestProfiles:
         """Ids of one track's nearest profiles (within the radius).
 
         A query sees only its own nearest (a batch also gets the pairs where
-        it is someone else's nearest), so it takes twice as many. With cells,
-        it looks in the cells the batch would look in for it.
+        it is someone else's nearest), so it takes twice as many. Where a
+        batch built cells, it looks in the cells the batch looked in for it;
+        otherwise it scans its length window (building the cells of
+        1,000,000 tracks costs as much as thousands of such scans, more
+        than an import or a warm run's few changed items need).
         """
         if profile is None:
             return set()
         q = profile.astype(np.float32)
         reach = self.reach(length)
-        cells = self._cells_built()
+        cells = self._cells
         if cells is not None:
             slots = cells.window(q, length, reach)
             ids, vectors, norms = (
