@@ -34,7 +34,14 @@ from ..store.catalog import (
     store_flex,
 )
 from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
-from .freshness import audio_identity, check, file_mtime, unchanged
+from .freshness import (
+    audio_identities,
+    audio_identity,
+    check,
+    file_mtime,
+    may_identify,
+    unchanged,
+)
 from .work import Task, needs_check, run_tasks
 
 BATCH = 64
@@ -128,12 +135,21 @@ def refresh(
     usable: list[Row] = []
     writes: list[tuple[int, str, object]] = []
     adopted: list[int] = []
-    for row in rows:
-        mtime = (
-            mtimes[row.id]
-            if mtimes is not None and row.id in mtimes
-            else file_mtime(row.path)
-        )
+    times = [
+        mtimes[row.id]
+        if mtimes is not None and row.id in mtimes
+        else file_mtime(row.path)
+        for row in rows
+    ]
+    known = audio_identities(
+        [row.path for row, t in zip(rows, times, strict=True) if may_identify(row, t)],
+        workers,
+    )
+
+    def identity(path: bytes) -> str:
+        return known[path] if path in known else audio_identity(path)
+
+    for row, mtime in zip(rows, times, strict=True):
         if unchanged(row, mtime):  # most rows of a warm run: no call below
             report.reused += 1
             usable.append(row)
@@ -141,7 +157,7 @@ def refresh(
         if mtime is None:
             report.failed.append(Skipped(row.path, MISSING))
             continue
-        fresh = check(row, mtime)
+        fresh = check(row, mtime, identity)
         if fresh.record:
             # Adopted (chroma's), or the audio identity confirmed it: note
             # what makes the next check one `stat`, and keep our copy.

@@ -16,8 +16,9 @@ fingerprint and sketch) is therefore also kept compactly in the plugin's
 own table `dedupfuzzy_rows`, a cache that is never the truth: an item's
 entry is dropped whenever beets stores the item (`database_change`), and
 read again from beets' tables by the next run (`load_all_rows`); the
-plugin's own writes update it in the same transaction. A warm run reads the item ids (cheap: no
-overflow page) and the cache, and beets' tables only for what changed.
+plugin's own writes update it in the same transaction. A warm run reads
+the item ids (cheap: no overflow page) and the cache, and beets' tables
+only for what changed.
 """
 
 from __future__ import annotations
