@@ -141,22 +141,23 @@ def refresh(
         else file_mtime(row.path)
         for row in rows
     ]
+    pending: list[tuple[Row, float]] = []
+    for row, mtime in zip(rows, times, strict=True):
+        if unchanged(row, mtime):  # most rows of a warm run: no call below
+            report.reused += 1
+            usable.append(row)
+        elif mtime is None:
+            report.failed.append(Skipped(row.path, MISSING))
+        else:
+            pending.append((row, mtime))
     known = audio_identities(
-        [row.path for row, t in zip(rows, times, strict=True) if may_identify(row, t)],
-        workers,
+        [row.path for row, mtime in pending if may_identify(row, mtime)], workers
     )
 
     def identity(path: bytes) -> str:
         return known[path] if path in known else audio_identity(path)
 
-    for row, mtime in zip(rows, times, strict=True):
-        if unchanged(row, mtime):  # most rows of a warm run: no call below
-            report.reused += 1
-            usable.append(row)
-            continue
-        if mtime is None:
-            report.failed.append(Skipped(row.path, MISSING))
-            continue
+    for row, mtime in pending:
         fresh = check(row, mtime, identity)
         if fresh.record:
             # Adopted (chroma's), or the audio identity confirmed it: note
