@@ -29,8 +29,8 @@ from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
 from .store import catalog, paircache, recordings, rowcache, sketchcache
+from .store.framefile import FrameFile
 from .store.frames import FrameSource
-from .store.headfile import HeadFile
 
 log = logging.getLogger("beets")
 
@@ -82,13 +82,12 @@ def track_of(
 @dataclass
 class Sketched:
     """A chunk of fingerprints sketched (in a worker): each one's stored
-    sketch, and the heads decoded on the way, end to end (`HeadFile.add`)."""
+    sketch, and the frames decoded on the way, end to end (`FrameFile.add`)."""
 
     texts: list[str]
     decoded: list[int]  # positions in the chunk of the readable fingerprints
-    heads: np.ndarray
+    frames: np.ndarray
     counts: np.ndarray
-    totals: np.ndarray
 
 
 def sketch_texts(prints: list[str]) -> Sketched:
@@ -96,16 +95,14 @@ def sketch_texts(prints: list[str]) -> Sketched:
     frames = [fingerprints.frames_of_fingerprint(f) for f in prints]
     readable = [f for f in frames if f is not None]
     made = iter(fingerprints.sketches_of(readable))
-    heads = [similarity.head(f) for f in readable]
     return Sketched(
         texts=[
             blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
             for f in frames
         ],
         decoded=[k for k, f in enumerate(frames) if f is not None],
-        heads=np.concatenate(heads) if heads else np.zeros(0, np.uint32),
-        counts=np.array([len(h) for h in heads], np.int64),
-        totals=np.array([len(f) for f in readable], np.int64),
+        frames=np.concatenate(readable) if readable else np.zeros(0, np.uint32),
+        counts=np.array([len(f) for f in readable], np.int64),
     )
 
 
@@ -113,14 +110,14 @@ def load_sketches(
     lib: Library,
     rows: Sequence[catalog.Row],
     workers: int = 1,
-    heads: HeadFile | None = None,
+    frame_file: FrameFile | None = None,
 ) -> blockindex.SketchTable:
     """Every row's sketch, in the rows' order: cached, stored, else computed
     (and stored); the ones not cached yet are cached (`sketchcache`).
 
     Fingerprints are read a chunk at a time (a million of them would not fit
-    in memory at once) and sketched by `workers` processes; the heads they
-    decode are kept in `heads`, when given, for the rest of the run.
+    in memory at once) and sketched by `workers` processes; the frames they
+    decode are kept in `frame_file`, when given, for the rest of the run.
     """
     ids = [r.id for r in rows]
     fp_mtimes = [r.fp_mtime for r in rows]
@@ -139,7 +136,7 @@ def load_sketches(
         table.profiles[unread] = decoded.profiles
         table.repetitions[unread] = decoded.repetitions
     stale = np.flatnonzero(table.counts < 0).tolist()
-    _sketch_stale(lib, rows, table, stale, workers, heads)
+    _sketch_stale(lib, rows, table, stale, workers, frame_file)
     sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
     return table
 
@@ -150,7 +147,7 @@ def _sketch_stale(
     table: blockindex.SketchTable,
     stale: list[int],
     workers: int,
-    heads: HeadFile | None,
+    frame_file: FrameFile | None,
 ) -> None:
     """Sketch the rows whose sketch is missing or of another version."""
     chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
@@ -169,12 +166,11 @@ def _sketch_stale(
                 for k, t in zip(chunk, sketched.texts, strict=True)
             ],
         )
-        if heads is not None:
-            heads.add(
+        if frame_file is not None:
+            frame_file.add(
                 [rows[chunk[k]].id for k in sketched.decoded],
-                sketched.heads,
+                sketched.frames,
                 sketched.counts,
-                sketched.totals,
             )
 
     if workers < 2 or len(chunks) < 2:
@@ -283,12 +279,16 @@ def verify_in_chunks(
 
 def worker_frames(lib: Library, frames: FrameSource) -> Callable[[], FrameSource]:
     """What a verifying worker reads frames from: a connection of its own,
-    and the heads this run decoded (a worker aligns heads only)."""
+    and the fingerprints this run decoded (their heads: a worker aligns heads
+    only)."""
 
     def open_frames() -> FrameSource:
         own = Library(lib.path, lib.directory, set_music_dir=False)
         source = FrameSource(
-            own, capacity=WORKER_FRAMES, heads=frames.heads, heads_only=True
+            own,
+            capacity=WORKER_FRAMES,
+            decoded=frames.decoded,
+            limit=similarity.HEAD_FRAMES,
         )
         source.given = frames.given
         return source
@@ -323,9 +323,9 @@ def update_model(
     if not dirty:
         return old, known, 0
     paircache.prune(lib)
-    with HeadFile(beside_library(lib)) as heads:
+    with FrameFile(beside_library(lib)) as frame_file:
         return _match_dirty(
-            lib, rows, token, settings, distinct, workers, dirty, known, old, heads
+            lib, rows, token, settings, distinct, workers, dirty, known, old, frame_file
         )
 
 
@@ -345,10 +345,10 @@ def _match_dirty(
     dirty: set[int],
     known: list[matching.Match],
     old: dict[int, int],
-    heads: HeadFile,
+    frame_file: FrameFile,
 ) -> tuple[dict[int, int], list[matching.Match], int]:
     listed = list(rows.values())
-    table = load_sketches(lib, listed, workers, heads)
+    table = load_sketches(lib, listed, workers, frame_file)
     silent = {
         r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
     }
@@ -357,7 +357,7 @@ def _match_dirty(
     # requests), a fifth of a warm run's start-up.
     from .fingerprinting.excerpts import ExcerptSource
 
-    frames = FrameSource(lib, heads=heads)
+    frames = FrameSource(lib, decoded=frame_file)
     for row in listed:
         if row.fingerprint:
             frames.given[row.id] = row.fingerprint

@@ -3,7 +3,7 @@
 A run verifies pairs spread over the whole library; keeping every decoded
 fingerprint in memory would cost gigabytes at a million items, so frames
 are read in batches (`prefetch`) and the least recently used are dropped.
-Heads this run already decoded (a `HeadFile`) are read from there instead.
+Fingerprints this run already decoded (a `FrameFile`) are read from there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from beets.library import Library
 
 from ..fingerprinting.refresh import frames_of_fingerprint
 from .catalog import FINGERPRINT, load_texts
-from .headfile import HeadFile
+from .framefile import FrameFile
 
 CAPACITY = 30_000
 
@@ -24,7 +24,7 @@ CAPACITY = 30_000
 class FrameSource:
     """item id -> raw frames (None when missing or unreadable).
 
-    With `heads_only`, frames may be cut to their head (`similarity.head`):
+    With a `limit`, frames may be cut to that many (from a `FrameFile`):
     enough for a reader that only aligns heads (a verifying worker).
     """
 
@@ -32,13 +32,13 @@ class FrameSource:
         self,
         lib: Library | None,
         capacity: int = CAPACITY,
-        heads: HeadFile | None = None,
-        heads_only: bool = False,
+        decoded: FrameFile | None = None,
+        limit: int | None = None,
     ) -> None:
         self.lib = lib
         self.capacity = capacity
-        self.heads = heads
-        self.heads_only = heads_only
+        self.decoded = decoded
+        self.limit = limit
         self._cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
         # Fingerprints known without reading the DB (just computed).
         self.given: dict[int, str] = {}
@@ -46,11 +46,11 @@ class FrameSource:
     def prefetch(self, ids: Iterable[int]) -> None:
         """Read and decode the fingerprints of these items in one go."""
         missing = [i for i in dict.fromkeys(ids) if i not in self._cache]
-        if self.heads is not None and missing:
-            decoded = self.heads.read(missing, whole=not self.heads_only)
-            for i, frames in decoded.items():
+        if self.decoded is not None and missing:
+            found = self.decoded.read(missing, self.limit)
+            for i, frames in found.items():
                 self._put(i, frames)
-            missing = [i for i in missing if i not in decoded]
+            missing = [i for i in missing if i not in found]
         texts = {i: self.given[i] for i in missing if i in self.given}
         rest = [i for i in missing if i not in texts]
         if rest and self.lib is not None:

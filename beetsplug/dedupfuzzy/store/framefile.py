@@ -1,16 +1,16 @@
-"""Fingerprint heads decoded once per run, kept in a temporary file.
+"""Fingerprints decoded once per run, kept in a temporary file.
 
 A first run decodes every fingerprint to sketch it, then the candidates'
 fingerprints again: in the workers to align them, here to decide the pairs
 that aligned. Decoding (base64 and Chromaprint's compression) is a quarter
-of that work. So the sketching workers hand back the frames they decoded,
-cut to the head that matching compares (`similarity.head`), and this file
-keeps them: a later read is one `pread`, without the DB or a decode.
+of that work. So the sketching workers hand back the frames they decoded and
+this file keeps them: a later read is one `pread`, without the DB or a
+decode, and a reader that aligns heads only reads the head.
 
 The file lies next to the library DB (a system temp folder is often held in
-memory, and a million heads take 3.9 GB) and is unlinked from the start, so
-nothing is left behind however the run ends. Workers forked after the heads
-were written read the same file.
+memory, and a million two-minute fingerprints take 3.9 GB) and is unlinked
+from the start, so nothing is left behind however the run ends. Workers
+forked after the frames were written read the same file.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 _FRAME = np.dtype("<u4")
 
 
-class HeadFile:
-    """item id -> its fingerprint's head frames, and whether that is all of it."""
+class FrameFile:
+    """item id -> its fingerprint's frames."""
 
     def __init__(self, directory: str | None = None) -> None:
         try:
@@ -33,27 +33,21 @@ class HeadFile:
         except OSError:  # a read-only folder: the system's temp folder then
             self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-")
         self._end = 0
-        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._index: tuple[np.ndarray, ...] | None = None
 
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> HeadFile:
+    def __enter__(self) -> FrameFile:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def add(
-        self,
-        ids: Sequence[int],
-        frames: np.ndarray,
-        counts: np.ndarray,
-        totals: np.ndarray,
-    ) -> None:
-        """Keep the heads of these items: `frames` holds them end to end,
-        `counts` frames each; `totals` is each whole fingerprint's length."""
+    def add(self, ids: Sequence[int], frames: np.ndarray, counts: np.ndarray) -> None:
+        """Keep these items' frames: `frames` holds them end to end, `counts`
+        frames each."""
         data = np.ascontiguousarray(frames, _FRAME).tobytes()
         os.pwrite(self._file.fileno(), data, self._end)
         offsets = self._end + 4 * np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -62,30 +56,31 @@ class HeadFile:
                 np.asarray(ids, np.int64),
                 offsets.astype(np.int64),
                 np.asarray(counts, np.int64),
-                np.asarray(totals, np.int64),
             )
         )
         self._end += len(data)
         self._index = None
 
-    def read(self, ids: Iterable[int], whole: bool) -> dict[int, np.ndarray]:
-        """The heads of those items held here; with `whole`, only those that
-        are their whole fingerprint."""
+    def read(
+        self, ids: Iterable[int], limit: int | None = None
+    ) -> dict[int, np.ndarray]:
+        """The frames of those items held here (at most `limit` each)."""
         wanted = np.fromiter(ids, np.int64)
         if not self._chunks or not len(wanted):
             return {}
-        keys, offsets, counts, totals = self._lookup()
+        keys, offsets, counts = self._lookup()
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
         held = keys[at] == wanted
-        if whole:
-            held &= counts[at] == totals[at]
+        sizes = (
+            counts[at[held]] if limit is None else np.minimum(counts[at[held]], limit)
+        )
         fd = self._file.fileno()
         return {
             item: np.frombuffer(os.pread(fd, 4 * n, offset), _FRAME).astype(np.uint32)
             for item, offset, n in zip(
                 wanted[held].tolist(),
                 offsets[at[held]].tolist(),
-                counts[at[held]].tolist(),
+                sizes.tolist(),
                 strict=True,
             )
         }
