@@ -31,3 +31,20 @@ def test_frames_come_back_whole_or_cut_and_unknown_items_are_absent(tmp_path):
         assert got.dtype == np.uint32 and np.array_equal(got, prints[item])
     assert np.array_equal(cut[7], prints[7][:969])
     assert np.array_equal(cut[3], prints[3])
+
+
+def test_a_failed_write_keeps_what_was_written_and_nothing_more(tmp_path, monkeypatch):
+    frames = FrameFile(str(tmp_path))
+    one = np.arange(10, dtype=np.uint32)
+    frames.add([1], one, np.array([10]))
+
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.pwrite", disk_full)
+    frames.add([2], one, np.array([10]))
+    monkeypatch.undo()
+    frames.add([3], one, np.array([10]))
+    found = frames.read([1, 2, 3])
+    frames.close()
+    assert sorted(found) == [1] and np.array_equal(found[1], one)

@@ -33,6 +33,7 @@ class FrameFile:
         except OSError:  # a read-only folder: the system's temp folder then
             self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-")
         self._end = 0
+        self._full = False
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._index: tuple[np.ndarray, ...] | None = None
 
@@ -47,9 +48,17 @@ class FrameFile:
 
     def add(self, ids: Sequence[int], frames: np.ndarray, counts: np.ndarray) -> None:
         """Keep these items' frames: `frames` holds them end to end, `counts`
-        frames each."""
+        frames each. Once a write fails (a full disk), nothing more is kept."""
+        if self._full:
+            return
         data = np.ascontiguousarray(frames, _FRAME).tobytes()
-        os.pwrite(self._file.fileno(), data, self._end)
+        try:
+            written = os.pwrite(self._file.fileno(), data, self._end)
+        except OSError:  # a full disk: the rest is read from the DB, as before
+            written = -1
+        if written != len(data):
+            self._full = True
+            return
         offsets = self._end + 4 * np.concatenate([[0], np.cumsum(counts)[:-1]])
         self._chunks.append(
             (
