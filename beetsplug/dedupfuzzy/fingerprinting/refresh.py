@@ -81,7 +81,7 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
 def sketches_of(prints: Sequence[np.ndarray]) -> list[blockindex.Sketch]:
     """The sketches of fingerprints' frames (empty where uninformative)."""
     heads = [similarity.head(f) for f in prints]
-    return blockindex.sketch_many(heads, [similarity.is_informative(h) for h in heads])
+    return blockindex.sketch_many(heads, similarity.informative_many(heads))
 
 
 def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
