@@ -84,3 +84,24 @@ def test_the_ending_decides_between_same_and_other_material() -> None:
     window = a[20:120]
     assert endings.ending_similarity(window, same, 40 * similarity.FRAME_SECONDS) > 0.95
     assert endings.ending_similarity(window, other, 40 * similarity.FRAME_SECONDS) < 0.5
+
+
+def test_windows_compared_together_score_as_each_alone() -> None:
+    # Leads from 0 to 60 frames, same and other material, a silent window:
+    # one array operation for all must give each pair its own answer.
+    cases = []
+    for k in range(12):
+        a = drifting_frames(20 + k, n=260)
+        lead = 5 * k
+        same = np.concatenate([drifting_frames(40 + k, n=lead), a[20:]])
+        other = drifting_frames(60 + k, n=240)
+        window = a[20:120]
+        cases.append(
+            (window, same if k % 3 else other, lead * similarity.FRAME_SECONDS)
+        )
+    cases.append((np.zeros(100, np.uint32), drifting_frames(7, n=200), 1.0))
+    together = endings.ending_similarities(cases)
+    alone = [endings.ending_similarities([case])[0] for case in cases]
+    assert together == alone
+    assert together[-1] is None
+    assert sum(s is not None and s > 0.95 for s in together) == 8

@@ -32,7 +32,7 @@ def sketch_records(env: BeetEnv) -> tuple[int, int]:
             "SELECT 1 FROM sqlite_master WHERE name = ?", (SKETCH_CACHE,)
         ).fetchall()
         (cached,) = (
-            db.execute(f"SELECT count(*) FROM {SKETCH_CACHE}").fetchone()
+            db.execute(f"SELECT sum(length(ids)) / 8 FROM {SKETCH_CACHE}").fetchone()
             if tables
             else (0,)
         )

@@ -358,3 +358,26 @@ def test_two_copies_of_one_recording_take_one_place_among_the_nearest():
     assert own & search(0.08).pairs()
     assert search(0.0).query(copy, 160.0, skip=[0]) == {1, 2}
     assert search(0.08).query(copy, 160.0, skip=[0]) in ({1, 3}, {1, 4})
+
+
+def test_informative_fingerprints_tested_together_as_each_alone() -> None:
+    rng = np.random.default_rng(5)
+
+    def noise(n: int) -> np.ndarray:
+        return rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+
+    prints = [
+        np.zeros(0, np.uint32),  # empty
+        np.zeros(300, np.uint32),  # digital silence
+        noise(39),  # too short
+        noise(41),
+        np.repeat(noise(30), 10),  # barely changing
+        np.tile(noise(23), 30),  # too few distinct values
+        np.tile(noise(24), 30),
+        np.concatenate([np.repeat(noise(5), 40), noise(400)]),  # values later on
+        song_frames(3),
+    ]
+    alone = [similarity.is_informative(p) for p in prints]
+    assert similarity.informative_many(prints) == alone
+    assert similarity.informative_many(prints[::-1]) == alone[::-1]
+    assert alone == [False, False, False, True, False, False, True, True, True]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,13 +22,14 @@ from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
-from .matching import blockindex, cliques, groups
+from .matching import blockindex, cliques, groups, similarity
 from .matching import matcher as matching
 from .matching import workers as parallel
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
 from .store import catalog, paircache, recordings, rowcache, sketchcache
+from .store.framefile import FrameFile
 from .store.frames import FrameSource
 
 log = logging.getLogger("beets")
@@ -77,24 +79,45 @@ def track_of(
     )
 
 
-def sketch_texts(prints: list[str]) -> list[str]:
+@dataclass
+class Sketched:
+    """A chunk of fingerprints sketched (in a worker): each one's stored
+    sketch, and the frames decoded on the way, end to end (`FrameFile.add`)."""
+
+    texts: list[str]
+    decoded: list[int]  # positions in the chunk of the readable fingerprints
+    frames: np.ndarray
+    counts: np.ndarray
+
+
+def sketch_texts(prints: list[str]) -> Sketched:
     """The stored form of each fingerprint's sketch (runs in worker processes)."""
     frames = [fingerprints.frames_of_fingerprint(f) for f in prints]
-    made = iter(fingerprints.sketches_of([f for f in frames if f is not None]))
-    return [
-        blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
-        for f in frames
-    ]
+    readable = [f for f in frames if f is not None]
+    made = iter(fingerprints.sketches_of(readable))
+    return Sketched(
+        texts=[
+            blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
+            for f in frames
+        ],
+        decoded=[k for k, f in enumerate(frames) if f is not None],
+        frames=np.concatenate(readable) if readable else np.zeros(0, np.uint32),
+        counts=np.array([len(f) for f in readable], np.int64),
+    )
 
 
 def load_sketches(
-    lib: Library, rows: Sequence[catalog.Row], workers: int = 1
+    lib: Library,
+    rows: Sequence[catalog.Row],
+    workers: int = 1,
+    frame_file: FrameFile | None = None,
 ) -> blockindex.SketchTable:
     """Every row's sketch, in the rows' order: cached, stored, else computed
     (and stored); the ones not cached yet are cached (`sketchcache`).
 
     Fingerprints are read a chunk at a time (a million of them would not fit
-    in memory at once) and sketched by `workers` processes.
+    in memory at once) and sketched by `workers` processes; the frames they
+    decode are kept in `frame_file`, when given, for the rest of the run.
     """
     ids = [r.id for r in rows]
     fp_mtimes = [r.fp_mtime for r in rows]
@@ -113,7 +136,7 @@ def load_sketches(
         table.profiles[unread] = decoded.profiles
         table.repetitions[unread] = decoded.repetitions
     stale = np.flatnonzero(table.counts < 0).tolist()
-    _sketch_stale(lib, rows, table, stale, workers)
+    _sketch_stale(lib, rows, table, stale, workers, frame_file)
     sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
     return table
 
@@ -124,6 +147,7 @@ def _sketch_stale(
     table: blockindex.SketchTable,
     stale: list[int],
     workers: int,
+    frame_file: FrameFile | None,
 ) -> None:
     """Sketch the rows whose sketch is missing or of another version."""
     chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
@@ -133,15 +157,21 @@ def _sketch_stale(
         found = catalog.load_texts(lib, ids, catalog.FINGERPRINT)
         return [found.get(i, "") for i in ids]
 
-    def store(chunk: list[int], sketched: list[str]) -> None:
-        table.take(chunk, blockindex.SketchTable.decode(sketched))
+    def store(chunk: list[int], sketched: Sketched) -> None:
+        table.take(chunk, blockindex.SketchTable.decode(sketched.texts))
         catalog.store_flex(
             lib,
             [
                 (rows[k].id, catalog.BLOCKS, t)
-                for k, t in zip(chunk, sketched, strict=True)
+                for k, t in zip(chunk, sketched.texts, strict=True)
             ],
         )
+        if frame_file is not None:
+            frame_file.add(
+                [rows[chunk[k]].id for k in sketched.decoded],
+                sketched.frames,
+                sketched.counts,
+            )
 
     if workers < 2 or len(chunks) < 2:
         for chunk in chunks:
@@ -248,11 +278,18 @@ def verify_in_chunks(
 
 
 def worker_frames(lib: Library, frames: FrameSource) -> Callable[[], FrameSource]:
-    """What a verifying worker reads frames from: a connection of its own."""
+    """What a verifying worker reads frames from: a connection of its own,
+    and the fingerprints this run decoded (their heads: a worker aligns heads
+    only)."""
 
     def open_frames() -> FrameSource:
         own = Library(lib.path, lib.directory, set_music_dir=False)
-        source = FrameSource(own, capacity=WORKER_FRAMES)
+        source = FrameSource(
+            own,
+            capacity=WORKER_FRAMES,
+            decoded=frames.decoded,
+            limit=similarity.HEAD_FRAMES,
+        )
         source.given = frames.given
         return source
 
@@ -286,8 +323,32 @@ def update_model(
     if not dirty:
         return old, known, 0
     paircache.prune(lib)
+    with FrameFile(beside_library(lib)) as frame_file:
+        return _match_dirty(
+            lib, rows, token, settings, distinct, workers, dirty, known, old, frame_file
+        )
+
+
+def beside_library(lib: Library) -> str | None:
+    """The folder of the library DB (None for a DB in memory)."""
+    path = os.fsdecode(lib.path)
+    return None if path == ":memory:" else os.path.dirname(os.path.abspath(path))
+
+
+def _match_dirty(
+    lib: Library,
+    rows: dict[int, catalog.Row],
+    token: str,
+    settings: MatchSettings,
+    distinct: Callable[[int, int], bool],
+    workers: int,
+    dirty: set[int],
+    known: list[matching.Match],
+    old: dict[int, int],
+    frame_file: FrameFile,
+) -> tuple[dict[int, int], list[matching.Match], int]:
     listed = list(rows.values())
-    table = load_sketches(lib, listed, workers)
+    table = load_sketches(lib, listed, workers, frame_file)
     silent = {
         r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
     }
@@ -296,7 +357,7 @@ def update_model(
     # requests), a fifth of a warm run's start-up.
     from .fingerprinting.excerpts import ExcerptSource
 
-    frames = FrameSource(lib)
+    frames = FrameSource(lib, decoded=frame_file)
     for row in listed:
         if row.fingerprint:
             frames.given[row.id] = row.fingerprint

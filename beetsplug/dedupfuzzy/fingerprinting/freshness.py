@@ -30,7 +30,8 @@ import hashlib
 import os
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -41,6 +42,10 @@ from ..store.catalog import FP_COPY, FP_MTIME, Row
 MTIME_SLACK = 1e-3
 SAMPLES = 8
 SAMPLE_SIZE = 16 * 1024
+# Fewer files than this get their identities read here (forking workers
+# costs more), and each worker job reads this many.
+PARALLEL_IDENTITIES = 2000
+IDENTITY_CHUNK = 1000
 
 
 def file_mtime(path: bytes) -> float | None:
@@ -91,10 +96,25 @@ def unchanged(row: Row, mtime: float | None) -> bool:
     )
 
 
-def check(row: Row, mtime: float | None) -> Check:
+def may_identify(row: Row, mtime: float | None) -> bool:
+    """Whether `check` may read the file's audio identity (a superset)."""
+    return (
+        mtime is not None
+        and not unchanged(row, mtime)
+        and (bool(row.fingerprint) or row.has_fingerprint)
+    )
+
+
+def check(
+    row: Row,
+    mtime: float | None,
+    identity: Callable[[bytes], str] = lambda path: audio_identity(path),
+) -> Check:
     """Whether the row's stored fingerprint still describes its file.
 
     Updates `row.fp_mtime` and `row.audio_id` when it finds out more.
+    `identity`: the file's audio identity (read already by `audio_identities`
+    for the files `may_identify` names, when there are many).
     """
     if unchanged(row, mtime):
         return Check(True)
@@ -102,14 +122,14 @@ def check(row: Row, mtime: float | None) -> Check:
         return Check(False)
     if row.fp_mtime is not None and abs(row.fp_mtime - mtime) < MTIME_SLACK:
         # Fingerprinted before audio identities existed: note it once.
-        row.audio_id = audio_identity(row.path)
+        row.audio_id = identity(row.path)
         return Check(True, bool(row.audio_id))
     if row.fp_mtime is None and _untouched_since_beets_read(row, mtime):
         # A fingerprint another plugin (chroma) stored.
         row.fp_mtime = mtime
-        row.audio_id = audio_identity(row.path)
+        row.audio_id = identity(row.path)
         return Check(True, True)
-    if row.audio_id and audio_identity(row.path) == row.audio_id:
+    if row.audio_id and identity(row.path) == row.audio_id:
         row.fp_mtime = mtime  # only the tags changed
         return Check(True, True)
     return Check(False)
@@ -158,6 +178,25 @@ class BeetsWrites:
 
 
 # Audio identities.
+
+
+def audio_identities(paths: Sequence[bytes], workers: int) -> dict[bytes, str]:
+    """`audio_identity` of many files, by `workers` processes when they are
+    many (a first run adopting another plugin's fingerprints reads one per
+    file of the library)."""
+    if workers < 2 or len(paths) < PARALLEL_IDENTITIES:
+        return {path: audio_identity(path) for path in paths}
+    chunks = [
+        paths[start : start + IDENTITY_CHUNK]
+        for start in range(0, len(paths), IDENTITY_CHUNK)
+    ]
+    with ProcessPoolExecutor(workers) as pool:
+        found = [i for part in pool.map(_identities, chunks) for i in part]
+    return dict(zip(paths, found, strict=True))
+
+
+def _identities(paths: Sequence[bytes]) -> list[str]:
+    return [audio_identity(path) for path in paths]
 
 
 def audio_identity(path: bytes) -> str:

@@ -34,7 +34,14 @@ from ..store.catalog import (
     store_flex,
 )
 from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
-from .freshness import audio_identity, check, file_mtime, unchanged
+from .freshness import (
+    audio_identities,
+    audio_identity,
+    check,
+    file_mtime,
+    may_identify,
+    unchanged,
+)
 from .work import Task, needs_check, run_tasks
 
 BATCH = 64
@@ -74,7 +81,7 @@ def sketch_of(frames: np.ndarray) -> blockindex.Sketch:
 def sketches_of(prints: Sequence[np.ndarray]) -> list[blockindex.Sketch]:
     """The sketches of fingerprints' frames (empty where uninformative)."""
     heads = [similarity.head(f) for f in prints]
-    return blockindex.sketch_many(heads, [similarity.is_informative(h) for h in heads])
+    return blockindex.sketch_many(heads, similarity.informative_many(heads))
 
 
 def task_of(row: Row, fingerprint: bool, check_lossless: bool = True) -> Task:
@@ -128,20 +135,30 @@ def refresh(
     usable: list[Row] = []
     writes: list[tuple[int, str, object]] = []
     adopted: list[int] = []
-    for row in rows:
-        mtime = (
-            mtimes[row.id]
-            if mtimes is not None and row.id in mtimes
-            else file_mtime(row.path)
-        )
+    times = [
+        mtimes[row.id]
+        if mtimes is not None and row.id in mtimes
+        else file_mtime(row.path)
+        for row in rows
+    ]
+    pending: list[tuple[Row, float]] = []
+    for row, mtime in zip(rows, times, strict=True):
         if unchanged(row, mtime):  # most rows of a warm run: no call below
             report.reused += 1
             usable.append(row)
-            continue
-        if mtime is None:
+        elif mtime is None:
             report.failed.append(Skipped(row.path, MISSING))
-            continue
-        fresh = check(row, mtime)
+        else:
+            pending.append((row, mtime))
+    known = audio_identities(
+        [row.path for row, mtime in pending if may_identify(row, mtime)], workers
+    )
+
+    def identity(path: bytes) -> str:
+        return known[path] if path in known else audio_identity(path)
+
+    for row, mtime in pending:
+        fresh = check(row, mtime, identity)
         if fresh.record:
             # Adopted (chroma's), or the audio identity confirmed it: note
             # what makes the next check one `stat`, and keep our copy.

@@ -54,14 +54,15 @@ EMPTY = Sketch(np.zeros(0, np.uint32), np.zeros(0, np.int32))
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
-    """A fixed 32-bit integer hash (murmur3's finaliser)."""
-    h = values.astype(np.uint64)
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(16)
-    return h.astype(np.uint32)
+    """A fixed 32-bit integer hash (murmur3's finaliser); uint32 arithmetic
+    wraps as the finaliser's does."""
+    h = values.astype(np.uint32)
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    return h
 
 
 def sketch(frames: np.ndarray, informative: bool = True) -> Sketch:
@@ -88,50 +89,79 @@ def sketch_many(
         return [EMPTY] * len(prints)
     lengths = np.array([len(h) for h in heads], dtype=np.int64)
     frames = np.concatenate(heads)
-    hashes = _mix(frames)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    profiles = _bit_profiles(frames, starts, lengths)
+    keys, positions = _bottom_k_many(_mix(frames), starts, lengths)
+    profiles = _bit_profiles(frames, lengths)
     repetitions = rep.repetition_profiles(heads)
     made = iter(
-        Sketch(*_bottom_k(hashes[start : start + n]), profile, repetition)
-        for start, n, profile, repetition in zip(
-            starts.tolist(), lengths.tolist(), profiles, repetitions, strict=True
+        Sketch(k, p, profile, repetition)
+        for k, p, profile, repetition in zip(
+            keys, positions, profiles, repetitions, strict=True
         )
     )
     return [EMPTY if h is None else next(made) for h in taken]
 
 
-def _bottom_k(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The `KEYS_PER_TRACK` smallest distinct hashes and their first positions."""
-    # Only the smallest hashes matter: sort a few of them, not every frame.
-    few = min(len(hashes), 4 * KEYS_PER_TRACK)
-    idx = np.argpartition(hashes, few - 1)[:few] if few < len(hashes) else None
-    if idx is None:
-        idx = np.arange(len(hashes))
-    else:
-        # Keep whole runs of equal hashes: drop the largest, maybe cut, one.
-        idx = idx[hashes[idx] < hashes[idx].max()]
-    order = idx[np.lexsort((idx, hashes[idx]))]
-    sorted_hashes = hashes[order]
-    first = np.empty(len(order), dtype=bool)
-    first[:1] = True
-    first[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
-    chosen = order[first][:KEYS_PER_TRACK]
-    if len(chosen) < KEYS_PER_TRACK and few < len(hashes):
-        # Few distinct values among many frames: take them all.
-        values, where = np.unique(hashes, return_index=True)
-        chosen = where[:KEYS_PER_TRACK]
-    return hashes[chosen], chosen.astype(np.int32)
+def _bottom_k_many(
+    hashes: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per run of `hashes` (non-empty runs at `starts`): its `KEYS_PER_TRACK`
+    smallest distinct hashes, in order, and the positions where each first
+    occurs.
+
+    Each frame is coded as (hash, position) in one 64-bit number, the runs
+    side by side in a matrix: the smallest codes of a row hold its smallest
+    distinct hashes, each at its first position, so a partial sort of every
+    row at once does it. A row whose smallest codes hold too few distinct
+    hashes (few distinct values among many frames) is done on its own.
+    """
+    few = 4 * KEYS_PER_TRACK
+    blank = np.iinfo(np.uint64).max
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    columns = (np.arange(len(hashes)) - np.repeat(starts, lengths)).astype(np.uint64)
+    codes = np.full((len(lengths), int(lengths.max())), blank, np.uint64)
+    codes[rows, columns] = (hashes.astype(np.uint64) << np.uint64(32)) | columns
+    if codes.shape[1] > few:
+        codes = np.partition(codes, few - 1, axis=1)[:, :few]
+    codes.sort(axis=1)
+    values = codes >> np.uint64(32)
+    first = codes != blank
+    first[:, 1:] &= values[:, 1:] != values[:, :-1]
+    taken = first & (np.cumsum(first, axis=1) <= KEYS_PER_TRACK)
+    counts = taken.sum(axis=1)
+    chosen = codes[taken]
+    bounds = np.cumsum(counts)[:-1]
+    keys = np.split((chosen >> np.uint64(32)).astype(np.uint32), bounds)
+    positions = np.split((chosen & np.uint64(0xFFFFFFFF)).astype(np.int32), bounds)
+    for k in np.flatnonzero((counts < KEYS_PER_TRACK) & (lengths > few)).tolist():
+        run = hashes[starts[k] : starts[k] + lengths[k]]
+        _, where = np.unique(run, return_index=True)
+        keys[k], positions[k] = (
+            run[where[:KEYS_PER_TRACK]],
+            where[:KEYS_PER_TRACK].astype(np.int32),
+        )
+    return keys, positions
 
 
-def _bit_profiles(
-    frames: np.ndarray, starts: np.ndarray, lengths: np.ndarray
-) -> np.ndarray:
-    """Per run of `frames` (runs at `starts`, non-empty): the share of its
-    frames in which each of the 32 bits is set (float32[32])."""
-    raw = np.ascontiguousarray(frames, dtype="<u4").view(np.uint8)
-    bits = np.unpackbits(raw, bitorder="little").reshape(-1, 32)
-    ones = np.add.reduceat(bits, starts, axis=0, dtype=np.int32)
+# Bit j of each byte value, for counting set bits a byte at a time.
+_BYTE_BITS = np.unpackbits(
+    np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"
+).astype(np.float64)
+
+
+def _bit_profiles(frames: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per run of `frames` (non-empty runs, laid end to end, of `lengths`):
+    the share of its frames in which each of the 32 bits is set
+    (float32[32]). Counted from a histogram of each byte's values per run:
+    256 counts per byte rather than 32 per frame."""
+    raw = np.ascontiguousarray(frames, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    base = np.repeat(np.arange(len(lengths)) * 256, lengths)
+    counts = np.empty((len(lengths), 4, 256), np.float64)
+    for byte in range(4):
+        counts[:, byte] = np.bincount(
+            base + raw[:, byte], minlength=256 * len(lengths)
+        ).reshape(-1, 256)
+    ones = (counts @ _BYTE_BITS).reshape(-1, 32)
     return (ones / np.maximum(1, lengths)[:, None]).astype(np.float32)
 
 

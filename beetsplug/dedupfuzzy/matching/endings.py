@@ -19,7 +19,7 @@ arithmetic on times and frames.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,7 @@ import numpy as np
 from .similarity import (
     FRAME_SECONDS,
     Alignment,
-    align,
+    align_many,
     is_informative,
     seconds_to_frames,
 )
@@ -145,19 +145,37 @@ def ending_similarity(
     `b_lead` is how many seconds earlier b's excerpt starts than a's window
     (in a's time scale): the alignment looks for the best shift near it.
     """
-    if not is_informative(window_a) or not is_informative(window_b):
-        return None
-    expected = seconds_to_frames(b_lead)
+    return ending_similarities([(window_a, window_b, b_lead)])[0]
+
+
+def ending_similarities(
+    windows: Sequence[tuple[np.ndarray, np.ndarray, float]],
+) -> list[float | None]:
+    """`ending_similarity` of many pairs of windows, aligned together."""
+    found: list[float | None] = [None] * len(windows)
+    todo = [
+        k
+        for k, (a, b, _) in enumerate(windows)
+        if is_informative(a) and is_informative(b)
+    ]
+    if not todo:
+        return found
     radius = seconds_to_frames(SEARCH_MARGIN) + 2
-    found = align(
-        window_a,
-        window_b,
-        max_shift=abs(expected) + radius,
-        min_overlap=int(0.6 * len(window_a)),
-        hints=[expected],
+    expected = [seconds_to_frames(windows[k][2]) for k in todo]
+    # Each pair tries only the shifts around its own lead: a common bound
+    # that holds them all changes nothing.
+    aligned = align_many(
+        [
+            (windows[k][0], windows[k][1], [e])
+            for k, e in zip(todo, expected, strict=True)
+        ],
+        max_shift=max(abs(e) for e in expected) + radius,
+        min_overlaps=[int(0.6 * len(windows[k][0])) for k in todo],
         hint_radius=radius,
     )
-    return None if found is None else found.similarity
+    for k, alignment in zip(todo, aligned, strict=True):
+        found[k] = None if alignment is None else alignment.similarity
+    return found
 
 
 class AudioSource(Protocol):
@@ -210,6 +228,8 @@ class EndingCheck:
         # Off-speed pairs whose first copy, not the second, is played back
         # at the corrected speed (see `choose_playback`).
         self._play_first: set[tuple[int, int]] = set()
+        # Similarities compared ahead (`prepare`): pair -> (alignment, value).
+        self._prepared: dict[tuple[int, int], tuple[Alignment, float | None]] = {}
 
     def choose_playback(self, pairs: Iterable[tuple[Copy, Copy, Alignment]]) -> None:
         """For off-speed pairs, which copy to play back at the corrected speed.
@@ -234,6 +254,26 @@ class EndingCheck:
 
     def forget(self, a: Copy, b: Copy) -> None:
         self._play_first.discard((a.id, b.id))
+        self._prepared.pop((a.id, b.id), None)
+
+    def prepare(self, pairs: Iterable[tuple[Copy, Copy, Alignment]]) -> None:
+        """Compare at once the ending windows of these pairs that stored
+        fingerprints hold (one array operation for a chunk of pairs, not
+        one per pair); `similarity` then reads them."""
+        todo = []
+        for a, b, found in pairs:
+            placed = self._spans(*self._played(a, b, found))
+            if placed is None:
+                continue
+            x, y, span_x, span_y, tm = placed
+            window_x = from_head(self.frames_of(x.id), span_x)
+            window_y = from_head(self.frames_of(y.id), span_y)
+            if window_x is not None and window_y is not None:
+                lead = b_lead(span_x, span_y, tm)
+                todo.append(((a.id, b.id), found, (window_x, window_y, lead)))
+        values = ending_similarities([windows for _, _, windows in todo])
+        for (pair, found, _), value in zip(todo, values, strict=True):
+            self._prepared[pair] = (found, value)
 
     def needed(self, a: Copy, b: Copy, found: Alignment) -> list[tuple[bytes, Span]]:
         """The excerpts `similarity` will ask the audio source for."""
@@ -254,6 +294,9 @@ class EndingCheck:
         window, no audio source); UNREADABLE when the audio needed could not
         be decoded.
         """
+        ready = self._prepared.get((a.id, b.id))
+        if ready is not None and ready[0] == found:
+            return ready[1]
         placed = self._spans(*self._played(a, b, found))
         if placed is None:
             return None

@@ -145,6 +145,7 @@ class Verifier:
                 if not self.head_decides(found)
             ]
             self.endings.choose_playback(aligned)
+            self.endings.prepare(aligned)
             self.audio.prefetch(
                 need
                 for a, b, found in aligned

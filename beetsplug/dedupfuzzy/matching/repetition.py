@@ -84,22 +84,27 @@ def repetition_profiles(prints: Sequence[np.ndarray]) -> list[np.ndarray | None]
     laid = np.zeros(int((n + longest).sum()) + longest, np.uint32)
     for k, at in zip(usable, base.tolist(), strict=True):
         laid[at : at + len(prints[k])] = prints[k]
-    # Running sums of changed bits per lag, one slice per lag.
     size = len(laid) - longest
-    totals = np.zeros((len(LAGS), size + 1), np.int64)
-    for row, lag in enumerate(LAGS.tolist()):
-        changed = np.bitwise_count(laid[:size] ^ laid[lag : lag + size])
-        np.cumsum(changed, dtype=np.int64, out=totals[row, 1:])
     parts = np.arange(PARTS)[None, :, None]
     length = n[:, None, None]
     starts = parts * length // PARTS
     stops = np.minimum(length, (parts + 1) * length // PARTS + longest)
     stops = stops - LAGS[None, None, :]
     offset = base[:, None, None]
-    rows = np.arange(len(LAGS))[None, None, :]
-    ber = (totals[rows, offset + stops] - totals[rows, offset + starts]) / (
-        32.0 * (stops - starts)
-    )
+    # Changed bits per lag, summed over each quarter's range: one reduceat
+    # over (start, stop) index pairs gives every range's sum at the even
+    # places (ranges overlap, so the odd places are left unused).
+    changes = np.zeros(starts.shape[:2] + (len(LAGS),), np.int64)
+    for row, lag in enumerate(LAGS.tolist()):
+        changed = np.bitwise_count(laid[:size] ^ laid[lag : lag + size])
+        ends = np.stack(
+            [(offset + starts)[:, :, 0], (offset + stops)[:, :, row]], axis=2
+        )
+        sums = np.add.reduceat(
+            changed, np.minimum(ends.ravel(), size - 1), dtype=np.int64
+        )
+        changes[:, :, row] = sums[0::2].reshape(len(usable), PARTS)
+    ber = changes / (32.0 * (stops - starts))
     mean = ber.mean(axis=2, keepdims=True)
     spread = ber.std(axis=2, keepdims=True)
     z = np.where(spread > 0, (ber - mean) / np.where(spread > 0, spread, 1), 0.0)

@@ -50,6 +50,18 @@ def _windows(
     )
 
 
+def _packed(padded: np.ndarray, step: int) -> np.ndarray:
+    """Rows of 64-bit words: word q holds frame q (low half) and frame q +
+    `step` (high half) of the row."""
+    lo = padded[:, :-step].astype(np.uint64)
+    return lo | (padded[:, step:].astype(np.uint64) << np.uint64(32))
+
+
+def _pairs_of(rows: np.ndarray) -> np.ndarray:
+    """Rows (of an even length) as words holding frames 2u and 2u + 1."""
+    return _packed(rows, 1)[:, ::2]
+
+
 def _ones(rows: np.ndarray) -> np.ndarray:
     """Per row, the prefix sums of its frames' set bits (a leading 0)."""
     out = np.zeros((rows.shape[0], rows.shape[1] + 1), dtype=np.int64)
@@ -79,14 +91,26 @@ def _coarse(
     sampled = [a[::step] for a, _ in pairs]
     counts = np.array([len(x) for x in sampled])
     lengths_b = np.array([len(b) for _, b in pairs])
-    columns = int(counts.max())
+    half = (int(counts.max()) + 1) // 2
+    columns = 2 * half
     a = _stack(sampled, columns)
-    padded = _stack([b for _, b in pairs], width + step * columns, max_shift)
-    windows = _windows(padded, width, 1, columns, step)
-    errors = np.bitwise_count(windows ^ a[:, None, :])
+    padded = _stack([b for _, b in pairs], width + step * (columns + 1), max_shift)
+    # Two columns per 64-bit word (half the operations): column 2u and
+    # 2u + 1 of a, and the frames of b they pair with at each shift.
+    pb = _packed(padded, step)
+    windows = _windows(pb, width, 1, half, 2 * step)
+    errors = np.bitwise_count(windows ^ _pairs_of(a)[:, None, :])
     # Columns past a pair's own frames of a hold zeros: no errors there.
-    errors *= (np.arange(columns)[None, :] < counts[:, None])[:, None, :]
+    # Words wholly past them are masked; a word half past them (an odd
+    # count) has its second column's errors, b's set bits, taken out.
+    errors *= (2 * np.arange(half)[None, :] < counts[:, None])[:, None, :]
     total = errors.sum(axis=2, dtype=np.int64)
+    odd = np.flatnonzero(counts % 2)
+    if len(odd):
+        after = padded[
+            odd[:, None], np.arange(width)[None, :] + step * counts[odd, None]
+        ]
+        total[odd] -= np.bitwise_count(after)
     # Frames of b before its start or past its end are zeros too: each
     # adds its frame of a's set bits, a prefix and a suffix of the columns.
     shift = np.arange(width)[None, :] - max_shift
@@ -207,14 +231,17 @@ def _blocks(
         if hi > lo:
             at = lo - (int(offset[k]) - max_shift)
             padded[k, at : at + hi - lo] = b[lo:hi]
-    s = padded.strides[1]
+    # Two frames per 64-bit word (half the operations): frames 2u and 2u + 1
+    # of a block, and the two frames of b each shift pairs them with.
+    pb = _packed(padded, 1)
+    s = pb.strides[1]
     rows = np.lib.stride_tricks.as_strided(
-        padded,
-        shape=(len(pairs), most, width, block),
-        strides=(padded.strides[0], block * s, s, s),
+        pb,
+        shape=(len(pairs), most, width, block // 2),
+        strides=(pb.strides[0], block * s, s, 2 * s),
         writeable=False,
     )
-    blocks = a.reshape(len(pairs), most, 1, block)
+    blocks = _pairs_of(a).reshape(len(pairs), most, 1, block // 2)
     total = np.bitwise_count(rows ^ blocks).sum(axis=3, dtype=np.int64)
     # A padding frame (0) adds its frame of a's set bits: take that out. The
     # frames of a window outside b are a prefix and a suffix of the block.

@@ -55,6 +55,33 @@ def is_informative(frames: np.ndarray) -> bool:
     return len(np.unique(frames)) >= MIN_DISTINCT
 
 
+def informative_many(prints: Sequence[np.ndarray]) -> list[bool]:
+    """`is_informative` of many fingerprints, tested together: the changes of
+    all of them in one pass, the distinct values among each one's first
+    frames in one sort; only the few that need it count all their values."""
+    if not prints:
+        return []
+    lengths = np.array([len(f) for f in prints], np.int64)
+    laid = np.concatenate([*prints, np.zeros(1, np.uint32)])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    changed = np.zeros(len(laid), np.int64)
+    changed[1:-1] = laid[1:-1] != laid[:-2]
+    changed[starts] = 0  # a print's first frame follows another print's last
+    changes = np.where(lengths > 0, np.add.reduceat(changed, starts), 0)
+    moving = (lengths >= MIN_FRAMES) & (changes >= MIN_CHANGE_RATE * (lengths - 1))
+    # The first frames of each, padded with its own first frame (no new value).
+    few = 8 * MIN_DISTINCT
+    width = np.minimum(lengths, few)
+    column = np.arange(few)[None, :]
+    index = starts[:, None] + np.where(column < width[:, None], column, 0)
+    first = np.sort(laid[index], axis=1)
+    distinct = 1 + (first[:, 1:] != first[:, :-1]).sum(axis=1)
+    found = moving & (distinct >= MIN_DISTINCT)
+    for k in np.flatnonzero(moving & ~found).tolist():
+        found[k] = len(np.unique(prints[k])) >= MIN_DISTINCT
+    return found.tolist()
+
+
 def similarity_from_ber(bit_error_rate: float) -> float:
     return max(0.0, min(1.0, 1.0 - 2.0 * bit_error_rate))
 

@@ -14,10 +14,11 @@ track's path, length or mtime lie on an overflow page and every row read
 costs two or three pages. What a run needs of each item (a `Row` without
 fingerprint and sketch) is therefore also kept compactly in the plugin's
 own table `dedupfuzzy_rows`, a cache that is never the truth: an item's
-entry is dropped whenever beets stores the item (`database_change`) or the
-plugin writes one of its fields, and read again from beets' tables by the
-next run (`load_all_rows`). A warm run reads the item ids (cheap: no
-overflow page) and the cache, and beets' tables only for what changed.
+entry is dropped whenever beets stores the item (`database_change`), and
+read again from beets' tables by the next run (`load_all_rows`); the
+plugin's own writes update it in the same transaction. A warm run reads
+the item ids (cheap: no overflow page) and the cache, and beets' tables
+only for what changed.
 """
 
 from __future__ import annotations
@@ -288,7 +289,7 @@ def delete_flex(lib: Library, ids: Iterable[int], key: str) -> None:
             "DELETE FROM item_attributes WHERE entity_id = ? AND key = ?",
             [(i, key) for i in ids],
         )
-        uncache(lib, ids)
+        _recache(lib, [(i, key, None) for i in ids])
 
 
 def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
@@ -311,7 +312,63 @@ def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
                 "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
                 flex,
             )
-        uncache(lib, (i for i, _, _ in values))
+        _recache(lib, values)
+
+
+def _recache(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
+    """Keep cached rows in step with the plugin's own writes (inside the
+    writing transaction): a field the cache holds is updated to what
+    `read_rows` would now read, one it does not hold changes nothing, and
+    any other write drops the row."""
+    updates: dict[str, list[tuple[object, int]]] = {}
+    dropped: list[int] = []
+    for item_id, key, value in values:
+        if key in (BLOCKS, FP_COPY):
+            continue
+        if key == FINGERPRINT and value:
+            updates.setdefault("has_fingerprint = 1", []).append((None, item_id))
+        elif key == FP_MTIME and _float(value) is not None:
+            statement = "fp_mtime = ?, has_fingerprint = 1"
+            updates.setdefault(statement, []).append((_float(value), item_id))
+        elif key in _AS_READ:
+            column, convert = _AS_READ[key]
+            updates.setdefault(f"{column} = ?", []).append((convert(value), item_id))
+        else:
+            dropped.append(item_id)
+    if not updates:
+        uncache(lib, dropped)
+        return
+    with lib.transaction() as tx:
+        if not tx.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CACHE,)
+        ):
+            return
+        for statement, pairs in updates.items():
+            if "?" not in statement:
+                pairs = [(i,) for _, i in pairs]
+            tx.mutate_many(f"UPDATE {CACHE} SET {statement} WHERE id = ?", pairs)
+    uncache(lib, dropped)
+
+
+def _text(value: object) -> str:
+    return value or ""  # type: ignore[return-value]
+
+
+def _recording(value: object) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+# The cached column of each plugin field `_recache` updates, and how
+# `read_rows` reads its stored value (None: the field is absent).
+_AS_READ = {
+    MATCHED: ("matched", _text),
+    RECORDING: ("recording", _recording),
+    AUDIO_ID: ("audio_id", _text),
+    LOSSLESS: ("lossless", _text),
+    CUTOFF: ("cutoff", lambda value: int(_float(value) or 0)),
+    SOURCE: ("source", _text),
+}
 
 
 def load_verdicts(lib: Library) -> dict[int, tuple[str, str]]:

@@ -3,6 +3,7 @@
 A run verifies pairs spread over the whole library; keeping every decoded
 fingerprint in memory would cost gigabytes at a million items, so frames
 are read in batches (`prefetch`) and the least recently used are dropped.
+Fingerprints this run already decoded (a `FrameFile`) are read from there.
 """
 
 from __future__ import annotations
@@ -15,16 +16,29 @@ from beets.library import Library
 
 from ..fingerprinting.refresh import frames_of_fingerprint
 from .catalog import FINGERPRINT, load_texts
+from .framefile import FrameFile
 
 CAPACITY = 30_000
 
 
 class FrameSource:
-    """item id -> raw frames (None when missing or unreadable)."""
+    """item id -> raw frames (None when missing or unreadable).
 
-    def __init__(self, lib: Library | None, capacity: int = CAPACITY) -> None:
+    With a `limit`, frames may be cut to that many (from a `FrameFile`):
+    enough for a reader that only aligns heads (a verifying worker).
+    """
+
+    def __init__(
+        self,
+        lib: Library | None,
+        capacity: int = CAPACITY,
+        decoded: FrameFile | None = None,
+        limit: int | None = None,
+    ) -> None:
         self.lib = lib
         self.capacity = capacity
+        self.decoded = decoded
+        self.limit = limit
         self._cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
         # Fingerprints known without reading the DB (just computed).
         self.given: dict[int, str] = {}
@@ -32,6 +46,11 @@ class FrameSource:
     def prefetch(self, ids: Iterable[int]) -> None:
         """Read and decode the fingerprints of these items in one go."""
         missing = [i for i in dict.fromkeys(ids) if i not in self._cache]
+        if self.decoded is not None and missing:
+            found = self.decoded.read(missing, self.limit)
+            for i, frames in found.items():
+                self._put(i, frames)
+            missing = [i for i in missing if i not in found]
         texts = {i: self.given[i] for i in missing if i in self.given}
         rest = [i for i in missing if i not in texts]
         if rest and self.lib is not None:

@@ -12,6 +12,10 @@ id SQLite gave to another item fails it too). Records that do not hold are
 read from the stored text and written again. A record holds what the text
 holds (the profiles quantised the same way), so a sketch read here equals
 the one decoded from the text.
+
+Records are kept in pages of `PAGE` consecutive item ids, one table row
+each: a run reads a hundred thousand records in 25 rows (a row per record
+cost a second), and caching a few items rewrites only their pages.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from beets.library import Library
 from ..matching import repetition as rep
 from ..matching.blockindex import INDEX_VERSION, KEYS_PER_TRACK, SketchTable
 
-SKETCH_CACHE = "dedupfuzzy_sketches"
+SKETCH_CACHE = "dedupfuzzy_sketch_pages"
+# The layout before pages (one row per record): dropped.
+_OLD_CACHE = "dedupfuzzy_sketches"
+# Item ids per page (a page holds the records of ids id >> PAGE_BITS).
+PAGE_BITS = 12
 
 # A record: version, key count, flags (1: profile, 2: repetition profile), a
 # spare byte; the fingerprint's mtime (f64); keys (u32), positions (u16), the
@@ -37,15 +45,35 @@ _POSITIONS_AT = _KEYS_AT + 4 * KEYS_PER_TRACK
 _PROFILE_AT = _POSITIONS_AT + 2 * KEYS_PER_TRACK
 _REPETITION_AT = _PROFILE_AT + 32
 RECORD = _REPETITION_AT + rep.DIMS
-_SLICE = 10_000
 
 
 def _ensure(lib: Library) -> None:
     with lib.transaction() as tx:
         tx.script(
+            f"DROP TABLE IF EXISTS {_OLD_CACHE};"
             f"CREATE TABLE IF NOT EXISTS {SKETCH_CACHE} "
-            "(id INTEGER PRIMARY KEY, sketch BLOB NOT NULL)"
+            "(page INTEGER PRIMARY KEY, ids BLOB NOT NULL, records BLOB NOT NULL)"
         )
+
+
+def _pages(lib: Library, pages: Sequence[int] | None) -> dict[int, tuple]:
+    """page -> (item ids, records), of these pages (all when None)."""
+    query = f"SELECT page, ids, records FROM {SKETCH_CACHE}"
+    with lib.transaction() as tx:
+        if pages is None:
+            found = tx.query(query)
+        else:
+            found = []
+            for start in range(0, len(pages), 500):
+                chunk = list(pages[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                found += tx.query(f"{query} WHERE page IN ({marks})", chunk)
+    out = {}
+    for page, ids, records in found:
+        held = np.frombuffer(ids, "<i8")
+        if len(records) == RECORD * len(held):
+            out[page] = (held, np.frombuffer(records, np.uint8).reshape(-1, RECORD))
+    return out
 
 
 def load(
@@ -57,24 +85,20 @@ def load(
     table = SketchTable.empty(len(ids))
     if not len(ids):
         return table
-    with lib.transaction() as tx:
-        found = tx.query(f"SELECT id, sketch FROM {SKETCH_CACHE}")
-    slot = {item_id: k for k, item_id in enumerate(ids)}
-    rows, blobs = [], []
-    for item_id, blob in found:
-        k = slot.get(item_id)
-        if k is not None and len(blob) == RECORD:
-            rows.append(k)
-            blobs.append(blob)
-    if not rows:
+    pages = _pages(lib, None)
+    if not pages:
         return table
-    raw = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), RECORD)
+    held = np.concatenate([p[0] for p in pages.values()])
+    raw = np.concatenate([p[1] for p in pages.values()])
+    wanted = np.asarray(ids, np.int64)
+    order = np.argsort(wanted, kind="stable")
+    place = np.minimum(np.searchsorted(wanted[order], held), len(wanted) - 1)
+    known = wanted[order][place] == held
+    raw, at = raw[known], order[place[known]]
     made_from = raw[:, _MTIME_AT:_KEYS_AT].copy().view("<f8")[:, 0]
-    expected = np.array([np.nan if m is None else m for m in fp_mtimes], np.float64)[
-        np.asarray(rows, np.int64)
-    ]
-    current = (raw[:, 0] == _VERSION) & (made_from == expected)
-    raw, at = raw[current], np.asarray(rows, np.int64)[current]
+    expected = np.array([np.nan if m is None else m for m in fp_mtimes], np.float64)
+    current = (raw[:, 0] == _VERSION) & (made_from == expected[at])
+    raw, at = raw[current], at[current]
     counts = raw[:, 1].astype(np.int32)
     flags = raw[:, 2]
     table.keys[at] = raw[:, _KEYS_AT:_POSITIONS_AT].copy().view("<u4")
@@ -97,21 +121,43 @@ def remember(
     rows: Sequence[int],
 ) -> None:
     """Cache the sketches of table rows `rows` (of items `ids[row]`, whose
-    fingerprints carry `fp_mtimes[row]`)."""
+    fingerprints carry `fp_mtimes[row]`). `ids` names every item of the
+    library: the records of other ids leave the pages rewritten."""
     rows = [k for k in rows if table.counts[k] >= 0 and fp_mtimes[k] is not None]
     _ensure(lib)
-    # A first run caches every sketch: a slice at a time, to bound memory.
-    for start in range(0, len(rows), _SLICE):
-        _write(lib, ids, fp_mtimes, table, rows[start : start + _SLICE])
+    if not rows:
+        return
+    present = np.unique(np.asarray(ids, np.int64))
+    by_page: dict[int, list[int]] = {}
+    for k in rows:
+        by_page.setdefault(int(ids[k]) >> PAGE_BITS, []).append(k)
+    pages = sorted(by_page)
+    # A first run caches every sketch: some pages at a time, to bound memory.
+    for start in range(0, len(pages), 16):
+        some = pages[start : start + 16]
+        old = _pages(lib, some)
+        values = []
+        for page in some:
+            new_ids = np.array([ids[k] for k in by_page[page]], np.int64)
+            records = _records(fp_mtimes, table, by_page[page])
+            if page in old:
+                held, kept = old[page]
+                keep = np.isin(held, present) & ~np.isin(held, new_ids)
+                new_ids = np.concatenate([held[keep], new_ids])
+                records = np.concatenate([kept[keep], records])
+            values.append((page, new_ids.astype("<i8").tobytes(), records.tobytes()))
+        with lib.transaction() as tx:
+            tx.mutate_many(
+                f"INSERT OR REPLACE INTO {SKETCH_CACHE} (page, ids, records) "
+                "VALUES (?, ?, ?)",
+                values,
+            )
 
 
-def _write(
-    lib: Library,
-    ids: Sequence[int],
-    fp_mtimes: Sequence[float | None],
-    table: SketchTable,
-    rows: Sequence[int],
-) -> None:
+def _records(
+    fp_mtimes: Sequence[float | None], table: SketchTable, rows: Sequence[int]
+) -> np.ndarray:
+    """The records of these table rows (rows x RECORD bytes)."""
     at = np.asarray(rows, np.int64)
     counts = table.counts[at]
     profiles = table.profiles[at]
@@ -136,8 +182,4 @@ def _write(
     raw[repeated, _REPETITION_AT:] = np.frombuffer(
         rep.encode(repetitions[repeated]), np.uint8
     ).reshape(-1, rep.DIMS)
-    values = [(int(ids[k]), raw[n].tobytes()) for n, k in enumerate(rows)]
-    with lib.transaction() as tx:
-        tx.mutate_many(
-            f"INSERT OR REPLACE INTO {SKETCH_CACHE} (id, sketch) VALUES (?, ?)", values
-        )
+    return raw

@@ -1,0 +1,102 @@
+"""Fingerprints decoded once per run, kept in a temporary file.
+
+A first run decodes every fingerprint to sketch it, then the candidates'
+fingerprints again: in the workers to align them, here to decide the pairs
+that aligned. Decoding (base64 and Chromaprint's compression) is a quarter
+of that work. So the sketching workers hand back the frames they decoded and
+this file keeps them: a later read is one `pread`, without the DB or a
+decode, and a reader that aligns heads only reads the head.
+
+The file lies next to the library DB (a system temp folder is often held in
+memory, and a million two-minute fingerprints take 3.9 GB) and is unlinked
+from the start, so nothing is left behind however the run ends. Workers
+forked after the frames were written read the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_FRAME = np.dtype("<u4")
+
+
+class FrameFile:
+    """item id -> its fingerprint's frames."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        try:
+            self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-", dir=directory)
+        except OSError:  # a read-only folder: the system's temp folder then
+            self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-")
+        self._end = 0
+        self._full = False
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._index: tuple[np.ndarray, ...] | None = None
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FrameFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def add(self, ids: Sequence[int], frames: np.ndarray, counts: np.ndarray) -> None:
+        """Keep these items' frames: `frames` holds them end to end, `counts`
+        frames each. Once a write fails (a full disk), nothing more is kept."""
+        if self._full:
+            return
+        data = np.ascontiguousarray(frames, _FRAME).tobytes()
+        try:
+            written = os.pwrite(self._file.fileno(), data, self._end)
+        except OSError:  # a full disk: the rest is read from the DB, as before
+            written = -1
+        if written != len(data):
+            self._full = True
+            return
+        offsets = self._end + 4 * np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self._chunks.append(
+            (
+                np.asarray(ids, np.int64),
+                offsets.astype(np.int64),
+                np.asarray(counts, np.int64),
+            )
+        )
+        self._end += len(data)
+        self._index = None
+
+    def read(
+        self, ids: Iterable[int], limit: int | None = None
+    ) -> dict[int, np.ndarray]:
+        """The frames of those items held here (at most `limit` each)."""
+        wanted = np.fromiter(ids, np.int64)
+        if not self._chunks or not len(wanted):
+            return {}
+        keys, offsets, counts = self._lookup()
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        held = keys[at] == wanted
+        sizes = (
+            counts[at[held]] if limit is None else np.minimum(counts[at[held]], limit)
+        )
+        fd = self._file.fileno()
+        return {
+            item: np.frombuffer(os.pread(fd, 4 * n, offset), _FRAME).astype(np.uint32)
+            for item, offset, n in zip(
+                wanted[held].tolist(),
+                offsets[at[held]].tolist(),
+                sizes.tolist(),
+                strict=True,
+            )
+        }
+
+    def _lookup(self) -> tuple[np.ndarray, ...]:
+        if self._index is None:
+            columns = [np.concatenate(c) for c in zip(*self._chunks, strict=True)]
+            order = np.argsort(columns[0], kind="stable")
+            self._index = tuple(c[order] for c in columns)
+        return self._index

@@ -1,0 +1,50 @@
+"""Fingerprints decoded once per run come back from the frame file as they
+went in, cut to a limit on demand, and only for the items it holds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from beetsplug.dedupfuzzy.store.framefile import FrameFile
+
+
+def test_frames_come_back_whole_or_cut_and_unknown_items_are_absent(tmp_path):
+    rng = np.random.default_rng(1)
+    prints = {
+        item: rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+        for item, n in ((7, 1200), (3, 40), (12, 969), (5, 0))
+    }
+    with FrameFile(str(tmp_path)) as frames:
+        # In two chunks, ids in no particular order.
+        for chunk in ([7, 3], [12, 5]):
+            frames.add(
+                chunk,
+                np.concatenate([prints[i] for i in chunk]),
+                np.array([len(prints[i]) for i in chunk]),
+            )
+        whole = frames.read([12, 3, 99, 7, 5])
+        cut = frames.read([7, 3], limit=969)
+        # The file is unlinked from the start: nothing is left in the folder.
+        assert list(tmp_path.iterdir()) == []
+    assert sorted(whole) == [3, 5, 7, 12]
+    for item, got in whole.items():
+        assert got.dtype == np.uint32 and np.array_equal(got, prints[item])
+    assert np.array_equal(cut[7], prints[7][:969])
+    assert np.array_equal(cut[3], prints[3])
+
+
+def test_a_failed_write_keeps_what_was_written_and_nothing_more(tmp_path, monkeypatch):
+    frames = FrameFile(str(tmp_path))
+    one = np.arange(10, dtype=np.uint32)
+    frames.add([1], one, np.array([10]))
+
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.pwrite", disk_full)
+    frames.add([2], one, np.array([10]))
+    monkeypatch.undo()
+    frames.add([3], one, np.array([10]))
+    found = frames.read([1, 2, 3])
+    frames.close()
+    assert sorted(found) == [1] and np.array_equal(found[1], one)

@@ -1,0 +1,33 @@
+"""The row cache is never the truth: after runs that write the plugin's
+fields, every cached row is what beets' own tables say."""
+
+from __future__ import annotations
+
+from beets.library import Library
+from conftest import BeetEnv
+
+from beetsplug.dedupfuzzy.store import catalog, rowcache
+
+
+def assert_cache_is_complete_and_true(env: BeetEnv) -> None:
+    lib = Library(str(env.dbpath), str(env.libdir))
+    cached, read_again = rowcache.load_all_rows(lib)
+    truth = catalog.read_rows(lib, None, False, False)
+    assert read_again == set()  # the run left every row cached
+    assert len(cached) == len(truth) > 0
+    assert [r.id for r in cached] == sorted(truth)
+    for row in cached:
+        assert row == truth[row.id]
+
+
+def test_cache_agrees_with_beets_after_a_run_that_rewrites_every_item(library):
+    # Other settings: every item is matched again, its fields written anew.
+    library.write_config("dedupfuzzy:\n    length_tolerance: 6\n")
+    library.run("dedupfuzzy")
+    assert_cache_is_complete_and_true(library)
+
+
+def test_cache_agrees_with_beets_after_a_tag_edit_and_a_run(library):
+    library.run("modify", "-y", "title=Renamed", "path::Glass Engines")
+    library.run("dedupfuzzy")
+    assert_cache_is_complete_and_true(library)
