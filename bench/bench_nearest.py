@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -212,10 +211,12 @@ def with_offspeed(data: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     return merged
 
 
-def _rss_mib() -> float:
+def _rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory now, or at its peak (VmHWM: unlike
+    getrusage's, it starts afresh at exec, not from the parent's)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -230,7 +231,7 @@ def run(source: str, which: str, method: str, offspeed: int) -> dict:
     found = search(data, which, exact=method == "exact")
     pairs = np.array(sorted(found.pairs()), np.int64).reshape(-1, 2)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _rss_mib("VmHWM")
     np.save(OUT / f"pairs-{Path(source).stem}-{which}-{method}.npy", pairs)
     # Query mode: one track at a time (an import), the index already built.
     rng = np.random.default_rng(1)
@@ -311,7 +312,7 @@ def planted(data: dict, which: str, pairs: np.ndarray) -> str:
 
 
 def _load_average() -> str:
-    return " ".join(os.getloadavg().__repr__().strip("()").split(", "))
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def compare(source: str, offspeed: int, searches: list[str], skip_exact: bool) -> None:

@@ -157,7 +157,8 @@ class NearestProfiles:
             hi = int(np.searchsorted(self._lengths, length + reach, "right"))
             ids, vectors = self._ids[lo:hi], self._vectors[lo:hi]
             norms = self._norms[lo:hi]
-        d2 = norms - 2.0 * (vectors @ q) + float(q @ q)
+        with _one_blas_thread():
+            d2 = norms - 2.0 * (vectors @ q) + float(q @ q)
         extra = [
             (tid, p)
             for tid, (p, other) in self._added.items()
@@ -584,9 +585,10 @@ def _closest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Run this thread's matrix products on it alone. The cell scan makes
-    thousands of small products, for which OpenBLAS's second thread costs
-    more than it gives: on a busy 2-core machine it took ten times the CPU
-    (100,000 tracks: 14 CPU s instead of 1.2). Where numpy's OpenBLAS is not
+    thousands of small products, a query one: for them OpenBLAS's second
+    thread costs more than it gives on a busy 2-core machine (the cell scan
+    of 100,000 tracks: 14 CPU s instead of 1.2; a query of their repetition
+    profiles: 1.9-4.7 ms instead of 1.0-1.4). Where numpy's OpenBLAS is not
     found, nothing changes."""
     setter = _blas_threads_setter()
     if setter is None:
