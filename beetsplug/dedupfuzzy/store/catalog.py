@@ -50,6 +50,9 @@ FP_COPY = "dedupfuzzy_fingerprint"
 PATH_TYPE = Item._fields["path"]
 # Ids per `IN (...)` query: below SQLite's limit on bound parameters.
 _CHUNK = 900
+# Above this many items, `restore_cleared_fingerprints` first lists the items
+# that have a copy (one pass over the attributes' keys, not their values).
+_FEW_TO_RESTORE = 5000
 
 
 @dataclass
@@ -255,9 +258,19 @@ def restore_cleared_fingerprints(lib: Library, ids: Iterable[int]) -> None:
 
     Only for the given items: testing the column for emptiness reads the
     whole fingerprint, so it is done for items beets changed (not cached),
-    not for the whole library on every run.
+    not for the whole library on every run. Of many items (a first run reads
+    them all) only those that have a copy are tested.
     """
+    ids = list(ids)
     with lib.transaction() as tx:
+        if len(ids) > _FEW_TO_RESTORE:
+            copied = {
+                row[0]
+                for row in tx.query(
+                    "SELECT entity_id FROM item_attributes WHERE key = ?", (FP_COPY,)
+                )
+            }
+            ids = [i for i in ids if i in copied]
         tx.mutate_many(
             "UPDATE items SET acoustid_fingerprint = ("
             " SELECT value FROM item_attributes"
