@@ -48,3 +48,10 @@ def test_a_failed_write_keeps_what_was_written_and_nothing_more(tmp_path, monkey
     found = frames.read([1, 2, 3])
     frames.close()
     assert sorted(found) == [1] and np.array_equal(found[1], one)
+
+
+def test_without_positional_io_nothing_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr("beetsplug.dedupfuzzy.store.framefile._POSITIONAL", False)
+    with FrameFile(str(tmp_path)) as frames:
+        frames.add([1], np.arange(10, dtype=np.uint32), np.array([10]))
+        assert frames.read([1]) == {}

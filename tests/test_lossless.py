@@ -320,7 +320,8 @@ def test_an_imported_fake_is_judged_on_import_and_never_wins(
 
     # a FLAC made from a 128 kbps MP3 is worse than the library's 320 kbps
     # MP3: left out of the import, as any worse copy
-    assert "1 duplicates found: 0 kept, 0 quarantined, 1 not imported" in proc.stdout
+    summary = "1 duplicates found: 0 kept, 0 quarantined, 1 not imported"
+    assert summary in proc.stdout, proc.stderr
     # the other fake has its verdict before any `beet dedupfuzzy` run
     listed = beet.run("ls", "-f", "$format $dedupfuzzy_lossless").stdout.split("\n")
     assert sorted(x for x in listed if x) == ["FLAC fake", "MP3 $dedupfuzzy_lossless"]

@@ -3,7 +3,7 @@ fields, every cached row is what beets' own tables say."""
 
 from __future__ import annotations
 
-from beets.library import Library
+from beets.library import Item, Library
 from conftest import BeetEnv
 
 from beetsplug.dedupfuzzy.store import catalog, rowcache
@@ -31,3 +31,21 @@ def test_cache_agrees_with_beets_after_a_tag_edit_and_a_run(library):
     library.run("modify", "-y", "title=Renamed", "path::Glass Engines")
     library.run("dedupfuzzy")
     assert_cache_is_complete_and_true(library)
+
+
+def test_many_cleared_fingerprints_are_put_back_from_our_copies(tmp_path, monkeypatch):
+    # Above a few thousand items only those with a copy are tested: lower the
+    # bound so that three items take that way.
+    monkeypatch.setattr(catalog, "_FEW_TO_RESTORE", 1)
+    lib = Library(str(tmp_path / "library.db"), str(tmp_path))
+    items = []
+    for k in range(3):
+        item = Item(path=f"/music/{k}.mp3".encode(), acoustid_fingerprint=f"AQAA{k}")
+        lib.add(item)
+        items.append(item)
+    catalog.copy_fingerprints(lib, [items[0].id, items[1].id])
+    with lib.transaction() as tx:  # `beet update` of files without the tag
+        tx.mutate("UPDATE items SET acoustid_fingerprint = ''")
+    catalog.restore_cleared_fingerprints(lib, [i.id for i in items])
+    found = catalog.load_texts(lib, [i.id for i in items], catalog.FINGERPRINT)
+    assert found == {items[0].id: "AQAA0", items[1].id: "AQAA1"}

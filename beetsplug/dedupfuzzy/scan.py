@@ -14,21 +14,20 @@ import gc
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
+from .fingerprinting.sketching import load_sketches
 from .matching import blockindex, cliques, groups, similarity
 from .matching import matcher as matching
 from .matching import workers as parallel
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .store import catalog, paircache, recordings, rowcache, sketchcache
+from .store import catalog, paircache, recordings, rowcache
 from .store.framefile import FrameFile
 from .store.frames import FrameSource
 
@@ -45,7 +44,6 @@ PARALLEL_PAIRS = 20_000
 # Fingerprints each worker keeps decoded: a job of ALIGN_CHUNK pairs of
 # about one length holds at most twice as many tracks.
 WORKER_FRAMES = 2500
-SKETCH_CHUNK = 2000
 
 
 @dataclass
@@ -77,115 +75,6 @@ def track_of(
         samplerate=row.samplerate,
         sketch=sketch,
     )
-
-
-@dataclass
-class Sketched:
-    """A chunk of fingerprints sketched (in a worker): each one's stored
-    sketch, and the frames decoded on the way, end to end (`FrameFile.add`)."""
-
-    texts: list[str]
-    decoded: list[int]  # positions in the chunk of the readable fingerprints
-    frames: np.ndarray
-    counts: np.ndarray
-
-
-def sketch_texts(prints: list[str]) -> Sketched:
-    """The stored form of each fingerprint's sketch (runs in worker processes)."""
-    frames = [fingerprints.frames_of_fingerprint(f) for f in prints]
-    readable = [f for f in frames if f is not None]
-    made = iter(fingerprints.sketches_of(readable))
-    return Sketched(
-        texts=[
-            blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
-            for f in frames
-        ],
-        decoded=[k for k, f in enumerate(frames) if f is not None],
-        frames=np.concatenate(readable) if readable else np.zeros(0, np.uint32),
-        counts=np.array([len(f) for f in readable], np.int64),
-    )
-
-
-def load_sketches(
-    lib: Library,
-    rows: Sequence[catalog.Row],
-    workers: int = 1,
-    frame_file: FrameFile | None = None,
-) -> blockindex.SketchTable:
-    """Every row's sketch, in the rows' order: cached, stored, else computed
-    (and stored); the ones not cached yet are cached (`sketchcache`).
-
-    Fingerprints are read a chunk at a time (a million of them would not fit
-    in memory at once) and sketched by `workers` processes; the frames they
-    decode are kept in `frame_file`, when given, for the rest of the run.
-    """
-    ids = [r.id for r in rows]
-    fp_mtimes = [r.fp_mtime for r in rows]
-    table = sketchcache.load(lib, ids, fp_mtimes)
-    uncached = np.flatnonzero(table.counts < 0).tolist()
-    for k, row in enumerate(rows):
-        if row.sketch is not None:
-            table.put(k, row.sketch)
-    unread = [k for k in uncached if table.counts[k] < 0]
-    if unread:
-        texts = catalog.load_texts(lib, [ids[k] for k in unread], catalog.BLOCKS)
-        decoded = blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
-        table.keys[unread] = decoded.keys
-        table.positions[unread] = decoded.positions
-        table.counts[unread] = decoded.counts
-        table.profiles[unread] = decoded.profiles
-        table.repetitions[unread] = decoded.repetitions
-    stale = np.flatnonzero(table.counts < 0).tolist()
-    _sketch_stale(lib, rows, table, stale, workers, frame_file)
-    sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
-    return table
-
-
-def _sketch_stale(
-    lib: Library,
-    rows: Sequence[catalog.Row],
-    table: blockindex.SketchTable,
-    stale: list[int],
-    workers: int,
-    frame_file: FrameFile | None,
-) -> None:
-    """Sketch the rows whose sketch is missing or of another version."""
-    chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
-
-    def prints_of(chunk: list[int]) -> list[str]:
-        ids = [rows[k].id for k in chunk]
-        found = catalog.load_texts(lib, ids, catalog.FINGERPRINT)
-        return [found.get(i, "") for i in ids]
-
-    def store(chunk: list[int], sketched: Sketched) -> None:
-        table.take(chunk, blockindex.SketchTable.decode(sketched.texts))
-        catalog.store_flex(
-            lib,
-            [
-                (rows[k].id, catalog.BLOCKS, t)
-                for k, t in zip(chunk, sketched.texts, strict=True)
-            ],
-        )
-        if frame_file is not None:
-            frame_file.add(
-                [rows[chunk[k]].id for k in sketched.decoded],
-                sketched.frames,
-                sketched.counts,
-            )
-
-    if workers < 2 or len(chunks) < 2:
-        for chunk in chunks:
-            store(chunk, sketch_texts(prints_of(chunk)))
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        pending = []
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(sketch_texts, prints_of(chunk))))
-            if len(pending) > workers:
-                done, future = pending.pop(0)
-                store(done, future.result())
-        for done, future in pending:
-            store(done, future.result())
 
 
 class Tracks(dict):
@@ -324,92 +213,77 @@ def update_model(
         return old, known, 0
     paircache.prune(lib)
     with FrameFile(beside_library(lib)) as frame_file:
-        return _match_dirty(
-            lib, rows, token, settings, distinct, workers, dirty, known, old, frame_file
+        listed = list(rows.values())
+        table = load_sketches(lib, listed, workers, frame_file)
+        silent = {
+            r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
+        }
+        informative = {i: r for i, r in rows.items() if i not in silent}
+        # Imported only when something is matched: it loads pyacoustid (and
+        # requests), a fifth of a warm run's start-up.
+        from .fingerprinting.excerpts import ExcerptSource
+
+        frames = FrameSource(lib, decoded=frame_file)
+        for row in listed:
+            if row.fingerprint:
+                frames.given[row.id] = row.fingerprint
+        audio = ExcerptSource()
+        verifier = matching.Verifier(
+            Tracks(informative),
+            frames,
+            settings,
+            distinct=distinct,
+            audio=audio,
         )
+        index = CandidateIndex(
+            [r.id for r in listed],
+            [r.length for r in listed],
+            table,
+            settings.length_tolerance,
+        )
+        position = {r.id: k for k, r in enumerate(listed)}
+        sketches = {i: table.sketch(position[i]) for i in dirty - silent}
+        pairs, hints = candidate_pairs(index, sketches, informative)
+        found = verify_in_chunks(
+            pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
+        )
+        everything = known + found
+        touched = cliques.affected(
+            dirty - silent, old, everything, settings.auto_threshold
+        )
+        touched = {i for i in touched if i in informative}
+        allocator = recordings.Allocator(lib, old.values())
+        kept_old = {i: rec for i, rec in old.items() if i in informative}
+        fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
+        if audio.decoded:
+            log.debug(
+                "dedupfuzzy: {} excerpts decoded for endings and speed in {:.2f} s",
+                audio.decoded,
+                audio.seconds_spent,
+            )
+        # Matches verified on demand while regrouping join the model too.
+        computed = [m for m in verifier.computed.values() if m is not None]
+        recordings.save(
+            lib,
+            token,
+            dirty,
+            fresh,
+            old,
+            allocator,
+            computed,
+            unmatched=[i for i in silent if i in old],
+        )
+        result = {i: rec for i, rec in kept_old.items() if i not in touched}
+        result.update(fresh)
+        merged = {frozenset((m.a, m.b)): m for m in known}
+        merged.update((frozenset((m.a, m.b)), m) for m in computed)
+        return result, list(merged.values()), len(dirty)
 
 
 def beside_library(lib: Library) -> str | None:
     """The folder of the library DB (None for a DB in memory)."""
     path = os.fsdecode(lib.path)
     return None if path == ":memory:" else os.path.dirname(os.path.abspath(path))
-
-
-def _match_dirty(
-    lib: Library,
-    rows: dict[int, catalog.Row],
-    token: str,
-    settings: MatchSettings,
-    distinct: Callable[[int, int], bool],
-    workers: int,
-    dirty: set[int],
-    known: list[matching.Match],
-    old: dict[int, int],
-    frame_file: FrameFile,
-) -> tuple[dict[int, int], list[matching.Match], int]:
-    listed = list(rows.values())
-    table = load_sketches(lib, listed, workers, frame_file)
-    silent = {
-        r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
-    }
-    informative = {i: r for i, r in rows.items() if i not in silent}
-    # Imported only when something is matched: it loads pyacoustid (and
-    # requests), a fifth of a warm run's start-up.
-    from .fingerprinting.excerpts import ExcerptSource
-
-    frames = FrameSource(lib, decoded=frame_file)
-    for row in listed:
-        if row.fingerprint:
-            frames.given[row.id] = row.fingerprint
-    audio = ExcerptSource()
-    verifier = matching.Verifier(
-        Tracks(informative),
-        frames,
-        settings,
-        distinct=distinct,
-        audio=audio,
-    )
-    index = CandidateIndex(
-        [r.id for r in listed],
-        [r.length for r in listed],
-        table,
-        settings.length_tolerance,
-    )
-    position = {r.id: k for k, r in enumerate(listed)}
-    sketches = {i: table.sketch(position[i]) for i in dirty - silent}
-    pairs, hints = candidate_pairs(index, sketches, informative)
-    found = verify_in_chunks(
-        pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
-    )
-    everything = known + found
-    touched = cliques.affected(dirty - silent, old, everything, settings.auto_threshold)
-    touched = {i for i in touched if i in informative}
-    allocator = recordings.Allocator(lib, old.values())
-    kept_old = {i: rec for i, rec in old.items() if i in informative}
-    fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
-    if audio.decoded:
-        log.debug(
-            "dedupfuzzy: {} excerpts decoded for endings and speed in {:.2f} s",
-            audio.decoded,
-            audio.seconds_spent,
-        )
-    # Matches verified on demand while regrouping join the model too.
-    computed = [m for m in verifier.computed.values() if m is not None]
-    recordings.save(
-        lib,
-        token,
-        dirty,
-        fresh,
-        old,
-        allocator,
-        computed,
-        unmatched=[i for i in silent if i in old],
-    )
-    result = {i: rec for i, rec in kept_old.items() if i not in touched}
-    result.update(fresh)
-    merged = {frozenset((m.a, m.b)): m for m in known}
-    merged.update((frozenset((m.a, m.b)), m) for m in computed)
-    return result, list(merged.values()), len(dirty)
 
 
 def scan(

@@ -21,7 +21,8 @@ from beets.library import Library
 
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.excerpts import ExcerptSource
-from ..scan import Tracks, load_sketches, track_of
+from ..fingerprinting.sketching import load_sketches
+from ..scan import Tracks, track_of
 from ..settings import MatchSettings
 from ..store import catalog, decisions, paircache, recordings, rowcache
 from ..store.frames import FrameSource

@@ -50,6 +50,9 @@ FP_COPY = "dedupfuzzy_fingerprint"
 PATH_TYPE = Item._fields["path"]
 # Ids per `IN (...)` query: below SQLite's limit on bound parameters.
 _CHUNK = 900
+# Above this many items, `restore_cleared_fingerprints` first lists the items
+# that have a copy (one pass over the attributes' keys, not their values).
+_FEW_TO_RESTORE = 5000
 
 
 @dataclass
@@ -255,9 +258,19 @@ def restore_cleared_fingerprints(lib: Library, ids: Iterable[int]) -> None:
 
     Only for the given items: testing the column for emptiness reads the
     whole fingerprint, so it is done for items beets changed (not cached),
-    not for the whole library on every run.
+    not for the whole library on every run. Of many items (a first run reads
+    them all) only those that have a copy are tested.
     """
+    ids = list(ids)
     with lib.transaction() as tx:
+        if len(ids) > _FEW_TO_RESTORE:
+            copied = {
+                row[0]
+                for row in tx.query(
+                    "SELECT entity_id FROM item_attributes WHERE key = ?", (FP_COPY,)
+                )
+            }
+            ids = [i for i in ids if i in copied]
         tx.mutate_many(
             "UPDATE items SET acoustid_fingerprint = ("
             " SELECT value FROM item_attributes"
@@ -319,34 +332,37 @@ def _recache(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
     """Keep cached rows in step with the plugin's own writes (inside the
     writing transaction): a field the cache holds is updated to what
     `read_rows` would now read, one it does not hold changes nothing, and
-    any other write drops the row."""
-    updates: dict[str, list[tuple[object, int]]] = {}
-    dropped: list[int] = []
+    any other write drops the row. One UPDATE per item, whatever it wrote."""
+    changes: dict[int, dict[str, object]] = {}
+    dropped: set[int] = set()
     for item_id, key, value in values:
         if key in (BLOCKS, FP_COPY):
             continue
+        mtime = _float(value) if key == FP_MTIME else None
         if key == FINGERPRINT and value:
-            updates.setdefault("has_fingerprint = 1", []).append((None, item_id))
-        elif key == FP_MTIME and _float(value) is not None:
-            statement = "fp_mtime = ?, has_fingerprint = 1"
-            updates.setdefault(statement, []).append((_float(value), item_id))
+            changes.setdefault(item_id, {})["has_fingerprint"] = 1
+        elif key == FP_MTIME and mtime is not None:
+            changes.setdefault(item_id, {}).update(fp_mtime=mtime, has_fingerprint=1)
         elif key in _AS_READ:
             column, convert = _AS_READ[key]
-            updates.setdefault(f"{column} = ?", []).append((convert(value), item_id))
+            changes.setdefault(item_id, {})[column] = convert(value)
         else:
-            dropped.append(item_id)
-    if not updates:
-        uncache(lib, dropped)
-        return
-    with lib.transaction() as tx:
-        if not tx.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CACHE,)
-        ):
-            return
-        for statement, pairs in updates.items():
-            if "?" not in statement:
-                pairs = [(i,) for _, i in pairs]
-            tx.mutate_many(f"UPDATE {CACHE} SET {statement} WHERE id = ?", pairs)
+            dropped.add(item_id)
+    by_columns: dict[tuple[str, ...], list[tuple]] = {}
+    for item_id, fields in changes.items():
+        if item_id not in dropped:
+            columns = tuple(sorted(fields))
+            row = (*(fields[c] for c in columns), item_id)
+            by_columns.setdefault(columns, []).append(row)
+    if by_columns:
+        with lib.transaction() as tx:
+            if tx.query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (CACHE,),
+            ):
+                for columns, rows in by_columns.items():
+                    assigned = ", ".join(f"{c} = ?" for c in columns)
+                    tx.mutate_many(f"UPDATE {CACHE} SET {assigned} WHERE id = ?", rows)
     uncache(lib, dropped)
 
 

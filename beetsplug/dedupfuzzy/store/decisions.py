@@ -29,13 +29,17 @@ def _ensure(lib: Library) -> None:
                 f"ALTER TABLE {TABLE} ADD COLUMN a_added REAL;"
                 f"ALTER TABLE {TABLE} ADD COLUMN b_added REAL;"
             )
-        # Answers kept before the added times were: the items' current ones.
-        for side in ("a", "b"):
-            tx.mutate(
-                f"UPDATE {TABLE} SET {side}_added = (SELECT COALESCE(added, 0)"
-                f" FROM items WHERE items.id = {TABLE}.{side})"
-                f" WHERE {side}_added IS NULL"
-            )
+        # Answers kept before the added times were: the items' current ones
+        # (looked for first: most loads write nothing).
+        if tx.query(
+            f"SELECT 1 FROM {TABLE} WHERE a_added IS NULL OR b_added IS NULL LIMIT 1"
+        ):
+            for side in ("a", "b"):
+                tx.mutate(
+                    f"UPDATE {TABLE} SET {side}_added = (SELECT COALESCE(added, 0)"
+                    f" FROM items WHERE items.id = {TABLE}.{side})"
+                    f" WHERE {side}_added IS NULL"
+                )
 
 
 def load_distinct(lib: Library) -> set[tuple[int, int]]:

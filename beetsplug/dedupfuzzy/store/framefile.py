@@ -22,6 +22,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 _FRAME = np.dtype("<u4")
+# Reads and writes at an offset, shared by forked workers without a lock:
+# where the system has none (Windows), nothing is kept and every frame is
+# read from the DB, as before.
+_POSITIONAL = hasattr(os, "pread") and hasattr(os, "pwrite")
 
 
 class FrameFile:
@@ -33,7 +37,7 @@ class FrameFile:
         except OSError:  # a read-only folder: the system's temp folder then
             self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-")
         self._end = 0
-        self._full = False
+        self._full = not _POSITIONAL
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._index: tuple[np.ndarray, ...] | None = None
 
