@@ -56,7 +56,7 @@ TWIN_POOL = 8
 # its `probes` nearest (PROBES unless told).
 EXACT_WORK = 2_000_000_000
 CELL_SIZE = 1000
-PROBES = 16
+PROBES = 40
 # k-means: training tracks per cell, rounds; a cell this many times fuller
 # than the others is cut again.
 TRAIN = 40
