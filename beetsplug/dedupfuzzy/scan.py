@@ -272,6 +272,7 @@ def update_model(
             allocator,
             computed,
             unmatched=[i for i in silent if i in old],
+            current=True,  # rows this run read; each run checks their files
         )
         result = {i: rec for i, rec in kept_old.items() if i not in touched}
         result.update(fresh)

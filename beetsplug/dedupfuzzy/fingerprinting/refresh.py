@@ -172,7 +172,7 @@ def refresh(
             usable.append(row)
         else:
             stale.append((row, mtime))
-    store_flex(lib, writes)
+    store_flex(lib, writes, current=True)
     copy_fingerprints(lib, adopted)
 
     tasks = [task_of(row, True, check_lossless) for row, _ in stale]
@@ -225,10 +225,10 @@ def refresh(
         ]
         usable.append(row)
         if len(writes) >= 5 * BATCH:
-            store_flex(lib, writes)
+            store_flex(lib, writes, current=True)
             writes = []
-    store_flex(lib, writes)
-    delete_flex(lib, changed, MATCHED)
+    store_flex(lib, writes, current=True)
+    delete_flex(lib, changed, MATCHED, current=True)
     report.quiet = [
         row.path for row in usable if row.sketch is not None and row.sketch.empty
     ]

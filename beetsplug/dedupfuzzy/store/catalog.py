@@ -14,11 +14,11 @@ track's path, length or mtime lie on an overflow page and every row read
 costs two or three pages. What a run needs of each item (a `Row` without
 fingerprint and sketch) is therefore also kept compactly in the plugin's
 own table `dedupfuzzy_rows`, a cache that is never the truth: an item's
-entry is dropped whenever beets stores the item (`database_change`), and
-read again from beets' tables by the next run (`load_all_rows`); the
-plugin's own writes update it in the same transaction. A warm run reads
-the item ids (cheap: no overflow page) and the cache, and beets' tables
-only for what changed.
+entry is dropped whenever the plugin writes one of the item's fields, and
+read again from beets' tables by the next run (`load_all_rows`), or
+updated in place by a run that checked it. A warm run reads the item ids
+(cheap: no overflow page) and the cache, and beets' tables only for what
+changed.
 """
 
 from __future__ import annotations
@@ -294,22 +294,30 @@ def copy_fingerprints(lib: Library, ids: Iterable[int]) -> None:
         )
 
 
-def delete_flex(lib: Library, ids: Iterable[int], key: str) -> None:
-    """Remove one flexible attribute from some items (one transaction)."""
+def delete_flex(
+    lib: Library, ids: Iterable[int], key: str, *, current: bool = False
+) -> None:
+    """Remove one flexible attribute from some items (one transaction);
+    `current` as for `store_flex`."""
     ids = list(ids)
     with lib.transaction() as tx:
         tx.mutate_many(
             "DELETE FROM item_attributes WHERE entity_id = ? AND key = ?",
             [(i, key) for i in ids],
         )
-        _recache(lib, [(i, key, None) for i in ids])
+        _recache(lib, [(i, key, None) for i in ids], current)
 
 
-def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
+def store_flex(
+    lib: Library, values: Sequence[tuple[int, str, object]], *, current: bool = False
+) -> None:
     """Write (item id, key, value) fields in one transaction.
 
     The fingerprint goes to beets' `acoustid_fingerprint` column, the rest
-    are flexible attributes.
+    are flexible attributes. The items' cached rows are dropped (read again
+    by the next run), unless the caller says they are `current`: read and
+    checked against their files by this run (`rowcache.checked`), so only
+    the written fields change, and they are updated in place.
     """
     if not values:
         return
@@ -325,19 +333,25 @@ def store_flex(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
                 "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
                 flex,
             )
-        _recache(lib, values)
+        _recache(lib, values, current)
 
 
-def _recache(lib: Library, values: Sequence[tuple[int, str, object]]) -> None:
+def _recache(
+    lib: Library, values: Sequence[tuple[int, str, object]], current: bool
+) -> None:
     """Keep cached rows in step with the plugin's own writes (inside the
-    writing transaction): a field the cache holds is updated to what
-    `read_rows` would now read, one it does not hold changes nothing, and
-    any other write drops the row. One UPDATE per item, whatever it wrote."""
+    writing transaction). Rows not `current` are dropped. For current ones,
+    a field the cache holds is updated to what `read_rows` would now read,
+    one it does not hold changes nothing, and any other write drops the row;
+    one UPDATE per item, whatever it wrote."""
+    # The sketch and our copy of the fingerprint are not in the rows.
+    values = [v for v in values if v[1] not in (BLOCKS, FP_COPY)]
+    if not current:
+        uncache(lib, (i for i, _, _ in values))
+        return
     changes: dict[int, dict[str, object]] = {}
     dropped: set[int] = set()
     for item_id, key, value in values:
-        if key in (BLOCKS, FP_COPY):
-            continue
         mtime = _float(value) if key == FP_MTIME else None
         if key == FINGERPRINT and value:
             changes.setdefault(item_id, {})["has_fingerprint"] = 1

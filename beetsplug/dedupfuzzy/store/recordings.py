@@ -130,13 +130,15 @@ def save(
     allocator: Allocator,
     matches: list,
     unmatched: Iterable[int] = (),
+    current: bool = False,
 ) -> None:
     """Store one (re)grouping in one transaction.
 
     `matched`: the items just matched (their matches are replaced by
     `matches`, their token set); `recordings`: new recording ids, written
     where they changed from `old`; `unmatched`: items that lost theirs
-    (silent, or no longer fingerprinted).
+    (silent, or no longer fingerprinted); `current`: the items' cached rows
+    were checked by this run (`catalog.store_flex`).
     """
     matched = list(matched)
     with lib.transaction() as tx:
@@ -149,8 +151,9 @@ def save(
                 for i, rec in recordings.items()
                 if old.get(i) != rec
             ],
+            current=current,
         )
-        catalog.delete_flex(lib, unmatched, RECORDING)
+        catalog.delete_flex(lib, unmatched, RECORDING, current=current)
         _set_state(tx, "next_recording", str(allocator.next))
 
 

@@ -6,10 +6,11 @@ every item costs two or three pages per item: most of a warm run over a
 large library. So the `Row` of each item (no fingerprint, no sketch) is also
 kept in `dedupfuzzy_rows`. It is a cache, never the truth:
 
-- the plugin's own writes (`catalog.store_flex`, `delete_flex`) update the
-  entry's fields in the same transaction (any field the cache does not
-  know drops the entry), and a run caches again what was dropped
-  (`refill_cache`);
+- the plugin's own writes (`catalog.store_flex`, `delete_flex`) drop the
+  entry, except those of a run that has just checked the rows (`checked`
+  below): they update the entry's fields in the same transaction, so a
+  first run, which writes every item, does not read them all back; a run
+  caches again what was dropped (`refill_cache`);
 - an entry is used only while the file at its path still has the mtime
   recorded with its fingerprint (`checked`); otherwise (beets moved the
   file, the audio changed, `beet update` read new properties) the item is
