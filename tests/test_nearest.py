@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beetsplug.dedupfuzzy.matching import nearest
+from beetsplug.dedupfuzzy.matching import cells, nearest
 from beetsplug.dedupfuzzy.matching.nearest import NearestProfiles
 
 
@@ -31,7 +31,7 @@ def library(
 @pytest.fixture
 def small_cells(monkeypatch):
     """Cells of 100 tracks: a test-sized library gets dozens of them."""
-    monkeypatch.setattr(nearest, "CELL_SIZE", 100)
+    monkeypatch.setattr(cells, "CELL_SIZE", 100)
 
 
 def search(ids, lengths, profiles, exact, twin=0.0, neighbours=2, radius=0.55):
@@ -97,12 +97,12 @@ def test_cells_respect_the_length_window_and_the_radius(small_cells):
 
 def test_probing_every_cell_is_the_exact_search(monkeypatch):
     ids, lengths, profiles, _ = library(6, 1500, 32, 300, (0.0, 0.6))
-    monkeypatch.setattr(nearest, "CELL_SIZE", 300)
+    monkeypatch.setattr(cells, "CELL_SIZE", 300)
     monkeypatch.setattr(nearest, "PROBES", 8)  # 6 cells: every one
     for twin, k, radius in ((0.0, 2, 0.55), (0.08, 1, 0.7)):
         exact = search(ids, lengths, profiles, True, twin, k, radius).pairs()
-        cells = search(ids, lengths, profiles, False, twin, k, radius).pairs()
-        assert cells == exact
+        by_cells = search(ids, lengths, profiles, False, twin, k, radius).pairs()
+        assert by_cells == exact
 
 
 def test_queries_after_a_batch_see_added_and_built_tracks_alike(small_cells):
