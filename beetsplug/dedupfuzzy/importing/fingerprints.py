@@ -43,6 +43,7 @@ from ..store.catalog import (
     MATCHED,
     SOURCE,
     Row,
+    uncache,
 )
 from .tally import Tally
 
@@ -262,6 +263,9 @@ class FingerprintSource:
                 self.fingerprinted.add(item.id)
                 tally.fingerprinted += 1
                 rows[item.id] = row_of(item, fingerprint)
+            # Stored through beets: a row cached meanwhile (the library index,
+            # loading in its thread, may have read the item before) is stale.
+            uncache(self.lib, rows)
         return rows
 
     def note_placed(self, items: list[Item]) -> None:
@@ -275,6 +279,7 @@ class FingerprintSource:
                 if mtime is not None:
                     item[FP_MTIME] = mtime
                     item.store()
+                    uncache(self.lib, [item.id])
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

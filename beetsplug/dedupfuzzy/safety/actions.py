@@ -16,7 +16,7 @@ from beets.library import Library
 
 from ..display import one_line, shown
 from ..matching.groups import ResolvedGroup
-from ..store.catalog import Row
+from ..store.catalog import Row, uncache
 from .safemove import prune_empty_dirs
 
 MOVE = "move"
@@ -121,6 +121,7 @@ def apply_actions(
             else:
                 item[action.field] = action.value
                 item.store()
+                uncache(lib, [item.id])
                 outcome.tagged += 1
         except (OSError, util.FilesystemError) as exc:
             report(f"error: {shown(action.row.path)}: {one_line(str(exc))}")

@@ -185,12 +185,15 @@ def checked(
 
 
 def _reread(lib: Library, ids: list[int]) -> dict[int, Row]:
-    """Rows read from beets' tables, and cached."""
+    """Rows read from beets' tables, and cached: in one transaction, so no
+    write of another thread (the import hook's, beside the library index
+    loading in its thread) falls between reading a row and caching it."""
     if not ids:
         return {}
-    restore_cleared_fingerprints(lib, ids)
-    fresh = read_rows(lib, ids, False, False)
-    _remember(lib, fresh.values())
+    with lib.transaction():
+        restore_cleared_fingerprints(lib, ids)
+        fresh = read_rows(lib, ids, False, False)
+        _remember(lib, fresh.values())
     return fresh
 
 
