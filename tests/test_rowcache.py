@@ -3,9 +3,14 @@ fields, every cached row is what beets' own tables say."""
 
 from __future__ import annotations
 
+import shutil
+
 from beets.library import Item, Library
 from conftest import BeetEnv
 
+from beetsplug.dedupfuzzy.fingerprinting.fpcalc import fpcalc_command
+from beetsplug.dedupfuzzy.importing.fingerprints import FingerprintSource
+from beetsplug.dedupfuzzy.importing.tally import Tally
 from beetsplug.dedupfuzzy.store import catalog, rowcache
 
 
@@ -49,3 +54,24 @@ def test_many_cleared_fingerprints_are_put_back_from_our_copies(tmp_path, monkey
     catalog.restore_cleared_fingerprints(lib, [i.id for i in items])
     found = catalog.load_texts(lib, [i.id for i in items], catalog.FINGERPRINT)
     assert found == {items[0].id: "AQAA0", items[1].id: "AQAA1"}
+
+
+def test_a_row_cached_before_the_import_hook_stored_its_fingerprint_is_dropped(
+    beet, corpus
+):
+    # beets adds an item (the hook off); a library index loading in its own
+    # thread caches the item as it stands: no fingerprint yet.
+    entry = next(e for e in corpus.entries if e.relpath.endswith(".mp3"))
+    shutil.copy2(corpus.path(entry), beet.libdir / "song.mp3")
+    beet.write_config("dedupfuzzy:\n    auto: no\n")
+    beet.run("import", "-A", "-s", "-C", "-q", str(beet.libdir))
+    lib = Library(str(beet.dbpath), str(beet.libdir))
+    (cached,), _ = rowcache.load_all_rows(lib)
+    assert not cached.has_fingerprint
+    # Then the hook stores the item's fingerprint through beets.
+    item = lib.get_item(cached.id)
+    stored = FingerprintSource(lib, fpcalc_command(), 1).store([item], Tally())
+    assert list(stored) == [item.id]
+    # The next import's library index reads the item as it now is.
+    (row,), read_again = rowcache.load_all_rows(lib)
+    assert read_again == {item.id} and row.has_fingerprint
