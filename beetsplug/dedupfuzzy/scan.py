@@ -244,6 +244,9 @@ def update_model(
         position = {r.id: k for k, r in enumerate(listed)}
         sketches = {i: table.sketch(position[i]) for i in dirty - silent}
         pairs, hints = candidate_pairs(index, sketches, informative)
+        # Done with: freed before the aligning workers are forked (each would
+        # keep and count a share of them).
+        del index, sketches, table, position
         found = verify_in_chunks(
             pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
         )
