@@ -78,12 +78,9 @@ def load_sketches(
     unread = [k for k in uncached if table.counts[k] < 0]
     if unread:
         texts = catalog.load_texts(lib, [ids[k] for k in unread], catalog.BLOCKS)
-        decoded = blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
-        table.keys[unread] = decoded.keys
-        table.positions[unread] = decoded.positions
-        table.counts[unread] = decoded.counts
-        table.profiles[unread] = decoded.profiles
-        table.repetitions[unread] = decoded.repetitions
+        table.take(
+            unread, blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
+        )
     stale = np.flatnonzero(table.counts < 0).tolist()
     _sketch_stale(lib, rows, table, stale, workers, frame_file)
     sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
