@@ -29,7 +29,7 @@ from .similarity import (
     FRAME_SECONDS,
     Alignment,
     align_many,
-    is_informative,
+    informative_many,
     seconds_to_frames,
 )
 
@@ -153,11 +153,8 @@ def ending_similarities(
 ) -> list[float | None]:
     """`ending_similarity` of many pairs of windows, aligned together."""
     found: list[float | None] = [None] * len(windows)
-    todo = [
-        k
-        for k, (a, b, _) in enumerate(windows)
-        if is_informative(a) and is_informative(b)
-    ]
+    informative = informative_many([w for a, b, _ in windows for w in (a, b)])
+    todo = [k for k in range(len(windows)) if all(informative[2 * k : 2 * k + 2])]
     if not todo:
         return found
     radius = seconds_to_frames(SEARCH_MARGIN) + 2

@@ -42,17 +42,9 @@ def head(frames: np.ndarray) -> np.ndarray:
 
 
 def is_informative(frames: np.ndarray) -> bool:
-    """Whether a fingerprint carries enough information to be matched."""
-    if len(frames) < MIN_FRAMES:
-        return False
-    changes = np.count_nonzero(frames[1:] != frames[:-1])
-    if changes < MIN_CHANGE_RATE * (len(frames) - 1):
-        return False
-    # Enough distinct values among the first frames settles it (most
-    # fingerprints) without hashing them all.
-    if len(np.unique(frames[: 8 * MIN_DISTINCT])) >= MIN_DISTINCT:
-        return True
-    return len(np.unique(frames)) >= MIN_DISTINCT
+    """Whether a fingerprint carries enough information to be matched: long
+    enough, changing often enough, with enough distinct values."""
+    return informative_many([frames])[0]
 
 
 def informative_many(prints: Sequence[np.ndarray]) -> list[bool]:
