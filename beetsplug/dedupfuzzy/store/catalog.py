@@ -203,11 +203,17 @@ def uncache(lib: Library, ids: Iterable[int]) -> None:
     if not values:
         return
     with lib.transaction() as tx:
-        exists = tx.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CACHE,)
-        )
-        if exists:
+        if has_table(tx, CACHE):
             tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
+
+
+def has_table(tx, name: str) -> bool:
+    """Whether the library DB holds this table (inside a transaction)."""
+    return bool(
+        tx.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        )
+    )
 
 
 def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
@@ -370,10 +376,7 @@ def _recache(
             by_columns.setdefault(columns, []).append(row)
     if by_columns:
         with lib.transaction() as tx:
-            if tx.query(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                (CACHE,),
-            ):
+            if has_table(tx, CACHE):
                 for columns, rows in by_columns.items():
                     assigned = ", ".join(f"{c} = ?" for c in columns)
                     tx.mutate_many(f"UPDATE {CACHE} SET {assigned} WHERE id = ?", rows)

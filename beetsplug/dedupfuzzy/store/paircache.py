@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from beets.library import Library
 
+from . import catalog
+
 if TYPE_CHECKING:
     from ..matching.matcher import Match
 
@@ -67,10 +69,7 @@ def replace(lib: Library, ids: Iterable[int], matches: Sequence[Match]) -> None:
 def forget(lib: Library, ids: Iterable[int]) -> None:
     """Drop the matches of these items (safe inside any transaction)."""
     with lib.transaction() as tx:
-        exists = tx.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-        )
-        if exists:
+        if catalog.has_table(tx, TABLE):
             _delete(tx, ids)
 
 
