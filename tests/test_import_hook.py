@@ -105,7 +105,7 @@ def env(tmp_path, hook_template) -> BeetEnv:
 @pytest.fixture(params=["pinned", "beets-defaults"])
 def any_env(request, tmp_path, hook_template) -> BeetEnv:
     """The BASE library, with the pinned settings and with beets' defaults
-    (threaded, `copy: yes`, `write: yes`): for what depends on the mode."""
+    (threaded, `copy: yes`, `write: yes`), as users import."""
     return base_library(tmp_path, hook_template, request.param == "beets-defaults")
 
 
@@ -264,32 +264,32 @@ def test_skip_leaves_the_new_copy_where_it_was(any_env, files):
     assert not quarantine.exists()
 
 
-def test_keep_imports_everything_and_moves_nothing(env, files):
-    quarantine = configure(env)  # quiet_action: keep is the default
-    incoming = env.root / "incoming"
+def test_keep_imports_everything_and_moves_nothing(any_env, files):
+    quarantine = configure(any_env)  # quiet_action: keep is the default
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")
     files.place("s3-aac", incoming / "b")
 
-    out = env.run("import", "-q", "-A", "-m", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", "-m", str(incoming)).stdout
 
     assert "2 duplicates found: 2 kept, 0 quarantined, 0 not imported" in out
-    assert files.in_library(env) == set(BASE) | {"s1-v0", "s3-aac"}
+    assert files.in_library(any_env) == set(BASE) | {"s1-v0", "s3-aac"}
     assert not quarantine.exists()
 
 
-def test_an_uncertain_match_is_imported_and_listed(env, files):
-    quarantine = configure(env, quiet_action="best")
-    incoming = env.root / "incoming"
+def test_an_uncertain_match_is_imported_and_listed(any_env, files):
+    quarantine = configure(any_env, quiet_action="best")
+    incoming = any_env.root / "incoming"
     files.place("s1-instrumental", incoming)
 
-    out = env.run("import", "-q", "-A", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", str(incoming)).stdout
 
     assert "0 duplicates found" in out and "1 uncertain" in out
     # Listed with its place in the library, next to the copy it resembles.
     listed = next(line for line in out.splitlines() if "undecided (" in line)
-    assert str(env.libdir) in listed.split(" ~ ")[0]
+    assert str(any_env.libdir) in listed.split(" ~ ")[0]
     assert "similarity 0.5" in listed
-    assert files.in_library(env) == set(BASE) | {"s1-instrumental"}
+    assert files.in_library(any_env) == set(BASE) | {"s1-instrumental"}
     assert not quarantine.exists()
 
 
@@ -329,42 +329,42 @@ def test_each_answer_on_a_terminal(
         assert len(groups) == 1  # decided later: offered again
 
 
-def test_no_prompt_without_a_terminal(env, files):
-    configure(env)  # import_action: ask, but stdin is not a terminal
-    incoming = env.root / "incoming"
+def test_no_prompt_without_a_terminal(any_env, files):
+    configure(any_env)  # import_action: ask, but stdin is not a terminal
+    incoming = any_env.root / "incoming"
     files.place("s2-flac", incoming)
 
-    out = env.run("import", "-A", str(incoming)).stdout
+    out = any_env.run("import", "-A", str(incoming)).stdout
 
     assert PROMPT_MARK not in out
     assert "1 duplicates found: 1 kept" in out
-    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
 
 
-def test_best_of_each_keeps_a_lossy_copy_beside_the_lossless_one(env, files):
-    quarantine = configure(env, quiet_action="best", keep="best-of-each")
-    incoming = env.root / "incoming"
+def test_best_of_each_keeps_a_lossy_copy_beside_the_lossless_one(any_env, files):
+    quarantine = configure(any_env, quiet_action="best", keep="best-of-each")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")  # the library has only a FLAC of it
     files.place("s3-aac", incoming / "b")
 
-    out = env.run("import", "-q", "-A", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", str(incoming)).stdout
 
     assert "2 duplicates found: 2 kept, 0 quarantined" in out
-    assert files.in_library(env) == set(BASE) | {"s1-v0", "s3-aac"}
+    assert files.in_library(any_env) == set(BASE) | {"s1-v0", "s3-aac"}
     assert not quarantine.exists()
 
 
-def test_best_without_a_quarantine_moves_nothing(env, files):
-    env.write_config("dedupfuzzy:\n    quiet_action: best\n")
-    incoming = env.root / "incoming"
+def test_best_without_a_quarantine_moves_nothing(any_env, files):
+    any_env.write_config("dedupfuzzy:\n    quiet_action: best\n")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")  # worse: not imported
     files.place("s2-flac", incoming / "b")  # better: the MP3 cannot leave
 
-    proc = env.run("import", "-q", "-A", str(incoming))
+    proc = any_env.run("import", "-q", "-A", str(incoming))
 
     assert "dedupfuzzy.quarantine is not set" in proc.stderr
     assert "2 duplicates found: 1 kept, 0 quarantined, 1 not imported" in proc.stdout
-    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
     assert files.labels_under(incoming) == ["s1-v0", "s2-flac"]
 
 
@@ -382,16 +382,16 @@ def test_import_action_needs_no_terminal(any_env, files, quiet):
     assert files.labels_under(quarantine) == ["s2-mp3"]
 
 
-def test_quiet_action_replaces_only_ask(env, files):
-    quarantine = configure(env, import_action="skip", quiet_action="best")
-    incoming = env.root / "incoming"
+def test_quiet_action_replaces_only_ask(any_env, files):
+    quarantine = configure(any_env, import_action="skip", quiet_action="best")
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming / "a")
     files.place("s2-flac", incoming / "b")
 
-    out = env.run("import", "-q", "-A", str(incoming)).stdout
+    out = any_env.run("import", "-q", "-A", str(incoming)).stdout
 
     assert "2 duplicates found: 1 kept, 0 quarantined, 1 not imported" in out
-    assert files.in_library(env) == set(BASE) | {"s2-flac"}
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac"}
     assert not quarantine.exists()
 
 
@@ -420,13 +420,13 @@ def test_questions_come_in_beets_own_flow_on_a_threaded_import(env, files):
     assert files.labels_under(incoming) == ["s1-v0", "s2-flac"]
 
 
-def test_the_chroma_plugin_sees_the_stored_fingerprint(env, files):
-    env.write_config("plugins: [chroma, dedupfuzzy]\nchroma:\n    auto: no\n")
-    incoming = env.root / "incoming"
+def test_the_chroma_plugin_sees_the_stored_fingerprint(any_env, files):
+    any_env.write_config("plugins: [chroma, dedupfuzzy]\nchroma:\n    auto: no\n")
+    incoming = any_env.root / "incoming"
     files.place("s4-flac", incoming)
-    env.run("import", "-q", "-A", str(incoming))
+    any_env.run("import", "-q", "-A", str(incoming))
 
-    proc = env.run("fingerprint")
+    proc = any_env.run("fingerprint")
 
     said = proc.stderr + proc.stdout
     # chroma says one or the other, by its `write` setting.
@@ -434,36 +434,36 @@ def test_the_chroma_plugin_sees_the_stored_fingerprint(env, files):
     assert "fingerprinting" not in said
 
 
-def test_a_reimport_from_the_library_moves_nothing(env, files):
-    configure(env)
-    incoming = env.root / "incoming"
+def test_a_reimport_from_the_library_moves_nothing(any_env, files):
+    configure(any_env)
+    incoming = any_env.root / "incoming"
     files.place("s1-v0", incoming)
-    env.run("import", "-q", "-A", str(incoming))
-    quarantine = configure(env, quiet_action="best")
+    any_env.run("import", "-q", "-A", str(incoming))
+    quarantine = configure(any_env, quiet_action="best")
 
-    out = env.run("import", "-q", "-A", "-L").stdout
+    out = any_env.run("import", "-q", "-A", "-L").stdout
 
     assert "0 quarantined" in out
-    assert files.in_library(env) == set(BASE) | {"s1-v0"}
+    assert files.in_library(any_env) == set(BASE) | {"s1-v0"}
     assert not quarantine.exists()
 
 
-def test_beets_duplicate_removal_goes_through_the_quarantine(env, files):
-    configure(env)
-    files.place("s2-128", env.root / "first")
-    env.run("import", "-q", "-A", "-s", str(env.root / "first"))
+def test_beets_duplicate_removal_goes_through_the_quarantine(any_env, files):
+    configure(any_env)
+    files.place("s2-128", any_env.root / "first")
+    any_env.run("import", "-q", "-A", "-s", str(any_env.root / "first"))
     # beets finds the singleton by its tags and would delete its file.
-    env.write_config(
+    any_env.write_config(
         "import:\n    write: no\n    duplicate_action: remove\n    log:\n"
         "dedupfuzzy:\n    quiet_action: best\n"
-        f"    quarantine: {env.root / 'quarantine'}\n"
+        f"    quarantine: {any_env.root / 'quarantine'}\n"
     )
-    files.place("s2-flac", env.root / "second")
+    files.place("s2-flac", any_env.root / "second")
 
-    out = env.run("import", "-q", "-A", "-s", str(env.root / "second")).stdout
+    out = any_env.run("import", "-q", "-A", "-s", str(any_env.root / "second")).stdout
 
     assert "2 quarantined" in out
-    assert files.in_library(env) == {"s1-flac", "s2-flac", "s3-flac"}
-    assert files.labels_under(env.root / "quarantine") == ["s2-128", "s2-mp3"]
-    env.run("dedupfuzzy", "--undo")
-    assert files.in_library(env) == set(BASE) | {"s2-flac", "s2-128"}
+    assert files.in_library(any_env) == {"s1-flac", "s2-flac", "s3-flac"}
+    assert files.labels_under(any_env.root / "quarantine") == ["s2-128", "s2-mp3"]
+    any_env.run("dedupfuzzy", "--undo")
+    assert files.in_library(any_env) == set(BASE) | {"s2-flac", "s2-128"}
