@@ -56,6 +56,20 @@ def test_unrelated_frames_show_no_drift() -> None:
     assert similarity.fit_drift(drifting_frames(1), drifting_frames(2), 97) is None
 
 
+def test_the_screen_passes_copies_and_turns_down_other_songs() -> None:
+    a = drifting_frames(1)
+    pairs = [
+        (a, stretched(a, 1.0, 0.15, 2)),  # a noisy transcode
+        (a, np.concatenate([drifting_frames(4, 40), stretched(a, 1.0, 0.1, 3)])),
+        (a, stretched(a, 1.02, 0.1, 2)),  # 2 % slow
+        (a, drifting_frames(2)),  # another song
+        (drifting_frames(5), drifting_frames(6)),
+        (drifting_frames(7, 200), drifting_frames(8, 200)),  # too short to tell
+    ]
+    assert similarity.may_line_up(pairs, 97) == [True, True, True, False, False, True]
+    assert similarity.may_line_up([], 97) == []
+
+
 def test_a_short_track_is_judged_on_its_fingerprint_alone() -> None:
     # 48 s: the window lies inside fpcalc's two minutes
     window, other = endings.window_spans(48.0, 48.0, TimeMap())

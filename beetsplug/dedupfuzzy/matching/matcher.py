@@ -31,6 +31,7 @@ from .similarity import (
     align_many,
     fit_drift_many,
     head,
+    may_line_up,
     seconds_to_frames,
 )
 
@@ -235,6 +236,34 @@ class Verifier:
     def _align_all(
         self, todo: list[tuple[Sequence[int], np.ndarray, np.ndarray]]
     ) -> list[Alignment | None]:
+        # A pair without shift hints is first screened: most are two
+        # different songs a profile search proposed, which the screen turns
+        # down for less than the straight shift search costs.
+        unhinted = [k for k, (hints, _, _) in enumerate(todo) if not hints]
+        screen = may_line_up([todo[k][1:] for k in unhinted], self.max_shift)
+        out = {k for k, ok in zip(unhinted, screen, strict=True) if not ok}
+        rest = [k for k in range(len(todo)) if k not in out]
+        found: list[Alignment | None] = [None] * len(todo)
+        for k, alignment in zip(
+            rest, self._align_straight([todo[k] for k in rest]), strict=True
+        ):
+            found[k] = alignment
+        if self.audio is not None:
+            drifting = [k for k in rest if self._weak(found[k])]
+            drifts = fit_drift_many(
+                [(todo[k][1], todo[k][2]) for k in drifting], self.max_shift
+            )
+            for k, drift in zip(drifting, drifts, strict=True):
+                if drift is not None and drift.is_speed_error:
+                    found[k] = align_drifting(todo[k][1], todo[k][2], drift) or found[k]
+        return found
+
+    def _weak(self, found: Alignment | None) -> bool:
+        return found is None or found.similarity < self.settings.auto_threshold
+
+    def _align_straight(
+        self, todo: list[tuple[Sequence[int], np.ndarray, np.ndarray]]
+    ) -> list[Alignment | None]:
         # Short tracks cannot offer the configured overlap; demand most of
         # what they have, and never less than a few seconds.
         need = [
@@ -246,14 +275,10 @@ class Verifier:
             max_shift=self.max_shift,
             min_overlaps=need,
         )
-
-        def weak(k: int) -> bool:
-            return (
-                found[k] is None or found[k].similarity < self.settings.auto_threshold
-            )
-
         # A key that recurs (a chorus) can hint at the wrong shift.
-        again = [k for k, (hints, _, _) in enumerate(todo) if hints and weak(k)]
+        again = [
+            k for k, (hints, _, _) in enumerate(todo) if hints and self._weak(found[k])
+        ]
         plain = align_many(
             [(todo[k][1], todo[k][2], ()) for k in again],
             max_shift=self.max_shift,
@@ -264,14 +289,6 @@ class Verifier:
                 found[k] is None or other.similarity > found[k].similarity
             ):
                 found[k] = other
-        if self.audio is not None:
-            drifting = [k for k in range(len(todo)) if weak(k)]
-            drifts = fit_drift_many(
-                [(todo[k][1], todo[k][2]) for k in drifting], self.max_shift
-            )
-            for k, drift in zip(drifting, drifts, strict=True):
-                if drift is not None and drift.is_speed_error:
-                    found[k] = align_drifting(todo[k][1], todo[k][2], drift) or found[k]
         return found
 
     def _verify(self, a_id: int, b_id: int, hints: Sequence[int]) -> Match | None:

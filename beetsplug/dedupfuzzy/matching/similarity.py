@@ -241,45 +241,91 @@ def fit_drift_many(
 ) -> list[Drift | None]:
     """`fit_drift` for many pairs at once (see `shifts`).
 
-    Most pairs of different songs are told apart by their first blocks:
-    those that alone leave too few blocks to line up are scored first, for
-    every pair, and the other blocks only for the pairs still in the race.
+    Most pairs of different songs are told apart by their first blocks
+    (`_first_blocks`); the other blocks are scored only for the pairs still
+    in the race.
     """
+    first = _first_blocks(pairs, max_shift)
+    found: list[Drift | None] = [None] * len(pairs)
+    going = first.going()
+    rest_shifts, rest_bers = shifts.block_shifts(
+        [pairs[first.live[g]] for g in going],
+        max_shift,
+        DRIFT_BLOCK,
+        first.scored[going],
+        first.total[going],
+    )
+    for row, g in enumerate(going.tolist()):
+        k, head, count = int(first.live[g]), int(first.scored[g]), int(first.total[g])
+        block_shift = np.concatenate(
+            [first.shifts[g, :head], rest_shifts[row, : count - head]]
+        ).astype(float)
+        block_ber = np.concatenate(
+            [first.bers[g, :head], rest_bers[row, : count - head]]
+        )
+        found[k] = _drift_line(block_shift, block_ber, int(first.need[g]))
+    return found
+
+
+def may_line_up(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], max_shift: int
+) -> list[bool]:
+    """Per pair, whether enough of its blocks line up with b at some shift
+    for the pair to be one recording, straight or drifting: False when too
+    many of a's first blocks (`_first_blocks`) match nothing within
+    `max_shift` (BER above `DRIFT_BLOCK_BER` at every shift).
+
+    The verifier's screen for pairs without shift hints (two different songs
+    that a profile search proposed): it costs a little more than a drift fit
+    turning the pair down and spares the straight shift search. Such a
+    pair's straight BER over its head is at least 0.17 (six blocks of
+    fourteen above 0.42), no sure match; only a pair half of whose head is
+    nearly identical and the other half unrelated could still have been
+    asked about. Heads too short for blocks are never screened out.
+    """
+    first = _first_blocks(pairs, max_shift)
+    verdict = np.ones(len(pairs), dtype=bool)
+    verdict[first.live] = False
+    verdict[first.live[first.going()]] = True
+    return verdict.tolist()
+
+
+@dataclass
+class _FirstBlocks:
+    """The best shifts of the first blocks of the pairs long enough for a
+    drift fit (`live`): as many blocks as could alone leave too few blocks
+    to line up (`scored`, of `total`; `need` must)."""
+
+    live: np.ndarray
+    total: np.ndarray
+    need: np.ndarray
+    scored: np.ndarray
+    shifts: np.ndarray
+    bers: np.ndarray
+
+    def going(self) -> np.ndarray:
+        """Positions in `live` of the pairs these blocks do not rule out."""
+        bad = (self.bers > DRIFT_BLOCK_BER).sum(axis=1)  # unscored blocks count 1
+        bad -= self.bers.shape[1] - self.scored
+        return np.flatnonzero(self.total - bad >= self.need)
+
+
+def _first_blocks(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], max_shift: int
+) -> _FirstBlocks:
     counts = np.array(
         [len(range(0, len(a) - DRIFT_BLOCK + 1, DRIFT_BLOCK)) for a, _ in pairs],
         dtype=np.int64,
     )
     # Fewer good blocks than this can never give enough blocks on one line.
     need = np.maximum(5, np.ceil(0.6 * counts).astype(np.int64))
-    found: list[Drift | None] = [None] * len(pairs)
     live = np.flatnonzero(need <= counts)
-    if not len(live):
-        return found
     total = counts[live]
-    first = total - need[live] + 1
-    head_shifts, head_bers = shifts.block_shifts(
-        [pairs[k] for k in live], max_shift, DRIFT_BLOCK, np.zeros_like(first), first
+    scored = total - need[live] + 1
+    found, bers = shifts.block_shifts(
+        [pairs[k] for k in live], max_shift, DRIFT_BLOCK, np.zeros_like(scored), scored
     )
-    bad = (head_bers > DRIFT_BLOCK_BER).sum(axis=1)  # unscored blocks count 1
-    bad -= head_bers.shape[1] - first
-    going = np.flatnonzero(total - bad >= need[live])
-    rest_shifts, rest_bers = shifts.block_shifts(
-        [pairs[live[g]] for g in going],
-        max_shift,
-        DRIFT_BLOCK,
-        first[going],
-        total[going],
-    )
-    for row, g in enumerate(going.tolist()):
-        k, head, count = int(live[g]), int(first[g]), int(total[g])
-        block_shift = np.concatenate(
-            [head_shifts[g, :head], rest_shifts[row, : count - head]]
-        ).astype(float)
-        block_ber = np.concatenate(
-            [head_bers[g, :head], rest_bers[row, : count - head]]
-        )
-        found[k] = _drift_line(block_shift, block_ber, int(need[k]))
-    return found
+    return _FirstBlocks(live, total, need[live], scored, found, bers)
 
 
 def _drift_line(
