@@ -11,7 +11,7 @@ from conftest import BeetEnv
 from beetsplug.dedupfuzzy.fingerprinting.fpcalc import fpcalc_command
 from beetsplug.dedupfuzzy.importing.fingerprints import FingerprintSource
 from beetsplug.dedupfuzzy.importing.tally import Tally
-from beetsplug.dedupfuzzy.store import catalog, rowcache
+from beetsplug.dedupfuzzy.store import catalog, rowcache, rowsnapshot
 
 
 def assert_cache_is_complete_and_true(env: BeetEnv) -> None:
@@ -75,3 +75,27 @@ def test_a_row_cached_before_the_import_hook_stored_its_fingerprint_is_dropped(
     # The next import's library index reads the item as it now is.
     (row,), read_again = rowcache.load_all_rows(lib)
     assert read_again == {item.id} and row.has_fingerprint
+
+
+def test_the_packed_copy_serves_a_run_and_every_later_write_shows(library):
+    library.run("dedupfuzzy")
+    lib = Library(str(library.dbpath), str(library.libdir))
+    with lib.transaction() as tx:
+        assert tx.query(f"SELECT count(*) FROM {rowsnapshot.PACKED}")[0][0] > 1
+        assert tx.query(f"SELECT count(*) FROM {rowsnapshot.TOUCHED}")[0][0] == 0
+    first, second, third = (r.id for r in rowcache.load_all_rows(lib)[0][:3])
+    # An update in place (a run's own write), a dropped row, a tag edit.
+    catalog.store_flex(lib, [(first, catalog.RECORDING, "4242")], current=True)
+    catalog.uncache(lib, [second])
+    item = lib.get_item(third)
+    item.format = "Renamed format"
+    item.store()
+    catalog.uncache(lib, [third])
+    rows, read_again = rowcache.load_all_rows(lib)
+    by_id = {r.id: r for r in rows}
+    assert by_id[first].recording == 4242
+    assert read_again == {second, third}
+    assert by_id[third].format == "Renamed format"
+    truth = catalog.read_rows(lib, None, False, False)
+    assert [r.id for r in rows] == sorted(truth)
+    assert all(row == truth[row.id] for row in rows)

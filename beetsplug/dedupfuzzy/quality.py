@@ -86,8 +86,11 @@ def rank(
         extra = tiebreak(t) if tiebreak else ()
         return (quality_key(t), extra)
 
-    # Oldest first (ascending id) so equal copies keep a stable order.
-    ordered = sorted(tracks, key=lambda t: (t.id, t.path))
+    # Oldest first (ascending id) so equal copies keep a stable order (a
+    # sort with `reverse` keeps equals in their order too).
+    ordered = list(tracks)
+    if any(a.id >= b.id for a, b in zip(ordered, ordered[1:], strict=False)):
+        ordered.sort(key=lambda t: (t.id, t.path))
     return sorted(ordered, key=key, reverse=True)
 
 

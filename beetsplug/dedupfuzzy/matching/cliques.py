@@ -224,15 +224,16 @@ def regroup(
 
 def groups_of(recordings: Mapping[int, int], matches: Sequence[Match]) -> list[Group]:
     """The groups a user sees: each recording with copies, then uncertain pairs."""
+    # Most recordings have one copy: no list is made for those.
+    copies = Counter(recordings.values())
     members: dict[int, list[int]] = {}
     for item_id, rec in recordings.items():
-        members.setdefault(rec, []).append(item_id)
+        if copies[rec] > 1:
+            members.setdefault(rec, []).append(item_id)
     by_pair = {frozenset((m.a, m.b)): m for m in matches}
     cluster: dict[int, list[int]] = {}
     groups = []
     for ids in members.values():
-        if len(ids) < 2:
-            continue
         ids.sort()
         for i in ids:
             cluster[i] = ids

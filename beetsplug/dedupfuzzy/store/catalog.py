@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from beets.library import Item, Library
 
+from . import rowsnapshot
+
 FINGERPRINT = "acoustid_fingerprint"
 FP_MTIME = "dedupfuzzy_fp_mtime"
 BLOCKS = "dedupfuzzy_blocks"
@@ -205,6 +207,7 @@ def uncache(lib: Library, ids: Iterable[int]) -> None:
     with lib.transaction() as tx:
         if has_table(tx, CACHE):
             tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
+            rowsnapshot.touch(tx, (i for (i,) in values))
 
 
 def has_table(tx, name: str) -> bool:
@@ -380,6 +383,7 @@ def _recache(
                 for columns, rows in by_columns.items():
                     assigned = ", ".join(f"{c} = ?" for c in columns)
                     tx.mutate_many(f"UPDATE {CACHE} SET {assigned} WHERE id = ?", rows)
+                    rowsnapshot.touch(tx, (r[-1] for r in rows))
     uncache(lib, dropped)
 
 

@@ -28,10 +28,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import fields
+from operator import attrgetter
 
 from beets.library import Library
 
 from ..fingerprinting.freshness import MTIME_SLACK, file_mtime, file_mtimes
+from . import rowsnapshot
 from .catalog import (
     CACHE,
     PATH_TYPE,
@@ -84,6 +86,7 @@ def _ensure_cache(lib: Library) -> None:
             + ", ".join(_CACHED[1:])
             + ");"
         )
+        rowsnapshot.clear(tx)
 
 
 def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
@@ -91,14 +94,48 @@ def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
     cache, and from beets' tables for the items not in it (which are then
     cached); and the ids of the latter."""
     _ensure_cache(lib)
+    expand = _path_expander()
+    layout = _packed_layout()
     with lib.transaction() as tx:
         # Sorted here: ORDER BY makes SQLite walk the table, not an index.
         ids = [r[0] for r in tx.query("SELECT id FROM items")]
         ids.sort()
-        cached = tx.query(f"SELECT {', '.join(_CACHED)} FROM {CACHE}")
-    expand = _path_expander()
+        packed = rowsnapshot.read(tx, layout, len(_ROW_ORDER))
+        if packed is None:
+            rows = _rows_of(tx.query(f"SELECT {_COLUMNS} FROM {CACHE}"), expand)
+        else:
+            # Row's fields in order: one positional call per row.
+            rows = {t[0]: Row(*t) for t in packed[0] if t[0] not in packed[1]}
+            rows.update(_rows_of(_cached(tx, sorted(packed[1])), expand))
+    present = set(ids)
+    gone = [i for i in rows if i not in present]
+    gone += _reused(lib, rows, ids)
+    for i in gone:
+        rows.pop(i, None)
+    missing = [i for i in ids if i not in rows]
+    if gone:
+        uncache(lib, gone)
+    rows.update(_reread(lib, missing))
+    return [rows[i] for i in ids if i in rows], set(missing)
+
+
+_COLUMNS = ", ".join(_CACHED)
+
+
+def _cached(tx, ids: list[int]) -> list:
+    """The cache table's entries of some ids."""
+    found: list = []
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ", ".join("?" * len(chunk))
+        query = f"SELECT {_COLUMNS} FROM {CACHE} WHERE id IN ({marks})"
+        found += tx.query(query, chunk)
+    return found
+
+
+def _rows_of(cached: Iterable, expand: Callable[[bytes], bytes]) -> dict[int, Row]:
     # Positional: a keyword call per row costs twice as much (`_ROW_ORDER`).
-    rows: dict[int, Row] = {
+    return {
         c[0]: Row(
             c[0],
             expand(c[1]),
@@ -123,19 +160,31 @@ def load_all_rows(lib: Library) -> tuple[list[Row], set[int]]:
         )  # fmt: skip
         for c in cached
     }
-    present = set(ids)
-    gone = [i for i in rows if i not in present]
-    gone += _reused(lib, rows, present)
-    for i in gone:
-        rows.pop(i, None)
-    missing = [i for i in ids if i not in rows]
-    if gone:
-        uncache(lib, gone)
-    rows.update(_reread(lib, missing))
-    return [rows[i] for i in ids if i in rows], set(missing)
 
 
-def _reused(lib: Library, rows: dict[int, Row], present: set[int]) -> list[int]:
+def _packed_layout() -> tuple[str, ...]:
+    """The packed copy's layout: Row's fields, and the music folder its
+    paths were expanded with (another folder, another layout)."""
+    placeholder = b"_"
+    folder = PATH_TYPE.from_sql(placeholder)
+    return (*_ROW_ORDER, os.fsdecode(folder))
+
+
+def repack(lib: Library) -> None:
+    """Pack the whole cache again, when many of its rows changed since it
+    was last packed (`rowsnapshot`)."""
+    with lib.transaction() as tx:
+        total = tx.query(f"SELECT count(*) FROM {CACHE}")[0][0]
+    if not rowsnapshot.stale(lib, total):
+        return
+    expand = _path_expander()
+    fields = attrgetter(*_ROW_ORDER)
+    with lib.transaction() as tx:
+        rows = _rows_of(tx.query(f"SELECT {_COLUMNS} FROM {CACHE}"), expand)
+        rowsnapshot.repack(tx, _packed_layout(), [fields(r) for r in rows.values()])
+
+
+def _reused(lib: Library, rows: dict[int, Row], ids: list[int]) -> list[int]:
     """Ids whose cached row belongs to a removed item whose id a new item took.
 
     SQLite gives a new item the highest id plus one, so an id comes back
@@ -146,7 +195,9 @@ def _reused(lib: Library, rows: dict[int, Row], present: set[int]) -> list[int]:
     """
     reused: list[int] = []
     with lib.transaction() as tx:
-        for item_id in sorted((i for i in rows if i in present), reverse=True):
+        for item_id in reversed(ids):  # the items' ids, ascending
+            if item_id not in rows:
+                continue
             found = tx.query("SELECT path, added FROM items WHERE id = ?", (item_id,))
             row = rows[item_id]
             if found and (
@@ -208,6 +259,7 @@ def refill_cache(lib: Library) -> None:
             )
         ]
     _reread(lib, missing)
+    repack(lib)
 
 
 def _path_expander() -> Callable[[bytes], bytes]:
@@ -291,3 +343,4 @@ def _remember(lib: Library, rows: Iterable[Row]) -> None:
             f"INSERT OR REPLACE INTO {CACHE} VALUES ({', '.join('?' * len(_CACHED))})",
             values,
         )
+        rowsnapshot.touch(tx, (v[0] for v in values))
