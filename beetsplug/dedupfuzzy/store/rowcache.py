@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import fields
-from operator import attrgetter
 
 from beets.library import Library
 
@@ -135,31 +134,16 @@ def _cached(tx, ids: list[int]) -> list:
 
 def _rows_of(cached: Iterable, expand: Callable[[bytes], bytes]) -> dict[int, Row]:
     # Positional: a keyword call per row costs twice as much (`_ROW_ORDER`).
-    return {
-        c[0]: Row(
-            c[0],
-            expand(c[1]),
-            c[2],
-            c[3],
-            c[4],
-            c[5],
-            c[6],
-            c[7],
-            "",
-            c[9],
-            "",
-            c[8],
-            c[14],
-            c[15],
-            c[16],
-            None,
-            bool(c[10]),
-            c[11],
-            c[12],
-            c[13],
-        )  # fmt: skip
+    return {t[0]: Row(*t) for t in _in_row_order(cached, expand)}
+
+
+def _in_row_order(cached: Iterable, expand: Callable[[bytes], bytes]) -> list[tuple]:
+    """Cache table entries as tuples of Row's fields, in order (`_ROW_ORDER`)."""
+    return [
+        (c[0], expand(c[1]), c[2], c[3], c[4], c[5], c[6], c[7], "", c[9], "",
+         c[8], c[14], c[15], c[16], None, bool(c[10]), c[11], c[12], c[13])
         for c in cached
-    }
+    ]  # fmt: skip
 
 
 def _packed_layout() -> tuple[str, ...]:
@@ -177,11 +161,10 @@ def repack(lib: Library) -> None:
         total = tx.query(f"SELECT count(*) FROM {CACHE}")[0][0]
     if not rowsnapshot.stale(lib, total):
         return
-    expand = _path_expander()
-    fields = attrgetter(*_ROW_ORDER)
     with lib.transaction() as tx:
-        rows = _rows_of(tx.query(f"SELECT {_COLUMNS} FROM {CACHE}"), expand)
-        rowsnapshot.repack(tx, _packed_layout(), [fields(r) for r in rows.values()])
+        cached = tx.query(f"SELECT {_COLUMNS} FROM {CACHE}")
+        rows = _in_row_order(cached, _path_expander())
+        rowsnapshot.repack(tx, _packed_layout(), rows)
 
 
 def _reused(lib: Library, rows: dict[int, Row], ids: list[int]) -> list[int]:
