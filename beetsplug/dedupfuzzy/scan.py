@@ -20,6 +20,7 @@ from beets.library import Library
 
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
+from .fingerprinting.excerpts import ExcerptSource
 from .fingerprinting.sketching import load_sketches
 from .matching import blockindex, cliques, groups, similarity
 from .matching import matcher as matching
@@ -219,9 +220,6 @@ def update_model(
             r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
         }
         informative = {i: r for i, r in rows.items() if i not in silent}
-        # Imported only when something is matched: it loads pyacoustid (and
-        # requests), a fifth of a warm run's start-up.
-        from .fingerprinting.excerpts import ExcerptSource
 
         frames = FrameSource(lib, decoded=frame_file)
         for row in listed:

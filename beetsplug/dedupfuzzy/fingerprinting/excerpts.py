@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import acoustid
 import numpy as np
 from beets import util
 
@@ -84,6 +83,10 @@ def _input_args(ex: Excerpt) -> list[str]:
 
 
 def _fingerprint(pcm: bytes) -> np.ndarray | None:
+    # Imported when an excerpt is fingerprinted: pyacoustid loads requests,
+    # a tenth of a second that a run matching a few items need not pay.
+    import acoustid
+
     if len(pcm) < 2 * RATE:  # less than a second of audio
         return None
     try:

@@ -161,9 +161,7 @@ def affected(
     auto_threshold: float,
 ) -> set[int]:
     """The dirty items and all items tied to them by a recording or a strong match."""
-    members: dict[int, list[int]] = {}
-    for item_id, rec in recordings.items():
-        members.setdefault(rec, []).append(item_id)
+    members = with_copies(recordings)
     strong: dict[int, list[int]] = {}
     for m in matches:
         if m.similarity >= auto_threshold:
@@ -175,7 +173,7 @@ def affected(
         item_id = stack.pop()
         rec = recordings.get(item_id)
         tied = strong.get(item_id, [])
-        if rec is not None:
+        if rec in members:
             tied = [*tied, *members[rec]]
         for other in tied:
             if other not in seen:
@@ -222,14 +220,20 @@ def regroup(
     return result
 
 
-def groups_of(recordings: Mapping[int, int], matches: Sequence[Match]) -> list[Group]:
-    """The groups a user sees: each recording with copies, then uncertain pairs."""
-    # Most recordings have one copy: no list is made for those.
+def with_copies(recordings: Mapping[int, int]) -> dict[int, list[int]]:
+    """The items of each recording that has more than one, in the mapping's
+    order (most recordings have one copy: no list is made for those)."""
     copies = Counter(recordings.values())
     members: dict[int, list[int]] = {}
     for item_id, rec in recordings.items():
         if copies[rec] > 1:
             members.setdefault(rec, []).append(item_id)
+    return members
+
+
+def groups_of(recordings: Mapping[int, int], matches: Sequence[Match]) -> list[Group]:
+    """The groups a user sees: each recording with copies, then uncertain pairs."""
+    members = with_copies(recordings)
     by_pair = {frozenset((m.a, m.b)): m for m in matches}
     cluster: dict[int, list[int]] = {}
     groups = []
