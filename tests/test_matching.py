@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -249,9 +250,33 @@ def test_frames_decoded_through_libchromaprint_equal_pyacoustids():
     text = codec.encode(frames)
     assert np.array_equal(codec.decode(text), frames)
     assert np.array_equal(codec._decode_pyacoustid(text.encode()), frames)
-    for bad in ("", "zzzz", "AQAAxyz!!"):
+    for bad in ("", "zzzz", "AQAAxyz!!", "AQAA\u00e9t\u00e9", "===="):
         with pytest.raises(codec.CodecError):
             codec.decode(bad)
+
+
+def test_a_padded_fingerprint_decodes_and_does_not_abort_the_process():
+    # libchromaprint 1.5.1 writes past its buffer when bytes follow the
+    # data, and glibc aborts: decoded in a process of its own.
+    from beetsplug.dedupfuzzy.matching import codec
+
+    frames = np.random.default_rng(8).integers(0, 2**32, 1500, dtype=np.uint32)
+    text = codec.encode(frames)
+    padded = text + "=" * (-len(text) % 4 or 4)
+    script = (
+        "import sys\n"
+        "from beetsplug.dedupfuzzy.matching import codec\n"
+        "for text in sys.argv[1:]:\n"
+        "    print(len(codec.decode(text)), int(codec.decode(text).sum()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, padded, f" {text}\n"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = f"{len(frames)} {int(frames.sum())}"
+    assert done.stdout.split("\n")[:2] == [expected, expected]
 
 
 def test_repetition_profile_is_each_quarters_ber_at_each_lag():

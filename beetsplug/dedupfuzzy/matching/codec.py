@@ -69,7 +69,19 @@ def _libchromaprint() -> ctypes.CDLL | None:
 
 def decode(fingerprint: str | bytes) -> np.ndarray:
     """Return the raw frames (uint32) of a compressed base64 fingerprint."""
-    data = fingerprint.encode("ascii") if isinstance(fingerprint, str) else fingerprint
+    try:
+        data = (
+            fingerprint.encode("ascii")
+            if isinstance(fingerprint, str)
+            else bytes(fingerprint)
+        )
+    except UnicodeEncodeError as exc:
+        raise CodecError("not a fingerprint: characters outside base64") from exc
+    # Chromaprint's base64 has no padding. libchromaprint before 1.6.1 writes
+    # past its buffer when bytes follow the data (a tag written by a tool
+    # that pads its base64), which aborts the whole process: padding and
+    # surrounding blanks are never passed on.
+    data = data.strip().rstrip(b"=")
     if not data:
         raise CodecError("empty fingerprint")
     lib = _libchromaprint()
