@@ -180,18 +180,25 @@ class BeetsWrites:
 # Audio identities.
 
 
-def audio_identities(paths: Sequence[bytes], workers: int) -> dict[bytes, str]:
+def audio_identities(
+    paths: Sequence[bytes],
+    workers: int,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> dict[bytes, str]:
     """`audio_identity` of many files, by `workers` processes when they are
     many (a first run adopting another plugin's fingerprints reads one per
-    file of the library)."""
+    file of the library); `meanwhile` runs here while they read."""
     if workers < 2 or len(paths) < PARALLEL_IDENTITIES:
+        meanwhile()
         return {path: audio_identity(path) for path in paths}
     chunks = [
         paths[start : start + IDENTITY_CHUNK]
         for start in range(0, len(paths), IDENTITY_CHUNK)
     ]
     with ProcessPoolExecutor(workers) as pool:
-        found = [i for part in pool.map(_identities, chunks) for i in part]
+        jobs = [pool.submit(_identities, chunk) for chunk in chunks]
+        meanwhile()
+        found = [i for job in jobs for i in job.result()]
     return dict(zip(paths, found, strict=True))
 
 

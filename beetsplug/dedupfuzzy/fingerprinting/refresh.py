@@ -150,8 +150,17 @@ def refresh(
             report.failed.append(Skipped(row.path, MISSING))
         else:
             pending.append((row, mtime))
+    # Fingerprints another plugin stored are adopted unless their files
+    # changed: our copies of them are written while the workers read the
+    # files (a copy of one that turns out stale is replaced when the file is
+    # fingerprinted again, and holds what beets' column holds anyway).
+    adoptable = [
+        row.id for row, mtime in pending if row.fp_mtime is None and mtime is not None
+    ]
     known = audio_identities(
-        [row.path for row, mtime in pending if may_identify(row, mtime)], workers
+        [row.path for row, mtime in pending if may_identify(row, mtime)],
+        workers,
+        meanwhile=lambda: copy_fingerprints(lib, adoptable),
     )
 
     def identity(path: bytes) -> str:
@@ -173,7 +182,8 @@ def refresh(
         else:
             stale.append((row, mtime))
     store_flex(lib, writes, current=True)
-    copy_fingerprints(lib, adopted)
+    copied = set(adoptable)
+    copy_fingerprints(lib, [i for i in adopted if i not in copied])
 
     tasks = [task_of(row, True, check_lossless) for row, _ in stale]
     by_path = {row.path: (row, mtime) for row, mtime in stale}
