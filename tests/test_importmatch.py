@@ -13,8 +13,8 @@ from beetsplug.dedupfuzzy.importing import verdicts
 from beetsplug.dedupfuzzy.matching import blockindex
 from beetsplug.dedupfuzzy.matching import libraryindex as importmatch
 from beetsplug.dedupfuzzy.settings import MatchSettings
-from beetsplug.dedupfuzzy.store import catalog
-from beetsplug.dedupfuzzy.store.catalog import Row
+from beetsplug.dedupfuzzy.store import catalog, fields
+from beetsplug.dedupfuzzy.store.fields import Row
 
 SETTINGS = MatchSettings()
 
@@ -93,8 +93,8 @@ def make_library(tmp_path: Path, prints, keys, in_column=()) -> dict:
             frames = fingerprints.frames_of_fingerprint(fingerprint)
             blocks = blockindex.encode_sketch(fingerprints.sketch_of(frames))
             writes += [
-                (item.id, catalog.FINGERPRINT, fingerprint),
-                (item.id, catalog.BLOCKS, blocks),
+                (item.id, fields.FINGERPRINT, fingerprint),
+                (item.id, fields.BLOCKS, blocks),
             ]
     catalog.store_flex(lib, writes)
     return {"lib": lib, "ids": ids}

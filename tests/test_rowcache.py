@@ -11,7 +11,7 @@ from conftest import BeetEnv
 from beetsplug.dedupfuzzy.fingerprinting.fpcalc import fpcalc_command
 from beetsplug.dedupfuzzy.importing.fingerprints import FingerprintSource
 from beetsplug.dedupfuzzy.importing.tally import Tally
-from beetsplug.dedupfuzzy.store import catalog, rowcache, rowsnapshot
+from beetsplug.dedupfuzzy.store import catalog, fields, rowcache, rowsnapshot, rowsync
 
 
 def assert_cache_is_complete_and_true(env: BeetEnv) -> None:
@@ -52,7 +52,7 @@ def test_many_cleared_fingerprints_are_put_back_from_our_copies(tmp_path, monkey
     with lib.transaction() as tx:  # `beet update` of files without the tag
         tx.mutate("UPDATE items SET acoustid_fingerprint = ''")
     catalog.restore_cleared_fingerprints(lib, [i.id for i in items])
-    found = catalog.load_texts(lib, [i.id for i in items], catalog.FINGERPRINT)
+    found = catalog.load_texts(lib, [i.id for i in items], fields.FINGERPRINT)
     assert found == {items[0].id: "AQAA0", items[1].id: "AQAA1"}
 
 
@@ -85,12 +85,12 @@ def test_the_packed_copy_serves_a_run_and_every_later_write_shows(library):
         assert tx.query(f"SELECT count(*) FROM {rowsnapshot.TOUCHED}")[0][0] == 0
     first, second, third = (r.id for r in rowcache.load_all_rows(lib)[0][:3])
     # An update in place (a run's own write), a dropped row, a tag edit.
-    catalog.store_flex(lib, [(first, catalog.RECORDING, "4242")], current=True)
-    catalog.uncache(lib, [second])
+    catalog.store_flex(lib, [(first, fields.RECORDING, "4242")], current=True)
+    rowsync.uncache(lib, [second])
     item = lib.get_item(third)
     item.format = "Renamed format"
     item.store()
-    catalog.uncache(lib, [third])
+    rowsync.uncache(lib, [third])
     rows, read_again = rowcache.load_all_rows(lib)
     by_id = {r.id: r for r in rows}
     assert by_id[first].recording == 4242

@@ -31,7 +31,7 @@ from beetsplug.dedupfuzzy.matching import blockindex, codec, similarity  # noqa:
 from beetsplug.dedupfuzzy.matching.groups import Member  # noqa: E402
 from beetsplug.dedupfuzzy.matching.matcher import Track, Verifier  # noqa: E402
 from beetsplug.dedupfuzzy.settings import MatchSettings  # noqa: E402
-from beetsplug.dedupfuzzy.store.catalog import Row  # noqa: E402
+from beetsplug.dedupfuzzy.store.fields import Row  # noqa: E402
 
 CASES_DIR = REPO / ".cache" / "corpus-cases-tests"
 SAME = ["pregap-8s", "dj-mix"]

@@ -17,7 +17,7 @@ from .fingerprinting import freshness
 from .importing.hook import ImportHook
 from .mirror.command import make_mirror_command
 from .safety.guard import RunGuard
-from .store.catalog import (
+from .store.fields import (
     AUDIO_ID,
     BLOCKS,
     CUTOFF,

@@ -28,7 +28,7 @@ from .matching import workers as parallel
 from .matching.candidates import CandidateIndex
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .store import catalog, paircache, recordings, rowcache
+from .store import fields, paircache, recordings, rowcache
 from .store.framefile import FrameFile
 from .store.frames import FrameSource
 
@@ -49,7 +49,7 @@ WORKER_FRAMES = 2500
 
 @dataclass
 class ScanResult:
-    rows: dict[int, catalog.Row]
+    rows: dict[int, fields.Row]
     refresh: fingerprints.RefreshReport
     groups: list[groups.ResolvedGroup]
     considered: int
@@ -57,7 +57,7 @@ class ScanResult:
 
 
 def track_of(
-    row: catalog.Row, sketch: blockindex.Sketch | None = None
+    row: fields.Row, sketch: blockindex.Sketch | None = None
 ) -> matching.Track:
     """What matching needs of a row; the sketch given, decoded or stored."""
     if sketch is None:
@@ -81,7 +81,7 @@ def track_of(
 class Tracks(dict):
     """Track records built on first use from rows (most are never needed)."""
 
-    def __init__(self, rows: dict[int, catalog.Row]) -> None:
+    def __init__(self, rows: dict[int, fields.Row]) -> None:
         super().__init__()
         self.rows = rows
 
@@ -95,7 +95,7 @@ class Tracks(dict):
 def candidate_pairs(
     index: CandidateIndex,
     sketches: dict[int, blockindex.Sketch],
-    rows: dict[int, catalog.Row],
+    rows: dict[int, fields.Row],
 ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
     """Candidate pairs with at least one dirty item (`sketches`): batch mode
     when they are many, else their queries at once (query mode)."""
@@ -188,7 +188,7 @@ def worker_frames(lib: Library, frames: FrameSource) -> Callable[[], FrameSource
 
 def update_model(
     lib: Library,
-    rows: dict[int, catalog.Row],
+    rows: dict[int, fields.Row],
     token: str,
     settings: MatchSettings,
     distinct: Callable[[int, int], bool],
@@ -316,7 +316,7 @@ def scan(
 
 def _scan_rows(
     lib: Library,
-    every: list[catalog.Row],
+    every: list[fields.Row],
     fresh: set[int],
     ids: list[int] | None,
     settings: Settings,

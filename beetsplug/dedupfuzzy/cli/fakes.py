@@ -21,7 +21,7 @@ from ..fingerprinting.fpcalc import Skipped
 from ..quality import is_lossless
 from ..settings import Settings
 from ..store import catalog
-from ..store.catalog import Row
+from ..store.fields import Row
 from .progress import Progress
 
 

@@ -37,7 +37,7 @@ from typing import BinaryIO
 
 from beets import util
 
-from ..store.catalog import FP_COPY, FP_MTIME, Row
+from ..store.fields import FP_COPY, FP_MTIME, Row
 
 MTIME_SLACK = 1e-3
 SAMPLES = 8

@@ -18,7 +18,8 @@ from beets.library import Library
 
 from ..analysis.verdict import Analysis
 from ..matching import blockindex, codec, similarity
-from ..store.catalog import (
+from ..store.catalog import copy_fingerprints, delete_flex, store_flex
+from ..store.fields import (
     AUDIO_ID,
     BLOCKS,
     CUTOFF,
@@ -29,9 +30,6 @@ from ..store.catalog import (
     MATCHED,
     SOURCE,
     Row,
-    copy_fingerprints,
-    delete_flex,
-    store_flex,
 )
 from .fpcalc import MISSING, SILENT, UNREADABLE, Skipped
 from .freshness import (

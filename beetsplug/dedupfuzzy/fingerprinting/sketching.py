@@ -19,7 +19,7 @@ import numpy as np
 from beets.library import Library
 
 from ..matching import blockindex
-from ..store import catalog, sketchcache
+from ..store import catalog, fields, sketchcache
 from ..store.framefile import FrameFile
 from .refresh import frames_of_fingerprint, sketches_of
 
@@ -57,7 +57,7 @@ def sketch_texts(prints: list[str]) -> Sketched:
 
 def load_sketches(
     lib: Library,
-    rows: Sequence[catalog.Row],
+    rows: Sequence[fields.Row],
     workers: int = 1,
     frame_file: FrameFile | None = None,
 ) -> blockindex.SketchTable:
@@ -77,7 +77,7 @@ def load_sketches(
             table.put(k, row.sketch)
     unread = [k for k in uncached if table.counts[k] < 0]
     if unread:
-        texts = catalog.load_texts(lib, [ids[k] for k in unread], catalog.BLOCKS)
+        texts = catalog.load_texts(lib, [ids[k] for k in unread], fields.BLOCKS)
         table.take(
             unread, blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
         )
@@ -89,7 +89,7 @@ def load_sketches(
 
 def _sketch_stale(
     lib: Library,
-    rows: Sequence[catalog.Row],
+    rows: Sequence[fields.Row],
     table: blockindex.SketchTable,
     stale: list[int],
     workers: int,
@@ -100,7 +100,7 @@ def _sketch_stale(
 
     def prints_of(chunk: list[int]) -> list[str]:
         ids = [rows[k].id for k in chunk]
-        found = catalog.load_texts(lib, ids, catalog.FINGERPRINT)
+        found = catalog.load_texts(lib, ids, fields.FINGERPRINT)
         return [found.get(i, "") for i in ids]
 
     def store(chunk: list[int], sketched: Sketched) -> None:
@@ -108,7 +108,7 @@ def _sketch_stale(
         catalog.store_flex(
             lib,
             [
-                (rows[k].id, catalog.BLOCKS, t)
+                (rows[k].id, fields.BLOCKS, t)
                 for k, t in zip(chunk, sketched.texts, strict=True)
             ],
         )

@@ -17,7 +17,7 @@ from ..display import shown
 from ..matching.groups import Member
 from ..matching.matcher import Match
 from ..settings import MatchSettings
-from ..store.catalog import Row
+from ..store.fields import Row
 from .verdicts import (
     KEEP_ALL,
     Tiebreak,

@@ -32,7 +32,7 @@ from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.fpcalc import FpcalcResult, fingerprint_file
 from ..fingerprinting.work import Outcome, Task, do_task, needs_check
 from ..matching import blockindex
-from ..store.catalog import (
+from ..store.fields import (
     AUDIO_ID,
     BLOCKS,
     CUTOFF,
@@ -43,8 +43,8 @@ from ..store.catalog import (
     MATCHED,
     SOURCE,
     Row,
-    uncache,
 )
+from ..store.rowsync import uncache
 from .tally import Tally
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ from ..quality import tiebreaker
 from ..safety.places import place_refusal
 from ..settings import Settings
 from ..store import decisions
-from ..store.catalog import Row
+from ..store.fields import Row
 from . import deciding
 from .departures import Departures, take_out
 from .fingerprints import FingerprintSource, row_of

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .. import quality
 from ..matching.matcher import Match
 from ..settings import MatchSettings
-from ..store import catalog
+from ..store import fields
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,16 @@ class Verdict:
 
 KEEP_ALL = Verdict()
 
-Tiebreak = Callable[[catalog.Row], tuple] | None
+Tiebreak = Callable[[fields.Row], tuple] | None
 
 
 def ranked_copies(
-    new: catalog.Row, old: Sequence[catalog.Row], tiebreak: Tiebreak = None
-) -> list[catalog.Row]:
+    new: fields.Row, old: Sequence[fields.Row], tiebreak: Tiebreak = None
+) -> list[fields.Row]:
     """All copies best first; between equals, the one already there wins."""
     old_ids = {r.id for r in old}
 
-    def key(r: catalog.Row) -> tuple:
+    def key(r: fields.Row) -> tuple:
         extra = tiebreak(r) if tiebreak else ()
         return (*extra, r.id in old_ids)
 
@@ -46,8 +46,8 @@ def ranked_copies(
 
 
 def best_verdict(
-    new: catalog.Row,
-    old: Sequence[catalog.Row],
+    new: fields.Row,
+    old: Sequence[fields.Row],
     policy: str,
     tiebreak: Tiebreak = None,
 ) -> Verdict:
@@ -64,8 +64,8 @@ def best_verdict(
 
 
 def library_has_as_good(
-    new: catalog.Row,
-    old: Sequence[catalog.Row],
+    new: fields.Row,
+    old: Sequence[fields.Row],
     policy: str,
     tiebreak: Tiebreak = None,
 ) -> bool:

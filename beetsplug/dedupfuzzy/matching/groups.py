@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import quality
-from ..store.catalog import Row
+from ..store.fields import Row
 from .cliques import DUPLICATE, Group
 from .matcher import Match
 

@@ -24,7 +24,7 @@ from ..fingerprinting.excerpts import ExcerptSource
 from ..fingerprinting.sketching import load_sketches
 from ..scan import Tracks, track_of
 from ..settings import MatchSettings
-from ..store import catalog, decisions, paircache, recordings, rowcache
+from ..store import decisions, fields, paircache, recordings, rowcache
 from ..store.frames import FrameSource
 from . import cliques
 from .blockindex import decode_sketch
@@ -32,7 +32,7 @@ from .candidates import CandidateIndex
 from .matcher import Match, Verifier
 
 
-def sketch_of_row(row: catalog.Row):
+def sketch_of_row(row: fields.Row):
     """The row's sketch: given, stored, or computed from its fingerprint."""
     if row.sketch is None and row.blocks:
         row.sketch = decode_sketch(row.blocks)
@@ -48,7 +48,7 @@ class LibraryIndex:
     def __init__(self, lib: Library | None, settings: MatchSettings) -> None:
         self.lib = lib
         self.settings = settings
-        self.rows: dict[int, catalog.Row] = {}
+        self.rows: dict[int, fields.Row] = {}
         self.unfingerprinted = 0
         self.recordings: dict[int, int] = {}
         self.token = ""
@@ -57,7 +57,7 @@ class LibraryIndex:
         self._frames = FrameSource(lib)
         self._tracks = Tracks(self.rows)
         self._informative: set[int] = set()
-        self._current: dict[int, catalog.Row] = {}
+        self._current: dict[int, fields.Row] = {}
         self.distinct: set[tuple[int, int]] = set()
         self._index = CandidateIndex.of([], [], [], settings.length_tolerance)
         self._verifier = self._new_verifier()
@@ -132,7 +132,7 @@ class LibraryIndex:
 
     # Growing and shrinking during the import.
 
-    def add(self, row: catalog.Row) -> None:
+    def add(self, row: fields.Row) -> None:
         """The item is in the library now: index it, group it, store that."""
         s = sketch_of_row(row)
         self._take(row)
@@ -150,7 +150,7 @@ class LibraryIndex:
             self._index.add(row.id, row.length, s)
         self._commit(row.id, matched)
 
-    def _take(self, row: catalog.Row) -> None:
+    def _take(self, row: fields.Row) -> None:
         """Start on a row: what was known about its id concerned another
         version of the item, or an item which left (ids are reused)."""
         if self._current.get(row.id) is not row:
@@ -192,7 +192,7 @@ class LibraryIndex:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def row(self, item_id: int) -> catalog.Row | None:
+    def row(self, item_id: int) -> fields.Row | None:
         return self.rows.get(item_id)
 
     def id_of_path(self, path: bytes) -> int | None:
@@ -201,7 +201,7 @@ class LibraryIndex:
     # Matching.
 
     def match_row(
-        self, row: catalog.Row, exclude: Iterable[int] = frozenset()
+        self, row: fields.Row, exclude: Iterable[int] = frozenset()
     ) -> list[Match]:
         """The indexed items that sound like `row`, best first.
 
@@ -233,7 +233,7 @@ class LibraryIndex:
         found.sort(key=lambda m: (-m.similarity, m.b))
         return found
 
-    def clique_of(self, row: catalog.Row, matches: Iterable[Match]) -> set[int]:
+    def clique_of(self, row: fields.Row, matches: Iterable[Match]) -> set[int]:
         """The library items `row` would be grouped with (the clique rule)."""
         fresh = self._regroup(row.id, matches, _Preview())
         mine = fresh.get(row.id)

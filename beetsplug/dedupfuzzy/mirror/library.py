@@ -31,7 +31,8 @@ from beets.ui import UserError
 
 from .. import quality, settings
 from ..display import shown
-from ..store.catalog import LOSSLESS, RECORDING, SOURCE, load_verdicts
+from ..store.catalog import load_verdicts
+from ..store.fields import LOSSLESS, RECORDING, SOURCE
 from . import stamp
 from .albums import FolderCensus, LibraryViews, Track, desired_views, join_entries
 from .command import MirrorOptions, load_mirror_options, run_directory_mode, view_roots

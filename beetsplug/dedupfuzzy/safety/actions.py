@@ -16,7 +16,8 @@ from beets.library import Library
 
 from ..display import one_line, shown
 from ..matching.groups import ResolvedGroup
-from ..store.catalog import Row, uncache
+from ..store.fields import Row
+from ..store.rowsync import uncache
 from .safemove import prune_empty_dirs
 
 MOVE = "move"

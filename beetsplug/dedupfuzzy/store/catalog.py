@@ -1,95 +1,48 @@
 """Reading and writing the plugin's data in beets' library DB, in bulk.
 
 A run over a large library must not build a beets `Item` per track, so the
-few columns matching needs are read with SQL, and fingerprints and sketches
-are written back with `executemany` in one transaction. The fingerprint
-lives in beets' own `acoustid_fingerprint` column (shared with the chroma
-plugin); the plugin's other fields are stored exactly as beets stores
-flexible attributes, so `beet ls -f '$dedupfuzzy_recording'` and `beet
-modify` see them as usual.
+few columns matching needs are read with SQL (`fields` names them), and
+fingerprints and sketches are written back with `executemany` in one
+transaction.
 
 Reading those columns for every item is what a warm run cannot afford:
 beets' `items` table starts each row with the fingerprint (4 KB), so a
 track's path, length or mtime lie on an overflow page and every row read
 costs two or three pages. What a run needs of each item (a `Row` without
 fingerprint and sketch) is therefore also kept compactly in the plugin's
-own table `dedupfuzzy_rows`, a cache that is never the truth: an item's
-entry is dropped whenever the plugin writes one of the item's fields, and
-read again from beets' tables by the next run (`load_all_rows`), or
-updated in place by a run that checked it. A warm run reads the item ids
-(cheap: no overflow page) and the cache, and beets' tables only for what
-changed.
+own table `dedupfuzzy_rows` (`rowcache`), a cache that is never the truth:
+every write here keeps it in step (`rowsync`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from beets.library import Item, Library
+from beets.library import Library
 
-from . import rowsnapshot
+from .fields import (
+    AUDIO_ID,
+    BLOCKS,
+    CUTOFF,
+    FINGERPRINT,
+    FLEX_FIELDS,
+    FP_COPY,
+    FP_MTIME,
+    LOSSLESS,
+    MATCHED,
+    PATH_TYPE,
+    RECORDING,
+    SOURCE,
+    Row,
+    as_float,
+)
+from .rowsync import recache
 
-FINGERPRINT = "acoustid_fingerprint"
-FP_MTIME = "dedupfuzzy_fp_mtime"
-BLOCKS = "dedupfuzzy_blocks"
-# The recording an item is a copy of (shared by its copies), and the token of
-# the settings it was matched under ("" or absent: match it again).
-RECORDING = "dedupfuzzy_recording"
-MATCHED = "dedupfuzzy_matched"
-# The file's audio identity when it was fingerprinted (fingerprinting/freshness).
-AUDIO_ID = "dedupfuzzy_audio"
-# The lossless check (analysis/): verdict, cutoff in Hz, likely source.
-LOSSLESS = "dedupfuzzy_lossless"
-CUTOFF = "dedupfuzzy_cutoff"
-SOURCE = "dedupfuzzy_source"
-FLEX_FIELDS = (FP_MTIME, MATCHED, RECORDING, AUDIO_ID, LOSSLESS, CUTOFF, SOURCE)
-# Our copy of the fingerprint, never read in bulk: `acoustid_fingerprint` is
-# also a tag, and `beet update` empties it for files that do not carry it;
-# `restore_cleared_fingerprints` puts the copy back.
-FP_COPY = "dedupfuzzy_fingerprint"
-
-PATH_TYPE = Item._fields["path"]
 # Ids per `IN (...)` query: below SQLite's limit on bound parameters.
 _CHUNK = 900
 # Above this many items, `restore_cleared_fingerprints` first lists the items
 # that have a copy (one pass over the attributes' keys, not their values).
 _FEW_TO_RESTORE = 5000
-
-
-@dataclass
-class Row:
-    """One item as the plugin sees it."""
-
-    id: int
-    path: bytes
-    length: float
-    format: str
-    bitrate: int
-    bitdepth: int
-    samplerate: int
-    mtime: float
-    fingerprint: str = ""
-    fp_mtime: float | None = None
-    blocks: str = ""
-    added: float = 0.0
-    lossless: str = ""  # genuine, fake, unknown; "" when not analysed
-    cutoff: int = 0
-    likely_source: str = ""  # "lossy-128", "aac-320", "upsampled-44100"
-    # The decoded `blocks` (a blockindex.Sketch), once something decoded it.
-    sketch: object = None
-    # Whether the item has a fingerprint (also when it was not read).
-    has_fingerprint: bool = False
-    matched: str = ""
-    recording: int | None = None
-    audio_id: str = ""
-
-
-def _float(value: object) -> float | None:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
 
 
 def load_rows(
@@ -169,20 +122,20 @@ def read_rows(
                 row.fingerprint = value if fingerprints else ""
                 row.has_fingerprint = True
         elif key == FP_MTIME:
-            row.fp_mtime = _float(value)
+            row.fp_mtime = as_float(value)
         elif key == BLOCKS:
             row.blocks = value or ""
         elif key == MATCHED:
             row.matched = value or ""
         elif key == RECORDING:
-            number = _float(value)
+            number = as_float(value)
             row.recording = None if number is None else int(number)
         elif key == AUDIO_ID:
             row.audio_id = value or ""
         elif key == LOSSLESS:
             row.lossless = value or ""
         elif key == CUTOFF:
-            row.cutoff = int(_float(value) or 0)
+            row.cutoff = int(as_float(value) or 0)
         elif key == SOURCE:
             row.likely_source = value or ""
     if not fingerprints:
@@ -192,31 +145,6 @@ def read_rows(
         for row in rows.values():
             row.has_fingerprint = row.has_fingerprint or row.fp_mtime is not None
     return rows
-
-
-# The row cache (`rowcache`): its table, dropped entries.
-
-CACHE = "dedupfuzzy_rows"
-
-
-def uncache(lib: Library, ids: Iterable[int]) -> None:
-    """Drop cached rows: beets or the plugin changed these items."""
-    values = [(i,) for i in set(ids)]
-    if not values:
-        return
-    with lib.transaction() as tx:
-        if has_table(tx, CACHE):
-            tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
-            rowsnapshot.touch(tx, (i for (i,) in values))
-
-
-def has_table(tx, name: str) -> bool:
-    """Whether the library DB holds this table (inside a transaction)."""
-    return bool(
-        tx.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        )
-    )
 
 
 def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
@@ -314,7 +242,7 @@ def delete_flex(
             "DELETE FROM item_attributes WHERE entity_id = ? AND key = ?",
             [(i, key) for i in ids],
         )
-        _recache(lib, [(i, key, None) for i in ids], current)
+        recache(lib, [(i, key, None) for i in ids], current)
 
 
 def store_flex(
@@ -342,70 +270,7 @@ def store_flex(
                 "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
                 flex,
             )
-        _recache(lib, values, current)
-
-
-def _recache(
-    lib: Library, values: Sequence[tuple[int, str, object]], current: bool
-) -> None:
-    """Keep cached rows in step with the plugin's own writes (inside the
-    writing transaction). Rows not `current` are dropped. For current ones,
-    a field the cache holds is updated to what `read_rows` would now read,
-    one it does not hold changes nothing, and any other write drops the row;
-    one UPDATE per item, whatever it wrote."""
-    # The sketch and our copy of the fingerprint are not in the rows.
-    values = [v for v in values if v[1] not in (BLOCKS, FP_COPY)]
-    if not current:
-        uncache(lib, (i for i, _, _ in values))
-        return
-    changes: dict[int, dict[str, object]] = {}
-    dropped: set[int] = set()
-    for item_id, key, value in values:
-        mtime = _float(value) if key == FP_MTIME else None
-        if key == FINGERPRINT and value:
-            changes.setdefault(item_id, {})["has_fingerprint"] = 1
-        elif key == FP_MTIME and mtime is not None:
-            changes.setdefault(item_id, {}).update(fp_mtime=mtime, has_fingerprint=1)
-        elif key in _AS_READ:
-            column, convert = _AS_READ[key]
-            changes.setdefault(item_id, {})[column] = convert(value)
-        else:
-            dropped.add(item_id)
-    by_columns: dict[tuple[str, ...], list[tuple]] = {}
-    for item_id, fields in changes.items():
-        if item_id not in dropped:
-            columns = tuple(sorted(fields))
-            row = (*(fields[c] for c in columns), item_id)
-            by_columns.setdefault(columns, []).append(row)
-    if by_columns:
-        with lib.transaction() as tx:
-            if has_table(tx, CACHE):
-                for columns, rows in by_columns.items():
-                    assigned = ", ".join(f"{c} = ?" for c in columns)
-                    tx.mutate_many(f"UPDATE {CACHE} SET {assigned} WHERE id = ?", rows)
-                    rowsnapshot.touch(tx, (r[-1] for r in rows))
-    uncache(lib, dropped)
-
-
-def _text(value: object) -> str:
-    return value or ""  # type: ignore[return-value]
-
-
-def _recording(value: object) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
-
-
-# The cached column of each plugin field `_recache` updates, and how
-# `read_rows` reads its stored value (None: the field is absent).
-_AS_READ = {
-    MATCHED: ("matched", _text),
-    RECORDING: ("recording", _recording),
-    AUDIO_ID: ("audio_id", _text),
-    LOSSLESS: ("lossless", _text),
-    CUTOFF: ("cutoff", lambda value: int(_float(value) or 0)),
-    SOURCE: ("source", _text),
-}
+        recache(lib, values, current)
 
 
 def load_verdicts(lib: Library) -> dict[int, tuple[str, str]]:

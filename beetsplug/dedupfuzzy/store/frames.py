@@ -15,7 +15,8 @@ import numpy as np
 from beets.library import Library
 
 from ..fingerprinting.refresh import frames_of_fingerprint
-from .catalog import FINGERPRINT, load_texts
+from .catalog import load_texts
+from .fields import FINGERPRINT
 from .framefile import FrameFile
 
 CAPACITY = 30_000

@@ -31,7 +31,7 @@ from beets.library import Library
 
 from ..settings import MatchSettings
 from . import catalog, paircache
-from .catalog import MATCHED, RECORDING
+from .fields import MATCHED, RECORDING
 
 STATE = "dedupfuzzy_state"
 ALGORITHM = "4"  # 4: endings compared, stretch-length guard, speed errors

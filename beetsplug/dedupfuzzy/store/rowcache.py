@@ -33,14 +33,9 @@ from beets.library import Library
 
 from ..fingerprinting.freshness import MTIME_SLACK, file_mtime, file_mtimes
 from . import rowsnapshot
-from .catalog import (
-    CACHE,
-    PATH_TYPE,
-    Row,
-    read_rows,
-    restore_cleared_fingerprints,
-    uncache,
-)
+from .catalog import read_rows, restore_cleared_fingerprints
+from .fields import PATH_TYPE, Row
+from .rowsync import CACHE, uncache
 
 _CACHED = (
     "id",

@@ -6,8 +6,8 @@ run. So a copy of the whole cache is also kept packed, a few blobs of
 `marshal`ed tuples, which read back several times faster. It is a copy of
 a cache, never the truth:
 
-- every write to the row cache (`catalog.uncache`, the in-place updates of
-  `catalog`, `rowcache`'s inserts) notes the ids it wrote as *touched*, in
+- every write to the row cache (`rowsync`: drops and in-place updates;
+  `rowcache`'s inserts) notes the ids it wrote as *touched*, in
   the same transaction (`touch`); a reader takes the packed rows of the
   other ids and reads the touched ones from the cache table;
 - a run packs the cache again (`repack`) when many ids were touched, so the
