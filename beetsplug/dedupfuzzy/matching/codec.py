@@ -99,7 +99,10 @@ def decode(fingerprint: str | bytes) -> np.ndarray:
             raise CodecError("malformed fingerprint string")
         if size.value <= 0:
             return np.zeros(0, np.uint32)
-        return np.ctypeslib.as_array(frames, shape=(size.value,)).copy()
+        # One copy into a new array (numpy's `as_array` view costs 10 us more).
+        out = np.empty(size.value, np.uint32)
+        ctypes.memmove(out.ctypes.data, frames, 4 * size.value)
+        return out
     finally:
         if frames:
             lib.chromaprint_dealloc(frames)
