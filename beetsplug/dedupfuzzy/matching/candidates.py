@@ -263,14 +263,16 @@ class CandidateIndex:
     ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], int]]:
         """Pairs sharing keys: their shift hints and how many keys they share."""
         keys, owner, pos = self._postings()
-        owner = owner.astype(np.int64)
         if len(keys) == 0:
             return {}, {}
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        counts = np.diff(np.append(starts, len(keys)))
+        counts = np.diff(np.append(starts, len(keys))).astype(np.int32)
         df = np.repeat(counts, counts)
         useful = (df >= 2) & (df <= MAX_POSTINGS)
-        keys, owner, pos = keys[useful], owner[useful], pos[useful].astype(np.int64)
+        del df, starts, counts  # most keys are a single track's: filtered first
+        keys = keys[useful]
+        owner = owner[useful].astype(np.int64)
+        pos = pos[useful].astype(np.int64)
         codes = []
         n = max(1, len(self.ids))
         for d in range(1, MAX_POSTINGS):
