@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,31 @@ def test_a_small_library_is_searched_exactly():
     index = search(ids, lengths, profiles, exact=None)
     index.pairs()
     assert index._cells is None
+
+
+def test_a_search_in_a_forked_process_gives_what_it_gives_here(small_cells):
+    from beetsplug.dedupfuzzy.matching import beside
+
+    ids, lengths, profiles, _ = library(4, 6000, 48, 600, (0.1, 0.6))
+    here = search(ids, lengths, profiles, exact=False, twin=0.08)
+    there = search(ids, lengths, profiles, exact=False, twin=0.08)
+    with beside.beside(there.pairs) as forked:
+        expected = here.pairs()
+        assert there._cells is None  # built in the forked process only
+        got = forked.get()
+    assert got == expected and len(got) > 500
+
+
+def test_a_failed_forked_process_leaves_the_search_to_this_one():
+    from beetsplug.dedupfuzzy.matching import beside
+
+    here = os.getpid()
+
+    def search_once() -> set[tuple[int, int]]:
+        if os.getpid() != here:  # in the forked process: it dies
+            os._exit(1)
+        return {(1, 2)}
+
+    with beside.beside(search_once) as forked:
+        pass
+    assert forked.get() == {(1, 2)}

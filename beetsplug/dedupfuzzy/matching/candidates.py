@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .beside import beside
 from .blockindex import Sketch, SketchTable
 from .nearest import NearestProfiles
 from .repetition import repetition_search
@@ -247,8 +248,12 @@ class CandidateIndex:
 
     def pairs(self) -> Candidates:
         """Every candidate pair of the indexed tracks (those built with)."""
-        hints, shared = self._key_pairs()
-        near = self._near.pairs() | self._speed.pairs()
+        # Searched by cells (a large library), the repetition profiles are
+        # searched in a forked process meanwhile: two cores, not one.
+        with beside(self._speed.pairs, fork=self._speed.by_cells()) as speed:
+            hints, shared = self._key_pairs()
+            near = self._near.pairs()
+            near |= speed.get()
         pairs = set(near)
         for pair, count in shared.items():
             if count >= 2 or pair in near or self._close(*pair):

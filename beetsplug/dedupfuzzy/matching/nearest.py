@@ -96,14 +96,18 @@ class NearestProfiles:
         self._probes = probes
         self._cells: Cells | None = None
 
-    def _cells_built(self) -> Cells | None:
-        """The cells (built on first need), or None for the exact search."""
+    def by_cells(self) -> bool:
+        """Whether the batch search goes by cells (else it is exact)."""
         if self._exact is None:
             reach = self.reach(self._lengths)
             starts = np.searchsorted(self._lengths, self._lengths - reach, "left")
             stops = np.searchsorted(self._lengths, self._lengths + reach, "right")
             self._exact = int((stops - starts).sum()) <= EXACT_WORK
-        if self._exact:
+        return not self._exact
+
+    def _cells_built(self) -> Cells | None:
+        """The cells (built on first need), or None for the exact search."""
+        if not self.by_cells():
             return None
         if self._cells is None:
             probes = PROBES if self._probes is None else self._probes
