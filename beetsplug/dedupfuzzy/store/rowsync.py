@@ -11,20 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from beets.library import Library
 
-from . import rowsnapshot
-from .fields import (
-    AUDIO_ID,
-    BLOCKS,
-    CUTOFF,
-    FINGERPRINT,
-    FP_COPY,
-    FP_MTIME,
-    LOSSLESS,
-    MATCHED,
-    RECORDING,
-    SOURCE,
-    as_float,
-)
+from . import fields, rowsnapshot
 
 CACHE = "dedupfuzzy_rows"
 
@@ -58,17 +45,17 @@ def recache(
     one it does not hold changes nothing, and any other write drops the row;
     one UPDATE per item, whatever it wrote."""
     # The sketch and our copy of the fingerprint are not in the rows.
-    values = [v for v in values if v[1] not in (BLOCKS, FP_COPY)]
+    values = [v for v in values if v[1] not in (fields.BLOCKS, fields.FP_COPY)]
     if not current:
         uncache(lib, (i for i, _, _ in values))
         return
     changes: dict[int, dict[str, object]] = {}
     dropped: set[int] = set()
     for item_id, key, value in values:
-        mtime = as_float(value) if key == FP_MTIME else None
-        if key == FINGERPRINT and value:
+        mtime = fields.as_float(value) if key == fields.FP_MTIME else None
+        if key == fields.FINGERPRINT and value:
             changes.setdefault(item_id, {})["has_fingerprint"] = 1
-        elif key == FP_MTIME and mtime is not None:
+        elif key == fields.FP_MTIME and mtime is not None:
             changes.setdefault(item_id, {}).update(fp_mtime=mtime, has_fingerprint=1)
         elif key in _AS_READ:
             column, convert = _AS_READ[key]
@@ -76,10 +63,10 @@ def recache(
         else:
             dropped.add(item_id)
     by_columns: dict[tuple[str, ...], list[tuple]] = {}
-    for item_id, fields in changes.items():
+    for item_id, changed in changes.items():
         if item_id not in dropped:
-            columns = tuple(sorted(fields))
-            row = (*(fields[c] for c in columns), item_id)
+            columns = tuple(sorted(changed))
+            row = (*(changed[c] for c in columns), item_id)
             by_columns.setdefault(columns, []).append(row)
     if by_columns:
         with lib.transaction() as tx:
@@ -96,17 +83,17 @@ def _text(value: object) -> str:
 
 
 def _recording(value: object) -> int | None:
-    number = as_float(value)
+    number = fields.as_float(value)
     return None if number is None else int(number)
 
 
 # The cached column of each plugin field `recache` updates, and how
 # `read_rows` reads its stored value (None: the field is absent).
 _AS_READ = {
-    MATCHED: ("matched", _text),
-    RECORDING: ("recording", _recording),
-    AUDIO_ID: ("audio_id", _text),
-    LOSSLESS: ("lossless", _text),
-    CUTOFF: ("cutoff", lambda value: int(as_float(value) or 0)),
-    SOURCE: ("source", _text),
+    fields.MATCHED: ("matched", _text),
+    fields.RECORDING: ("recording", _recording),
+    fields.AUDIO_ID: ("audio_id", _text),
+    fields.LOSSLESS: ("lossless", _text),
+    fields.CUTOFF: ("cutoff", lambda value: int(fields.as_float(value) or 0)),
+    fields.SOURCE: ("source", _text),
 }
