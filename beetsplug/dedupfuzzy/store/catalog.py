@@ -16,7 +16,7 @@ every write here keeps it in step (`rowsync`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from beets.library import Library
 
@@ -43,6 +43,13 @@ _CHUNK = 900
 # Above this many items, `restore_cleared_fingerprints` first lists the items
 # that have a copy (one pass over the attributes' keys, not their values).
 _FEW_TO_RESTORE = 5000
+
+
+def id_chunks(ids: Sequence[int]) -> Iterator[tuple[list[int], str]]:
+    """Ids a query's worth at a time, with the `?, ?, ...` of an `IN (...)`."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def load_rows(
@@ -92,9 +99,7 @@ def read_rows(
             base = tx.query(columns + " ORDER BY id")
             flex = tx.query(flex_query, keys)
         else:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
+            for chunk, marks in id_chunks(wanted):
                 base += tx.query(f"{columns} WHERE id IN ({marks})", chunk)
                 flex += tx.query(
                     f"{flex_query} AND entity_id IN ({marks})", (*keys, *chunk)
@@ -158,9 +163,7 @@ def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
     """Which of these items have a fingerprint in beets' column."""
     found: set[int] = set()
     with lib.transaction() as tx:
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in id_chunks(ids):
             rows = tx.query(
                 f"SELECT id FROM items WHERE id IN ({marks}) AND {FINGERPRINT} != ''",
                 chunk,
@@ -178,9 +181,7 @@ def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
     wanted = list(ids)
     found: dict[int, str] = {}
     with lib.transaction() as tx:
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in id_chunks(wanted):
             if key == FINGERPRINT:
                 rows = tx.query(
                     f"SELECT id, {FINGERPRINT} FROM items WHERE id IN ({marks})", chunk

@@ -33,7 +33,7 @@ from beets.library import Library
 
 from ..fingerprinting.freshness import MTIME_SLACK, file_mtime, file_mtimes
 from . import rowsnapshot
-from .catalog import read_rows, restore_cleared_fingerprints
+from .catalog import id_chunks, read_rows, restore_cleared_fingerprints
 from .fields import PATH_TYPE, Row
 from .rowsync import CACHE, uncache
 
@@ -119,9 +119,7 @@ _COLUMNS = ", ".join(_CACHED)
 def _cached(tx, ids: list[int]) -> list:
     """The cache table's entries of some ids."""
     found: list = []
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in id_chunks(ids):
         query = f"SELECT {_COLUMNS} FROM {CACHE} WHERE id IN ({marks})"
         found += tx.query(query, chunk)
     return found
@@ -154,9 +152,8 @@ def repack(lib: Library) -> None:
     was last packed (`rowsnapshot`)."""
     with lib.transaction() as tx:
         total = tx.query(f"SELECT count(*) FROM {CACHE}")[0][0]
-    if not rowsnapshot.stale(lib, total):
-        return
-    with lib.transaction() as tx:
+        if not rowsnapshot.stale(tx, total):
+            return
         cached = tx.query(f"SELECT {_COLUMNS} FROM {CACHE}")
         rows = _in_row_order(cached, _path_expander())
         rowsnapshot.repack(tx, _packed_layout(), rows)
