@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from beets.library import Library
 
-from . import rowsync
+from .tables import has_table
 
 if TYPE_CHECKING:
     from ..matching.matcher import Match
@@ -69,7 +69,7 @@ def replace(lib: Library, ids: Iterable[int], matches: Sequence[Match]) -> None:
 def forget(lib: Library, ids: Iterable[int]) -> None:
     """Drop the matches of these items (safe inside any transaction)."""
     with lib.transaction() as tx:
-        if rowsync.has_table(tx, TABLE):
+        if has_table(tx, TABLE):
             _delete(tx, ids)
 
 

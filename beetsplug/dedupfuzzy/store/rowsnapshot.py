@@ -25,7 +25,7 @@ import marshal
 import sys
 from collections.abc import Iterable, Sequence
 
-from beets.library import Library
+from .tables import has_table
 
 PACKED = "dedupfuzzy_rows_packed"
 TOUCHED = "dedupfuzzy_rows_touched"
@@ -67,10 +67,7 @@ def clear(tx) -> None:
 
 
 def _packed(tx) -> bool:
-    found = tx.query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PACKED,)
-    )
-    return bool(found) and bool(tx.query(f"SELECT 1 FROM {PACKED} LIMIT 1"))
+    return has_table(tx, PACKED) and bool(tx.query(f"SELECT 1 FROM {PACKED} LIMIT 1"))
 
 
 def read(tx, layout: Sequence[str], width: int) -> tuple[list[tuple], set[int]] | None:
@@ -93,12 +90,12 @@ def read(tx, layout: Sequence[str], width: int) -> tuple[list[tuple], set[int]] 
     return rows, touched
 
 
-def stale(lib: Library, total: int) -> bool:
-    """Whether the packed copy is missing or too many ids were touched."""
-    with lib.transaction() as tx:
-        if not _packed(tx):
-            return True
-        (count,) = tx.query(f"SELECT count(*) FROM {TOUCHED}")[0]
+def stale(tx, total: int) -> bool:
+    """Whether the packed copy is missing or too many of its `total` rows
+    were touched."""
+    if not _packed(tx):
+        return True
+    (count,) = tx.query(f"SELECT count(*) FROM {TOUCHED}")[0]
     return count > max(REPACK_MIN, REPACK_SHARE * total)
 
 

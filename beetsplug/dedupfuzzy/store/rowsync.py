@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from beets.library import Library
 
 from . import fields, rowsnapshot
+from .tables import has_table
 
 CACHE = "dedupfuzzy_rows"
 
@@ -25,15 +26,6 @@ def uncache(lib: Library, ids: Iterable[int]) -> None:
         if has_table(tx, CACHE):
             tx.mutate_many(f"DELETE FROM {CACHE} WHERE id = ?", values)
             rowsnapshot.touch(tx, (i for (i,) in values))
-
-
-def has_table(tx, name: str) -> bool:
-    """Whether the library DB holds this table (inside a transaction)."""
-    return bool(
-        tx.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        )
-    )
 
 
 def recache(
