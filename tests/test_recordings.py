@@ -7,6 +7,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from conftest import BeetEnv
 
 # Song 1's remaster and its trimmed AAC copy are one step too far apart to
@@ -101,11 +102,14 @@ def _place(corpus, env: BeetEnv, folder: str, files: dict) -> Path:
     return target
 
 
-def test_import_hook_and_command_reach_the_same_groups(tmp_path, corpus):
-    """The chain through the 24-bit FLAC: one group of two, never three."""
-    hooked = BeetEnv(tmp_path / "hooked")
+@pytest.mark.parametrize("defaults", [False, True], ids=["pinned", "beets-defaults"])
+def test_import_hook_and_command_reach_the_same_groups(tmp_path, corpus, defaults):
+    """The chain through the 24-bit FLAC: one group of two, never three (under
+    the suite's pinned import settings and beets' threaded, copying,
+    tag-writing defaults)."""
+    hooked = BeetEnv(tmp_path / "hooked", beets_defaults=defaults)
     hooked.write_config(CHAIN_CONFIG + "    quiet_action: keep\n")
-    batch = BeetEnv(tmp_path / "batch")
+    batch = BeetEnv(tmp_path / "batch", beets_defaults=defaults)
     batch.write_config(CHAIN_CONFIG + "    auto: no\n")
     for env in (hooked, batch):
         env.run("import", "-q", "-A", "-s", str(_place(corpus, env, "a", CHAIN)))
@@ -120,13 +124,16 @@ def test_import_hook_and_command_reach_the_same_groups(tmp_path, corpus):
     assert summary(hooked)["matched"] == 0
 
 
-def test_import_never_moves_two_copies_that_differ_from_each_other(tmp_path, corpus):
+@pytest.mark.parametrize("defaults", [False, True], ids=["pinned", "beets-defaults"])
+def test_import_never_moves_two_copies_that_differ_from_each_other(
+    tmp_path, corpus, defaults
+):
     """The new FLAC is the best copy and matches both library copies, which
     do not match each other: only the one grouped with it leaves, the one it
     matches more closely (the trimmed AAC, 0.90 against 0.86). (The
     corpus's 24/96 FLAC is upsampled from 44.1 kHz: the lossless check would
     rank it with the 16/44.1 remaster, so it is off here.)"""
-    env = BeetEnv(tmp_path / "env")
+    env = BeetEnv(tmp_path / "env", beets_defaults=defaults)
     quarantine = env.root / "quarantine"
     env.write_config(
         CHAIN_CONFIG + f"    quiet_action: best\n    quarantine: {quarantine}\n"

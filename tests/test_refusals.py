@@ -120,8 +120,12 @@ def test_pretend_from_the_config_moves_nothing(library, tmp_path):
     assert not (tmp_path / "q").exists()
 
 
-def test_pretend_from_the_config_makes_an_import_move_nothing(library, tmp_path):
+@pytest.mark.parametrize("defaults", [False, True], ids=["pinned", "beets-defaults"])
+def test_pretend_from_the_config_makes_an_import_move_nothing(
+    library, tmp_path, defaults
+):
     quarantine = tmp_path / "q"
+    library.beets_defaults = defaults  # threaded, copy: yes, write: yes
     library.write_config(
         f"dedupfuzzy:\n    quarantine: {quarantine}\n    quiet_action: best\n"
         "    pretend: yes\n"
