@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import BeetEnv
 
-from beetsplug.dedupfuzzy.matching import blockindex, similarity
+from beetsplug.dedupfuzzy.matching import blockindex, candidates, similarity
 from beetsplug.dedupfuzzy.matching.candidates import CandidateIndex
 from beetsplug.dedupfuzzy.matching.cliques import (
     DUPLICATE,
@@ -143,6 +143,30 @@ def test_batch_and_query_modes_find_the_same_copies():
     for k in range(6):
         assert (k + 1, k + 7) in batch
         assert k + 7 in index.query(sketches[k], 120.0, {k + 1})
+
+
+def test_shared_keys_sorted_in_parts_give_the_same_pairs_and_hints(monkeypatch):
+    """A million tracks' postings are sorted in parts split by key: the
+    pairs, their shift hints and the queries are those of one sort."""
+    masters = [song_frames(60 + k) for k in range(8)]
+    frames = masters + [
+        np.concatenate([np.full(k, 5, np.uint32), degrade(m, 0.03, 80 + k)])
+        for k, m in enumerate(masters)
+    ]
+    sketches = [blockindex.sketch(f) for f in frames]
+    ids = list(range(1, 17))
+
+    def found():
+        index = CandidateIndex.of(ids, [120.0] * 16, sketches, 5.0)
+        return index.pairs()
+
+    whole = found()
+    monkeypatch.setattr(candidates, "KEY_PART", 50)
+    parted = found()
+    assert all((k + 1, k + 9) in whole.pairs for k in range(8))
+    assert parted.pairs == whole.pairs
+    assert parted.hints == whole.hints
+    assert whole.hints[(4, 12)][0] == 3  # the copy starts 3 frames late
 
 
 def test_flat_profiles_cost_k_neighbours_each_not_every_pair():

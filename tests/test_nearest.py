@@ -154,3 +154,14 @@ def test_a_failed_forked_process_leaves_the_search_to_this_one():
     with beside.beside(search_once) as forked:
         pass
     assert forked.get() == {(1, 2)}
+
+
+def test_a_search_planned_in_parts_finds_what_it_finds_whole(small_cells, monkeypatch):
+    """A million tracks' cell visits are planned a few hundred thousand at a
+    time: the pairs are the same as when planned at once."""
+    ids, lengths, profiles, planted = library(4, 6000, 32, 600, (0.02, 0.45))
+    whole = search(ids, lengths, profiles, exact=False).pairs()
+    monkeypatch.setattr(cells, "VISITS", 5000)
+    parted = search(ids, lengths, profiles, exact=False).pairs()
+    assert planted <= whole
+    assert parted == whole

@@ -94,12 +94,15 @@ class Tracks(dict):
 
 def candidate_pairs(
     index: CandidateIndex,
-    sketches: dict[int, blockindex.Sketch],
+    dirty: set[int],
+    table: blockindex.SketchTable,
+    position: dict[int, int],
     rows: dict[int, fields.Row],
 ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
-    """Candidate pairs with at least one dirty item (`sketches`): batch mode
-    when they are many, else their queries at once (query mode)."""
-    dirty = set(sketches)
+    """Candidate pairs with at least one dirty item (its sketch in `table`'s
+    row `position[id]`): batch mode when they are many, else their queries at
+    once (query mode, the only one that takes their sketches out of the
+    table: a million of them would hold a gigabyte)."""
     if len(dirty) > BATCH_SHARE * max(1, len(index)):
         found = index.pairs()
         pairs = [p for p in found.pairs if p[0] in dirty or p[1] in dirty]
@@ -107,7 +110,12 @@ def candidate_pairs(
     wanted: set[tuple[int, int]] = set()
     hints: dict[tuple[int, int], list[int]] = {}
     order = sorted(dirty)
-    answers = index.query_many([(sketches[i], rows[i].length, {i}) for i in order])
+    answers = index.query_many(
+        [
+            (table.sketch(position[i]) or blockindex.EMPTY, rows[i].length, {i})
+            for i in order
+        ]
+    )
     for item_id, found in zip(order, answers, strict=True):
         for other, shifts in found.items():
             pair = (item_id, other) if item_id < other else (other, item_id)
@@ -240,11 +248,16 @@ def update_model(
             settings.length_tolerance,
         )
         position = {r.id: k for k, r in enumerate(listed)}
-        sketches = {i: table.sketch(position[i]) for i in dirty - silent}
-        pairs, hints = candidate_pairs(index, sketches, informative)
+        pairs, hints = candidate_pairs(
+            index,
+            dirty - silent,
+            table,
+            position,
+            informative,
+        )
         # Done with: freed before the aligning workers are forked (each would
         # keep and count a share of them).
-        del index, sketches, table, position
+        del index, table, position
         found = verify_in_chunks(
             pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
         )

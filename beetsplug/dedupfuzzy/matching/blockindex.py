@@ -228,7 +228,8 @@ class SketchTable:
     def empty(cls, n: int) -> SketchTable:
         return cls(
             np.zeros((n, KEYS_PER_TRACK), np.uint32),
-            np.zeros((n, KEYS_PER_TRACK), np.int32),
+            # Positions lie in the head (about 1,000 frames): stored in 16 bits.
+            np.zeros((n, KEYS_PER_TRACK), np.uint16),
             np.full(n, -1, np.int32),
             np.full((n, 32), np.nan, np.float32),
             np.full((n, rep.DIMS), np.nan, np.float32),
@@ -310,7 +311,7 @@ class SketchTable:
         repetition = self.repetitions[i]
         return Sketch(
             self.keys[i, :n].copy(),
-            self.positions[i, :n].copy(),
+            self.positions[i, :n].astype(np.int32),
             None if np.isnan(profile[0]) else profile.copy(),
             None if np.isnan(repetition[0]) else repetition.copy(),
         )

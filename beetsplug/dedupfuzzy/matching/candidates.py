@@ -29,7 +29,7 @@ its items one by one).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,9 @@ from .repetition import repetition_search
 # chroma patterns) and carry no identity: they are ignored.
 MAX_POSTINGS = 24
 MAX_HINTS = 3
+# Postings sorted for the shared-key search at once, at most: a million
+# tracks' 48 million are sorted in parts of about this many.
+KEY_PART = 8_000_000
 # Euclidean distance between 32-dim profiles. Measured on the test corpus:
 # copies of one recording stay below ~0.45, other songs lie above ~0.75.
 PROFILE_RADIUS = 0.55
@@ -71,19 +74,24 @@ class CandidateIndex:
         tolerance: float,
     ) -> None:
         self.tolerance = tolerance
-        keep = np.flatnonzero(table.counts > 0)
+        counts = np.maximum(table.counts, 0)
+        keep = np.flatnonzero(counts > 0)
         self.ids = np.asarray(ids, dtype=np.int64)[keep]
         self.lengths = np.asarray(lengths, dtype=np.float64)[keep]
         self._slot = dict(zip(self.ids.tolist(), range(len(keep)), strict=True))
-        valid = np.arange(table.keys.shape[1])[None, :] < table.counts[keep][:, None]
-        owner = np.broadcast_to(
-            np.arange(len(keep), dtype=np.int32)[:, None], valid.shape
-        )[valid]
-        # Postings (key, owner slot, position), sorted by key on first need:
-        # a few queries (a run after k items changed) need no sort at all.
-        self._unsorted = (table.keys[keep][valid], owner, table.positions[keep][valid])
+        # Postings (key, owner slot, position) in row order, sorted by key on
+        # first need: a few queries (a run after k items changed) need no
+        # sort at all, and the batch search sorts them part by part.
+        valid = np.arange(table.keys.shape[1])[None, :] < counts[:, None]
+        owner = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
+        self._unsorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (
+            table.keys[valid],
+            owner,
+            table.positions[valid],
+        )
+        del valid
         self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._profiles = table.profiles[keep]
+        self._profiles = _rows(table.profiles, keep)
         self._has_profile = ~np.isnan(self._profiles[:, 0])
         self._near = NearestProfiles(
             self.ids,
@@ -94,7 +102,7 @@ class CandidateIndex:
             NEIGHBOURS,
         )
         self._speed = repetition_search(
-            self.ids, self.lengths, table.repetitions[keep], tolerance
+            self.ids, self.lengths, _rows(table.repetitions, keep), tolerance
         )
         self._gone: set[int] = set()
         # Tracks added after building: few, searched directly.
@@ -146,11 +154,14 @@ class CandidateIndex:
         self._postings()
 
     def _postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every posting sorted by key (sorted once, when first needed)."""
+        """Every posting sorted by key (sorted once, when first needed; the
+        unsorted ones are then dropped)."""
         if self._sorted is None:
+            assert self._unsorted is not None
             keys, owner, pos = self._unsorted
             order = np.argsort(keys, kind="stable")
             self._sorted = keys[order], owner[order], pos[order]
+            self._unsorted = None
         return self._sorted
 
     def _postings_of(
@@ -159,8 +170,8 @@ class CandidateIndex:
         """The postings of these keys alone, sorted by key as `_postings`
         sorts them, found in one pass over the unsorted postings: far cheaper
         than sorting them all when the keys are few."""
-        if self._sorted is not None:
-            return self._sorted
+        if self._unsorted is None:
+            return self._postings()
         every, owner, pos = self._unsorted
         wanted = np.unique(np.asarray(keys, np.uint32))
         # A coarse filter on the top 20 bits, then the exact test on the rest.
@@ -260,6 +271,27 @@ class CandidateIndex:
                 pairs.add(pair)
         return Candidates(sorted(pairs), hints)
 
+    def _parts(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The postings sorted by key, in parts of about `KEY_PART` (split by
+        key, so a key's postings all lie in one part): sorting a million
+        tracks' postings at once would hold them twice, with an index of
+        eight bytes each."""
+        if self._unsorted is None:
+            yield self._postings()
+            return
+        every, owner, pos = self._unsorted
+        parts = max(1, -(-len(every) // KEY_PART))
+        part_of = (every % np.uint32(parts)).astype(np.uint16) if parts > 1 else None
+        for part in range(parts):
+            if part_of is None:
+                keys, own, at = every, owner, pos
+            else:
+                chosen = np.flatnonzero(part_of == part)
+                keys, own, at = every[chosen], owner[chosen], pos[chosen]
+                del chosen
+            order = np.argsort(keys, kind="stable")
+            yield keys[order], own[order], at[order]
+
     def _close(self, a: int, b: int) -> bool:
         return _within(self._profile_of(a), self._profile_of(b))
 
@@ -267,34 +299,11 @@ class CandidateIndex:
         self,
     ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], int]]:
         """Pairs sharing keys: their shift hints and how many keys they share."""
-        keys, owner, pos = self._postings()
-        if len(keys) == 0:
-            return {}, {}
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        counts = np.diff(np.append(starts, len(keys))).astype(np.int32)
-        df = np.repeat(counts, counts)
-        useful = (df >= 2) & (df <= MAX_POSTINGS)
-        del df, starts, counts  # most keys are a single track's: filtered first
-        keys = keys[useful]
-        owner = owner[useful].astype(np.int64)
-        pos = pos[useful].astype(np.int64)
-        codes = []
         n = max(1, len(self.ids))
-        for d in range(1, MAX_POSTINGS):
-            if d >= len(keys):
-                break
-            same = np.flatnonzero(keys[:-d] == keys[d:])
-            if len(same) == 0:
-                break
-            oa, ob = owner[same], owner[same + d]
-            shift = pos[same + d] - pos[same]
-            swap = oa > ob
-            a = np.where(swap, ob, oa)
-            b = np.where(swap, oa, ob)
-            shift = np.clip(
-                np.where(swap, -shift, shift), 1 - _SHIFT_SPAN, _SHIFT_SPAN - 1
-            )
-            codes.append(((a * n + b) << _SHIFT_BITS) | (shift + _SHIFT_SPAN))
+        codes = [
+            _shared_key_codes(keys, owner, pos, n) for keys, owner, pos in self._parts()
+        ]
+        codes = [c for c in codes if len(c)]
         if not codes:
             return {}, {}
         combo, count = np.unique(np.concatenate(codes), return_counts=True)
@@ -317,6 +326,44 @@ class CandidateIndex:
         for code, c in zip(pair_code[first].tolist(), total.tolist(), strict=True):
             shared[(int(ids[code // n]), int(ids[code % n]))] = c
         return hints, shared
+
+
+def _shared_key_codes(
+    keys: np.ndarray, owner: np.ndarray, pos: np.ndarray, n: int
+) -> np.ndarray:
+    """Postings sorted by key to codes of (slot pair, shift), one per key two
+    tracks share (keys more than `MAX_POSTINGS` tracks hold are left out)."""
+    if len(keys) == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    counts = np.diff(np.append(starts, len(keys))).astype(np.int32)
+    df = np.repeat(counts, counts)
+    useful = (df >= 2) & (df <= MAX_POSTINGS)
+    del df, starts, counts  # most keys are a single track's: filtered first
+    keys = keys[useful]
+    owner = owner[useful].astype(np.int64)
+    pos = pos[useful].astype(np.int64)
+    codes = []
+    for d in range(1, MAX_POSTINGS):
+        if d >= len(keys):
+            break
+        same = np.flatnonzero(keys[:-d] == keys[d:])
+        if len(same) == 0:
+            break
+        oa, ob = owner[same], owner[same + d]
+        shift = pos[same + d] - pos[same]
+        swap = oa > ob
+        a = np.where(swap, ob, oa)
+        b = np.where(swap, oa, ob)
+        shift = np.clip(np.where(swap, -shift, shift), 1 - _SHIFT_SPAN, _SHIFT_SPAN - 1)
+        codes.append(((a * n + b) << _SHIFT_BITS) | (shift + _SHIFT_SPAN))
+    return np.concatenate(codes) if codes else np.zeros(0, np.int64)
+
+
+def _rows(array: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The rows `keep` of `array`: the array itself (no copy) when they are
+    all of them."""
+    return array if len(keep) == len(array) else array[keep]
 
 
 def _within(a: np.ndarray | None, b: np.ndarray | None) -> bool:

@@ -18,8 +18,9 @@ from .blas import one_blas_thread
 
 CELL_SIZE = 1000
 PROBES = 40
-# Tracks looking in one cell at once.
+# Tracks looking in one cell at once; (track, cell) visits planned at once.
 QUERY_BLOCK = 512
+VISITS = 4_000_000
 # k-means: training tracks per cell, rounds; a cell this many times fuller
 # than the others is cut again.
 TRAIN = 40
@@ -42,6 +43,7 @@ class Cells:
     ) -> None:
         n = len(vectors)
         self.probe_count = probes
+        self._built = vectors  # in build order (not copied)
         self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
         self.centre_norms = (self.centres**2).sum(axis=1)
         self.probes = self._nearest_cells(vectors)
@@ -56,7 +58,7 @@ class Cells:
     def _nearest_cells(self, vectors: np.ndarray) -> np.ndarray:
         """Each profile's `probes` nearest cells, nearest first."""
         probes = min(self.probe_count, len(self.centres))
-        found = np.empty((len(vectors), probes), np.int64)
+        found = np.empty((len(vectors), probes), np.int32)
         for start in range(0, len(vectors), 8192):
             block = vectors[start : start + 8192]
             d = self.centre_norms[None, :] - 2.0 * (block @ self.centres.T)
@@ -98,9 +100,9 @@ class Cells:
         holding more than k (flat profiles) is partly sorted.
         """
         n = len(self.probes)
-        slot_of = np.empty(n, np.int64)
-        slot_of[self.order] = np.arange(n)
-        rows_aug = np.hstack([self.vectors, np.ones((n, 1), np.float32)])[slot_of]
+        slot_of = np.empty(n, np.int32)
+        slot_of[self.order] = np.arange(n, dtype=np.int32)
+        rows_aug = np.hstack([self._built, np.ones((n, 1), np.float32)])
         cols_aug = np.hstack([-2.0 * self.vectors, self.norms[:, None]])
         found = _Nearest(n, k)
         scan = (rows_aug, cols_aug, slot_of, lengths, reach, found)
@@ -113,12 +115,18 @@ class Cells:
                 if first >= min(stop, probes):
                     break
                 stop = min(stop, probes)
-                self._scan(
-                    np.repeat(tracks, stop - first),
-                    self.probes[tracks, first:stop].ravel(),
-                    limit,
-                    *scan,
-                )
+                # A few hundred thousand tracks at a time: every (track,
+                # cell) visit of a million tracks planned at once would
+                # hold a gigabyte.
+                step = max(1, VISITS // (stop - first))
+                for at in range(0, len(tracks), step):
+                    some = tracks[at : at + step]
+                    self._scan(
+                        np.repeat(some, stop - first),
+                        self.probes[some, first:stop].ravel(),
+                        limit,
+                        *scan,
+                    )
                 limit = np.minimum(limit, found.best()[0][:, -1])
                 first = stop
         d2, slots = found.best()
@@ -194,7 +202,9 @@ class _Nearest:
         self.size = 0
 
     def add(self, track: np.ndarray, slot: np.ndarray, dist: np.ndarray) -> None:
-        self.parts.append((track, slot, dist))
+        self.parts.append(
+            (track.astype(np.int32), slot.astype(np.int32), dist.astype(np.float32))
+        )
         self.size += len(track)
         if self.size > 4 * self.k * self.n + 1_000_000:
             self.parts = [self._cut()]
@@ -211,7 +221,7 @@ class _Nearest:
 
     def best(self) -> tuple[np.ndarray, np.ndarray]:
         d2 = np.full((self.n, self.k), np.inf, np.float32)
-        slots = np.full((self.n, self.k), -1, np.int64)
+        slots = np.full((self.n, self.k), -1, np.int32)
         if self.parts:
             self.parts = [self._cut()]
             self.size = len(self.parts[0][0])
