@@ -29,7 +29,7 @@ its items one by one).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +37,10 @@ import numpy as np
 from .beside import beside
 from .blockindex import Sketch, SketchTable
 from .nearest import NearestProfiles
+from .postings import Postings
 from .repetition import repetition_search
+from .sharedkeys import MAX_HINTS, MAX_POSTINGS, NO_SHIFT, Hints, shared_keys
 
-# Keys shared by more tracks than this are generic (quiet passages, common
-# chroma patterns) and carry no identity: they are ignored.
-MAX_POSTINGS = 24
-MAX_HINTS = 3
 # Postings sorted for the shared-key search at once, at most: a million
 # tracks' 48 million are sorted in parts of about this many.
 KEY_PART = 8_000_000
@@ -50,9 +48,6 @@ KEY_PART = 8_000_000
 # copies of one recording stay below ~0.45, other songs lie above ~0.75.
 PROFILE_RADIUS = 0.55
 NEIGHBOURS = 2
-# Shifts are packed into pair codes; larger ones are beyond any max_offset.
-_SHIFT_BITS = 12
-_SHIFT_SPAN = 1 << (_SHIFT_BITS - 1)
 
 
 @dataclass(frozen=True)
@@ -60,11 +55,15 @@ class Candidates:
     """Candidate pairs of track ids (a < b), with shift hints where known."""
 
     pairs: list[tuple[int, int]]
-    hints: dict[tuple[int, int], list[int]]
+    hints: Mapping[tuple[int, int], list[int]]
 
 
 class CandidateIndex:
-    """Sketch keys and bit profiles of many tracks, searchable both ways."""
+    """Sketch keys and bit profiles of many tracks, searchable both ways.
+
+    The sketch table is read in place, not copied: it must not change while
+    the index is in use.
+    """
 
     def __init__(
         self,
@@ -74,29 +73,19 @@ class CandidateIndex:
         tolerance: float,
     ) -> None:
         self.tolerance = tolerance
-        counts = np.maximum(table.counts, 0)
-        keep = np.flatnonzero(counts > 0)
-        self.ids = np.asarray(ids, dtype=np.int64)[keep]
+        # Everything by table row; the rows with keys are the indexed tracks.
+        self._row_ids = np.asarray(ids, dtype=np.int64)
+        keep = np.flatnonzero(table.counts > 0)
+        self.ids = self._row_ids[keep]
         self.lengths = np.asarray(lengths, dtype=np.float64)[keep]
-        self._slot = dict(zip(self.ids.tolist(), range(len(keep)), strict=True))
-        # Postings (key, owner slot, position) in row order, sorted by key on
-        # first need: a few queries (a run after k items changed) need no
-        # sort at all, and the batch search sorts them part by part.
-        valid = np.arange(table.keys.shape[1])[None, :] < counts[:, None]
-        owner = np.repeat(np.arange(len(keep), dtype=np.int32), counts[keep])
-        self._unsorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (
-            table.keys[valid],
-            owner,
-            table.positions[valid],
-        )
-        del valid
-        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._profiles = _rows(table.profiles, keep)
+        self._slot = dict(zip(self.ids.tolist(), keep.tolist(), strict=True))
+        self._postings = Postings(table)
+        self._profiles = table.profiles
         self._has_profile = ~np.isnan(self._profiles[:, 0])
         self._near = NearestProfiles(
             self.ids,
             self.lengths,
-            self._profiles,
+            _rows(table.profiles, keep),
             lambda length: tolerance,
             PROFILE_RADIUS,
             NEIGHBOURS,
@@ -149,38 +138,12 @@ class CandidateIndex:
                     postings[:] = [p for p in postings if p[0] != track_id]
 
     def prepare_queries(self) -> None:
-        """Sort the postings now: one query at a time (an import) needs them
-        sorted; `query_many` and `pairs` sort them when they must."""
-        self._postings()
-
-    def _postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every posting sorted by key (sorted once, when first needed; the
-        unsorted ones are then dropped)."""
-        if self._sorted is None:
-            assert self._unsorted is not None
-            keys, owner, pos = self._unsorted
-            order = np.argsort(keys, kind="stable")
-            self._sorted = keys[order], owner[order], pos[order]
-            self._unsorted = None
-        return self._sorted
-
-    def _postings_of(
-        self, keys: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The postings of these keys alone, sorted by key as `_postings`
-        sorts them, found in one pass over the unsorted postings: far cheaper
-        than sorting them all when the keys are few."""
-        if self._unsorted is None:
-            return self._postings()
-        every, owner, pos = self._unsorted
-        wanted = np.unique(np.asarray(keys, np.uint32))
-        # A coarse filter on the top 20 bits, then the exact test on the rest.
-        marks = np.zeros(1 << 20, bool)
-        marks[wanted >> np.uint32(12)] = True
-        found = np.flatnonzero(marks[every >> np.uint32(12)])
-        found = found[np.isin(every[found], wanted)]
-        order = found[np.argsort(every[found], kind="stable")]
-        return every[order], owner[order], pos[order]
+        """Before one query at a time (an import): sort the postings and
+        build the profile searches' cells where the library is large
+        (`query_many` and `pairs` take out what they need)."""
+        self._postings.all()
+        self._near.prepare_queries()
+        self._speed.prepare_queries()
 
     # Query mode.
 
@@ -188,7 +151,7 @@ class CandidateIndex:
         self, s: Sketch, length: float, exclude: Iterable[int] = ()
     ) -> dict[int, list[int]]:
         """The candidates of one track: id -> shift hints (maybe none)."""
-        return self._query(s, length, exclude, self._postings())
+        return self._query(s, length, exclude, self._postings.all())
 
     def query_many(
         self, queries: Sequence[tuple[Sketch, float, Iterable[int]]]
@@ -197,7 +160,7 @@ class CandidateIndex:
         wanted = [q[0].keys for q in queries if not q[0].empty]
         if not wanted:
             return [{} for _ in queries]
-        postings = self._postings_of(np.concatenate(wanted))
+        postings = self._postings.of_keys(np.concatenate(wanted))
         return [self._query(s, length, skip, postings) for s, length, skip in queries]
 
     def _query(
@@ -220,7 +183,7 @@ class CandidateIndex:
             ):
                 if start == stop or stop - start > MAX_POSTINGS:
                     continue
-                owners = self.ids[owner[start:stop]].tolist()
+                owners = self._row_ids[owner[start:stop]].tolist()
                 for tid, other in zip(
                     owners, positions[start:stop].tolist(), strict=True
                 ):
@@ -262,108 +225,60 @@ class CandidateIndex:
         # Searched by cells (a large library), the repetition profiles are
         # searched in a forked process meanwhile: two cores, not one.
         with beside(self._speed.pairs, fork=self._speed.by_cells()) as speed:
-            hints, shared = self._key_pairs()
+            shared = shared_keys(self._postings.parts(KEY_PART), len(self._row_ids))
             near = self._near.pairs()
             near |= speed.get()
-        pairs = set(near)
-        for pair, count in shared.items():
-            if count >= 2 or pair in near or self._close(*pair):
-                pairs.add(pair)
-        return Candidates(sorted(pairs), hints)
+        # One shared key alone happens by chance in a large library: such a
+        # pair is kept (with its shifts) only when its profiles lie close too.
+        keep = shared.counts >= 2
+        single = np.flatnonzero(~keep)
+        a, b = shared.first[single], shared.second[single]
+        keep[single] = self._rows_close(a, b) | _among(
+            self._row_ids[a], self._row_ids[b], near
+        )
+        del a, b
+        first = self._row_ids[shared.first[keep]]
+        second = self._row_ids[shared.second[keep]]
+        shifts = shared.shifts[keep]
+        del shared, keep, single
+        # Pairs smallest id first (their shifts then measured the other way).
+        swap = first > second
+        first, second = np.where(swap, second, first), np.where(swap, first, second)
+        shifts = np.where(swap[:, None] & (shifts != NO_SHIFT), -shifts, shifts).astype(
+            np.int16
+        )
+        pairs = near | set(zip(first.tolist(), second.tolist(), strict=True))
+        return Candidates(sorted(pairs), Hints(first, second, shifts))
 
-    def _parts(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The postings sorted by key, in parts of about `KEY_PART` (split by
-        key, so a key's postings all lie in one part): sorting a million
-        tracks' postings at once would hold them twice, with an index of
-        eight bytes each."""
-        if self._unsorted is None:
-            yield self._postings()
-            return
-        every, owner, pos = self._unsorted
-        parts = max(1, -(-len(every) // KEY_PART))
-        part_of = (every % np.uint32(parts)).astype(np.uint16) if parts > 1 else None
-        for part in range(parts):
-            if part_of is None:
-                keys, own, at = every, owner, pos
-            else:
-                chosen = np.flatnonzero(part_of == part)
-                keys, own, at = every[chosen], owner[chosen], pos[chosen]
-                del chosen
-            order = np.argsort(keys, kind="stable")
-            yield keys[order], own[order], at[order]
-
-    def _close(self, a: int, b: int) -> bool:
-        return _within(self._profile_of(a), self._profile_of(b))
-
-    def _key_pairs(
-        self,
-    ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], int]]:
-        """Pairs sharing keys: their shift hints and how many keys they share."""
-        n = max(1, len(self.ids))
-        codes = [
-            _shared_key_codes(keys, owner, pos, n) for keys, owner, pos in self._parts()
-        ]
-        codes = [c for c in codes if len(c)]
-        if not codes:
-            return {}, {}
-        combo, count = np.unique(np.concatenate(codes), return_counts=True)
-        pair_code = combo >> _SHIFT_BITS
-        shift = (combo & ((1 << _SHIFT_BITS) - 1)) - _SHIFT_SPAN
-        # Per pair: commonest shifts first.
-        order = np.lexsort((-count, pair_code))
-        pair_code, shift, count = pair_code[order], shift[order], count[order]
-        first = np.r_[True, pair_code[1:] != pair_code[:-1]]
-        run_start = np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
-        rank = np.arange(len(first)) - run_start
-        total = np.add.reduceat(count, np.flatnonzero(first))
-        ids = self.ids
-        hints: dict[tuple[int, int], list[int]] = {}
-        shared: dict[tuple[int, int], int] = {}
-        top = rank < MAX_HINTS
-        for code, s in zip(pair_code[top].tolist(), shift[top].tolist(), strict=True):
-            pair = (int(ids[code // n]), int(ids[code % n]))
-            hints.setdefault(pair, []).append(s)
-        for code, c in zip(pair_code[first].tolist(), total.tolist(), strict=True):
-            shared[(int(ids[code // n]), int(ids[code % n]))] = c
-        return hints, shared
-
-
-def _shared_key_codes(
-    keys: np.ndarray, owner: np.ndarray, pos: np.ndarray, n: int
-) -> np.ndarray:
-    """Postings sorted by key to codes of (slot pair, shift), one per key two
-    tracks share (keys more than `MAX_POSTINGS` tracks hold are left out)."""
-    if len(keys) == 0:
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    counts = np.diff(np.append(starts, len(keys))).astype(np.int32)
-    df = np.repeat(counts, counts)
-    useful = (df >= 2) & (df <= MAX_POSTINGS)
-    del df, starts, counts  # most keys are a single track's: filtered first
-    keys = keys[useful]
-    owner = owner[useful].astype(np.int64)
-    pos = pos[useful].astype(np.int64)
-    codes = []
-    for d in range(1, MAX_POSTINGS):
-        if d >= len(keys):
-            break
-        same = np.flatnonzero(keys[:-d] == keys[d:])
-        if len(same) == 0:
-            break
-        oa, ob = owner[same], owner[same + d]
-        shift = pos[same + d] - pos[same]
-        swap = oa > ob
-        a = np.where(swap, ob, oa)
-        b = np.where(swap, oa, ob)
-        shift = np.clip(np.where(swap, -shift, shift), 1 - _SHIFT_SPAN, _SHIFT_SPAN - 1)
-        codes.append(((a * n + b) << _SHIFT_BITS) | (shift + _SHIFT_SPAN))
-    return np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    def _rows_close(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether the profiles of rows a[i] and b[i] lie within the radius
+        (False where one is missing), a chunk at a time."""
+        close = np.zeros(len(a), bool)
+        for start in range(0, len(a), 1 << 18):
+            pa = self._profiles[a[start : start + (1 << 18)]]
+            pb = self._profiles[b[start : start + (1 << 18)]]
+            gap = ((pa - pb) ** 2).sum(axis=1)
+            close[start : start + len(gap)] = gap <= PROFILE_RADIUS * PROFILE_RADIUS
+        return close
 
 
 def _rows(array: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The rows `keep` of `array`: the array itself (no copy) when they are
     all of them."""
     return array if len(keep) == len(array) else array[keep]
+
+
+def _among(
+    first: np.ndarray, second: np.ndarray, pairs: set[tuple[int, int]]
+) -> np.ndarray:
+    """Whether each id pair (first[i], second[i]), either way round, is one
+    of `pairs` (smallest id first)."""
+    if not len(first) or not pairs:
+        return np.zeros(len(first), bool)
+    listed = np.array(list(pairs), np.int64)
+    span = int(max(listed.max(), first.max(), second.max())) + 1
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    return np.isin(lo * span + hi, listed[:, 0] * span + listed[:, 1])
 
 
 def _within(a: np.ndarray | None, b: np.ndarray | None) -> bool:
