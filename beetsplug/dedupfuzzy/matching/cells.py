@@ -46,8 +46,10 @@ class Cells:
         self._built = vectors  # in build order (not copied)
         self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
         self.centre_norms = (self.centres**2).sum(axis=1)
-        self.probes = self._nearest_cells(vectors)
-        own = self.probes[:, 0]
+        # Each track's own cell now; the cells it looks in (a batch search's)
+        # on first need: queries need only the cells' members.
+        own = self._nearest_cells(vectors, 1)[:, 0]
+        self._probes: np.ndarray | None = None
         self.order = np.lexsort((lengths, own))
         self.bounds = np.searchsorted(own[self.order], np.arange(len(self.centres) + 1))
         self.ids = ids[self.order]
@@ -55,13 +57,26 @@ class Cells:
         self.vectors = vectors[self.order]
         self.norms = (self.vectors**2).sum(axis=1)
 
-    def _nearest_cells(self, vectors: np.ndarray) -> np.ndarray:
-        """Each profile's `probes` nearest cells, nearest first."""
-        probes = min(self.probe_count, len(self.centres))
+    @property
+    def probes(self) -> np.ndarray:
+        """Each built track's `probe_count` nearest cells, nearest first."""
+        if self._probes is None:
+            self._probes = self._nearest_cells(self._built)
+        return self._probes
+
+    def _nearest_cells(
+        self, vectors: np.ndarray, count: int | None = None
+    ) -> np.ndarray:
+        """Each profile's `count` (`probe_count` unless told) nearest cells,
+        nearest first."""
+        probes = min(count or self.probe_count, len(self.centres))
         found = np.empty((len(vectors), probes), np.int32)
         for start in range(0, len(vectors), 8192):
             block = vectors[start : start + 8192]
             d = self.centre_norms[None, :] - 2.0 * (block @ self.centres.T)
+            if probes == 1:
+                found[start : start + len(block), 0] = d.argmin(axis=1)
+                continue
             if probes < d.shape[1]:
                 near = np.argpartition(d, probes - 1, axis=1)[:, :probes]
             else:
@@ -99,13 +114,11 @@ class Cells:
         those within it are picked out of each product at once; only a row
         holding more than k (flat profiles) is partly sorted.
         """
-        n = len(self.probes)
+        n = len(self._built)
         slot_of = np.empty(n, np.int32)
         slot_of[self.order] = np.arange(n, dtype=np.int32)
-        rows_aug = np.hstack([self._built, np.ones((n, 1), np.float32)])
-        cols_aug = np.hstack([-2.0 * self.vectors, self.norms[:, None]])
         found = _Nearest(n, k)
-        scan = (rows_aug, cols_aug, slot_of, lengths, reach, found)
+        scan = (slot_of, lengths, reach, found)
         probes = self.probes.shape[1]
         with one_blas_thread():
             # Nearest cells first: the k nearest found so far bound what the
@@ -137,8 +150,6 @@ class Cells:
         track: np.ndarray,
         cell: np.ndarray,
         limit: np.ndarray,
-        rows_aug: np.ndarray,
-        cols_aug: np.ndarray,
         slot_of: np.ndarray,
         lengths: np.ndarray,
         reach: np.ndarray,
@@ -160,7 +171,11 @@ class Cells:
                 a, b = int(starts.min()), int(stops.max())
                 if b <= a:
                     continue
-                d2 = rows_aug[rows] @ cols_aug[a:b].T
+                # Distances less the row's own norm (it does not change
+                # which are nearest): |c|^2 - 2 v.c.
+                d2 = self._built[rows] @ self.vectors[a:b].T
+                d2 *= -2.0
+                d2 += self.norms[a:b]
                 # Most rows have nothing within their limit.
                 hit = np.flatnonzero(d2.min(axis=1) <= limit[rows])
                 if len(hit) == 0:

@@ -85,11 +85,14 @@ class NearestProfiles:
         self.neighbours = neighbours
         self.twin = twin
         has = ~np.isnan(profiles).any(axis=1) if len(profiles) else np.zeros(0, bool)
-        lens = np.asarray(lengths, np.float64)[has]
-        order = np.argsort(lens, kind="stable")
-        self._lengths = lens[order]
-        self._ids = np.asarray(ids, np.int64)[has][order]
-        self._vectors = np.ascontiguousarray(profiles[has][order], np.float32)
+        lens = np.asarray(lengths, np.float64)
+        rows = np.flatnonzero(has)
+        # One gather in length order (a million profiles: 0.1 s, not 0.8 s
+        # through a filtered copy).
+        rows = rows[np.argsort(lens[rows], kind="stable")]
+        self._lengths = lens[rows]
+        self._ids = np.asarray(ids, np.int64)[rows]
+        self._vectors = np.ascontiguousarray(profiles[rows], np.float32)
         self._norms = (self._vectors**2).sum(axis=1)
         self._added: dict[int, tuple[np.ndarray, float]] = {}
         self._exact = exact
@@ -113,6 +116,13 @@ class NearestProfiles:
             probes = PROBES if self._probes is None else self._probes
             self._cells = Cells(self._ids, self._lengths, self._vectors, probes)
         return self._cells
+
+    def prepare_queries(self) -> None:
+        """Before many queries (an import): in a library the batch search
+        would search by cells, build the cells, so that each query looks in
+        its nearest cells, not the whole length window (at 1,000,000
+        tracks the window of a repetition profile holds 115,000)."""
+        self._cells_built()
 
     def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
         self._added.pop(track_id, None)
@@ -163,20 +173,20 @@ class NearestProfiles:
             d2 = np.concatenate(
                 [d2, np.array([((p - q) ** 2).sum() for _, p in extra], np.float32)]
             )
+        # Within the radius first: most of the window lies beyond it, and
+        # picking the nearest few of the rest costs a pass over them only.
+        within = np.flatnonzero(d2 <= self.radius**2)
         skip = set(skip)
+        if skip and len(within):
+            within = within[~np.isin(ids[within], np.fromiter(skip, np.int64))]
         wanted = 2 * self.neighbours
-        # The nearest few plus as many as may be skipped (and a few twins),
-        # then those left out: no pass over the window for them.
-        k = min(wanted + len(skip) + (TWIN_POOL if self.twin else 0), len(d2))
+        # The nearest few (and a few twins).
+        k = min(wanted + (TWIN_POOL if self.twin else 0), len(within))
         if k == 0:
             return set()
-        top = np.argpartition(d2, k - 1)[:k]
-        top = top[np.argsort(d2[top], kind="stable")]
-        near = [
-            j
-            for j in top.tolist()
-            if d2[j] <= self.radius**2 and int(ids[j]) not in skip
-        ]
+        if k < len(within):
+            within = within[np.argpartition(d2[within], k - 1)[:k]]
+        near = within[np.argsort(d2[within], kind="stable")].tolist()
         if self.twin:
             window = len(vectors)
 
