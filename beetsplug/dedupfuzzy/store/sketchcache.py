@@ -34,6 +34,8 @@ SKETCH_CACHE = "dedupfuzzy_sketch_pages"
 _OLD_CACHE = "dedupfuzzy_sketches"
 # Item ids per page (a page holds the records of ids id >> PAGE_BITS).
 PAGE_BITS = 12
+# Pages read at once (a page of records is 1.5 MB).
+_PAGES_AT_ONCE = 16
 
 # A record: version, key count, flags (1: profile, 2: repetition profile), a
 # spare byte; the fingerprint's mtime (f64); keys (u32), positions (u16), the
@@ -56,18 +58,15 @@ def _ensure(lib: Library) -> None:
         )
 
 
-def _pages(lib: Library, pages: Sequence[int] | None) -> dict[int, tuple]:
-    """page -> (item ids, records), of these pages (all when None)."""
+def _pages(lib: Library, pages: Sequence[int]) -> dict[int, tuple]:
+    """page -> (item ids, records), of these pages."""
     query = f"SELECT page, ids, records FROM {SKETCH_CACHE}"
     with lib.transaction() as tx:
-        if pages is None:
-            found = tx.query(query)
-        else:
-            found = []
-            for start in range(0, len(pages), 500):
-                chunk = list(pages[start : start + 500])
-                marks = ", ".join("?" * len(chunk))
-                found += tx.query(f"{query} WHERE page IN ({marks})", chunk)
+        found = []
+        for start in range(0, len(pages), 500):
+            chunk = list(pages[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            found += tx.query(f"{query} WHERE page IN ({marks})", chunk)
     out = {}
     for page, ids, records in found:
         held = np.frombuffer(ids, "<i8")
@@ -80,37 +79,44 @@ def load(
     lib: Library, ids: Sequence[int], fp_mtimes: Sequence[float | None]
 ) -> SketchTable:
     """The cached sketches of these items (whose fingerprints carry these
-    mtimes), row by row in their order; `counts` is -1 where none holds."""
+    mtimes), row by row in their order; `counts` is -1 where none holds.
+
+    Read some pages at a time: the records of a million items take 380 MB,
+    and decoding them all at once held five times that.
+    """
     _ensure(lib)
     table = SketchTable.empty(len(ids))
     if not len(ids):
         return table
-    pages = _pages(lib, None)
-    if not pages:
-        return table
-    held = np.concatenate([p[0] for p in pages.values()])
-    raw = np.concatenate([p[1] for p in pages.values()])
     wanted = np.asarray(ids, np.int64)
     order = np.argsort(wanted, kind="stable")
-    place = np.minimum(np.searchsorted(wanted[order], held), len(wanted) - 1)
-    known = wanted[order][place] == held
-    raw, at = raw[known], order[place[known]]
-    made_from = raw[:, _MTIME_AT:_KEYS_AT].copy().view("<f8")[:, 0]
+    ordered = wanted[order]
     expected = np.array([np.nan if m is None else m for m in fp_mtimes], np.float64)
-    current = (raw[:, 0] == _VERSION) & (made_from == expected[at])
-    raw, at = raw[current], at[current]
-    counts = raw[:, 1].astype(np.int32)
+    with lib.transaction() as tx:
+        listed = [row[0] for row in tx.query(f"SELECT page FROM {SKETCH_CACHE}")]
+    for start in range(0, len(listed), _PAGES_AT_ONCE):
+        for held, raw in _pages(lib, listed[start : start + _PAGES_AT_ONCE]).values():
+            place = np.minimum(np.searchsorted(ordered, held), len(ordered) - 1)
+            known = ordered[place] == held
+            raw, at = raw[known], order[place[known]]
+            made_from = raw[:, _MTIME_AT:_KEYS_AT].copy().view("<f8")[:, 0]
+            current = (raw[:, 0] == _VERSION) & (made_from == expected[at])
+            _fill(table, raw[current], at[current])
+    return table
+
+
+def _fill(table: SketchTable, raw: np.ndarray, at: np.ndarray) -> None:
+    """Table rows `at` from their records."""
     flags = raw[:, 2]
     table.keys[at] = raw[:, _KEYS_AT:_POSITIONS_AT].copy().view("<u4")
     table.positions[at] = raw[:, _POSITIONS_AT:_PROFILE_AT].copy().view("<u2")
-    table.counts[at] = counts
+    table.counts[at] = raw[:, 1]
     profiled = (flags & 1) != 0
     table.profiles[at[profiled]] = (
         raw[profiled, _PROFILE_AT:_REPETITION_AT].astype(np.float32) / 255
     )
     repeated = (flags & 2) != 0
     table.repetitions[at[repeated]] = rep.decode_many(raw[repeated, _REPETITION_AT:])
-    return table
 
 
 def remember(
@@ -133,8 +139,8 @@ def remember(
         by_page.setdefault(int(ids[k]) >> PAGE_BITS, []).append(k)
     pages = sorted(by_page)
     # A first run caches every sketch: some pages at a time, to bound memory.
-    for start in range(0, len(pages), 16):
-        some = pages[start : start + 16]
+    for start in range(0, len(pages), _PAGES_AT_ONCE):
+        some = pages[start : start + _PAGES_AT_ONCE]
         old = _pages(lib, some)
         values = []
         for page in some:
