@@ -208,9 +208,10 @@ def update_model(
     model and how many items were matched.
     """
     dirty = {i for i, r in rows.items() if r.matched != token}
+    remembered = paircache.load(lib)
     known = [
         m
-        for m in paircache.load(lib)
+        for m in remembered
         if m.a in rows
         and m.b in rows
         and m.a not in dirty
@@ -220,14 +221,21 @@ def update_model(
     old = {i: r.recording for i, r in rows.items() if r.recording is not None}
     if not dirty:
         return old, known, 0
-    paircache.prune(lib)
+    # Rows are of items in the library: only a match of another item can
+    # concern one that left (a million items' check in SQL costs 3 s).
+    if any(m.a not in rows or m.b not in rows for m in remembered):
+        paircache.prune(lib)
+    del remembered
     with FrameFile(beside_library(lib)) as frame_file:
         listed = list(rows.values())
         table = load_sketches(lib, listed, workers, frame_file)
         silent = {
             r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
         }
-        informative = {i: r for i, r in rows.items() if i not in silent}
+        # Most libraries have no silent item: then no copy of a million rows.
+        informative = (
+            {i: r for i, r in rows.items() if i not in silent} if silent else rows
+        )
 
         frames = FrameSource(lib, decoded=frame_file)
         for row in listed:
@@ -247,7 +255,7 @@ def update_model(
             table,
             settings.length_tolerance,
         )
-        position = {r.id: k for k, r in enumerate(listed)}
+        position = {r.id: k for k, r in enumerate(listed) if r.id in dirty}
         pairs, hints = candidate_pairs(
             index,
             dirty - silent,
@@ -267,7 +275,9 @@ def update_model(
         )
         touched = {i for i in touched if i in informative}
         allocator = recordings.Allocator(lib, old.values())
-        kept_old = {i: rec for i, rec in old.items() if i in informative}
+        kept_old = (
+            {i: rec for i, rec in old.items() if i in informative} if silent else old
+        )
         fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
         if audio.decoded:
             log.debug(
@@ -288,7 +298,9 @@ def update_model(
             unmatched=[i for i in silent if i in old],
             current=True,  # rows this run read; each run checks their files
         )
-        result = {i: rec for i, rec in kept_old.items() if i not in touched}
+        result = dict(kept_old)
+        for i in touched:
+            result.pop(i, None)
         result.update(fresh)
         merged = {frozenset((m.a, m.b)): m for m in known}
         merged.update((frozenset((m.a, m.b)), m) for m in computed)

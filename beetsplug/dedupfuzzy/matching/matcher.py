@@ -36,7 +36,7 @@ from .similarity import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Track:
     """What matching needs to know about one library item."""
 
@@ -50,7 +50,7 @@ class Track:
     sketch: Sketch | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """Two tracks that sound alike: b's similarity and offset relative to a."""
 

@@ -34,7 +34,7 @@ FP_COPY = "dedupfuzzy_fingerprint"
 PATH_TYPE = Item._fields["path"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One item as the plugin sees it."""
 
