@@ -39,36 +39,46 @@ sys.path.insert(0, str(HERE.parent))
 
 import numpy as np  # noqa: E402
 import synthlib  # noqa: E402
+from treememory import TreeMemory  # noqa: E402
 
 BEET = str(Path(sys.executable).with_name("beet"))
 
 
-def run_beet(configdir: Path, *args: str) -> tuple[str, float, str]:
-    """Run beet under /usr/bin/time; return (times, peak MiB, stdout).
+def run_beet(configdir: Path, *args: str) -> tuple[str, str, str]:
+    """Run beet under /usr/bin/time; return (times, memory, stdout).
 
     The times are wall-clock and CPU (user + system) seconds: on a machine
-    others share, the CPU time says what the run costs.
+    others share, the CPU time says what the run costs. The memory is the
+    largest process's resident set and, sampled, the proportional anonymous
+    memory of all the run's processes together (`treememory`).
     """
     env = dict(os.environ, BEETSDIR=str(configdir))
     # An installed plugin has its bytecode compiled; without it every start
     # compiles the plugin's modules again (0.2 s).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         ["/usr/bin/time", "-v", BEET, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        check=True,
     )
+    tree = TreeMemory(proc.pid)
+    stdout, stderr = proc.communicate()
+    everything = tree.stop()
     elapsed = time.perf_counter() - start
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, "beet", stdout, stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     cpu = sum(
         float(m.group(1))
-        for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
+        for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", stderr)
     )
     mib = int(rss.group(1)) / 1024 if rss else float("nan")
-    return f"{elapsed:.1f} s wall, {cpu:.1f} s CPU", mib, proc.stdout
+    together = f"{everything:.0f} MiB" if everything else "not sampled"
+    memory = f"largest process {mib:.0f} MiB, all processes {together}"
+    return f"{elapsed:.1f} s wall, {cpu:.1f} s CPU", memory, stdout
 
 
 def pairs_of(doc: dict) -> set[tuple[int, int]]:
@@ -198,11 +208,11 @@ def warm_run(configdir: Path, label: str, previous: dict) -> None:
     """One run with nothing changed since `previous`: its cost, and whether
     it lists the same groups."""
     print(load())
-    took, peak_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+    took, memory, out = run_beet(configdir, "dedupfuzzy", "--json")
     doc = json.loads(out)
     same = doc["groups"] == previous["groups"]
     print(
-        f"{label} {took}, peak {peak_mb:.0f} MiB, "
+        f"{label} {took}, {memory}, "
         f"{doc['summary']['matched']} matched; same groups: {same}"
     )
 
@@ -235,9 +245,9 @@ def main() -> None:
             synth, _ = restore_state(root)
             configdir = write_config(root, synth)
             print(load())
-            first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+            first, first_memory, out = run_beet(configdir, "dedupfuzzy", "--json")
             doc = json.loads(out)
-            print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
+            print(f"first run: {first}, {first_memory}; {score(doc, synth)}")
             save_state(root, synth, doc)
         elif args.reuse:
             root = args.reuse
@@ -258,9 +268,9 @@ def main() -> None:
                 save_state(root, synth, None)
                 return
             print(load())
-            first, first_mb, out = run_beet(configdir, "dedupfuzzy", "--json")
+            first, first_memory, out = run_beet(configdir, "dedupfuzzy", "--json")
             doc = json.loads(out)
-            print(f"first run: {first}, peak {first_mb:.0f} MiB; {score(doc, synth)}")
+            print(f"first run: {first}, {first_memory}; {score(doc, synth)}")
             if args.keep:
                 save_state(root, synth, doc)
         for _ in range(2):
@@ -276,10 +286,10 @@ def main() -> None:
             synthlib.add_song(synth, items)
         synthlib.insert(lib, items)
         print(load())
-        added, added_mb, out3 = run_beet(configdir, "dedupfuzzy", "--json")
+        added, added_memory, out3 = run_beet(configdir, "dedupfuzzy", "--json")
         doc3 = json.loads(out3)
         print(
-            f"+100 items: {added}, peak {added_mb:.0f} MiB, "
+            f"+100 items: {added}, {added_memory}, "
             f"{doc3['summary']['matched']} matched; {score(doc3, synth)}"
         )
         warm_run(configdir, "warm after +100:", doc3)
