@@ -39,23 +39,38 @@ class Cells:
     """
 
     def __init__(
-        self, ids: np.ndarray, lengths: np.ndarray, vectors: np.ndarray, probes: int
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        vectors: np.ndarray,
+        probes: int,
+        batch: bool = True,
     ) -> None:
         n = len(vectors)
         self.probe_count = probes
         self._built = vectors  # in build order (not copied)
         self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
         self.centre_norms = (self.centres**2).sum(axis=1)
-        # Each track's own cell now; the cells it looks in (a batch search's)
-        # on first need: queries need only the cells' members.
-        own = self._nearest_cells(vectors, 1)[:, 0]
+        # The cells each track looks in are a batch search's need (the
+        # nearest is its own cell); queries need only each track's own cell.
         self._probes: np.ndarray | None = None
+        if batch:
+            own = self.probes[:, 0]
+        else:
+            own = self._nearest_cells(vectors, 1)[:, 0]
         self.order = np.lexsort((lengths, own))
         self.bounds = np.searchsorted(own[self.order], np.arange(len(self.centres) + 1))
         self.ids = ids[self.order]
         self.lengths = lengths[self.order]
         self.vectors = vectors[self.order]
         self.norms = (self.vectors**2).sum(axis=1)
+        # One sorted key per track, (cell, length) in one number, so that a
+        # query finds its length window in all its cells at once: cell c's
+        # keys lie in [c * stride, c * stride + stride - 2].
+        self._low = float(self.lengths.min()) if n else 0.0
+        self._stride = (float(self.lengths.max()) - self._low + 2.0) if n else 2.0
+        cell_of = own[self.order].astype(np.float64)
+        self._keys = cell_of * self._stride + (self.lengths - self._low)
 
     @property
     def probes(self) -> np.ndarray:
@@ -86,16 +101,17 @@ class Cells:
         return found
 
     def window(self, q: np.ndarray, length: float, reach: float) -> np.ndarray:
-        """Slots of the tracks in a profile's cells within `reach` of `length`."""
-        probes = self._nearest_cells(q[None, :])[0]
-        parts = []
-        for c in probes.tolist():
-            lo, hi = int(self.bounds[c]), int(self.bounds[c + 1])
-            seg = self.lengths[lo:hi]
-            a = lo + int(np.searchsorted(seg, length - reach, "left"))
-            b = lo + int(np.searchsorted(seg, length + reach, "right"))
-            parts.append(np.arange(a, b))
-        return np.concatenate(parts)
+        """Slots of the tracks in a profile's cells within `reach` of
+        `length`, cell by cell (nearest cell first), each in length order."""
+        probes = self._nearest_cells(q[None, :])[0].astype(np.float64)
+        # The window's ends within a cell's band of keys.
+        low = min(max(length - reach - self._low, -0.5), self._stride - 1.5)
+        high = min(max(length + reach - self._low, -0.5), self._stride - 1.5)
+        starts = np.searchsorted(self._keys, probes * self._stride + low, "left")
+        stops = np.searchsorted(self._keys, probes * self._stride + high, "right")
+        counts = np.maximum(stops - starts, 0)
+        before = np.cumsum(counts) - counts
+        return np.repeat(starts - before, counts) + np.arange(int(counts.sum()))
 
     def nearest(
         self,
