@@ -4,7 +4,7 @@ Comparing every pair of tracks is out of the question (a 100,000-track
 library has five billion pairs), so two cheap signals propose pairs, which
 the verifier then checks on their frames:
 
-- **Shared sketch keys** (see `blockindex`): copies keep many frames
+- **Shared sketch keys** (see `blockindex`, `sharedkeys`): copies keep many frames
   bit-identical, so their bottom-k sketches share keys; the positions of the
   shared keys say at which time offset to verify. A pair sharing a single
   key is proposed only when its profiles lie close too: one key in common
