@@ -22,6 +22,7 @@ from beetsplug.dedupfuzzy.matching.cliques import (
     groups_of,
     regroup,
 )
+from beetsplug.dedupfuzzy.matching.heldmodel import HeldModel
 from beetsplug.dedupfuzzy.matching.matcher import (
     Match,
     Track,
@@ -212,6 +213,51 @@ def test_regrouping_what_changed_equals_grouping_everything():
     ]
     assert sorted(shown) == sorted(whole)
     assert recs[5] == old[5]
+
+
+def test_an_import_groups_from_its_held_model_what_the_whole_model_gives():
+    """The import keeps the model indexed by item (`HeldModel`): what a new
+    item touches and the matches among them are those the whole model gives,
+    in the same order, also after an item left and its matches with it."""
+    settings = MatchSettings(auto_threshold=0.8, ask_threshold=0.5)
+    a = song_frames(6)
+    b, d = degrade(a, 0.06, 7), degrade(a, 0.02, 9)
+    c = degrade(b, 0.06, 8)
+    e, f = song_frames(30), song_frames(31)
+    tracks, verifier = make(
+        {
+            1: (a, 100.0),
+            2: (b, 100.0),
+            3: (c, 100.0),
+            4: (d, 100.0),
+            5: (e, 90.0),
+            6: (degrade(e, 0.02, 10), 90.0),
+            7: (f, 80.0),
+        },
+        settings,
+    )
+    everything = find_matches(tracks, verifier)
+    before = [m for m in everything if 4 not in (m.a, m.b)]
+    new = [m for m in everything if 4 in (m.a, m.b)]
+    counter = iter(range(100, 200))
+    old = regroup({1, 2, 3, 5, 6, 7}, {}, before, verifier, lambda: next(counter))
+    held = HeldModel(dict(old), {frozenset((m.a, m.b)): m for m in before})
+    whole = affected([4], old, everything, settings.auto_threshold)
+    touched = affected(
+        [4],
+        held.recordings,
+        new,
+        settings.auto_threshold,
+        members=held.members,
+        matches_of=held.matches_of,
+    )
+    assert touched == whole and {1, 2, 4} <= touched and 5 not in touched
+    listed = [m for m in everything if m.a in touched and m.b in touched]
+    assert held.among(touched, new) == [m for m in before if m in listed] + new
+    held.forget_item(2)
+    assert all(2 not in (m.a, m.b) for m in held.matches.values())
+    assert 2 not in held.members.get(old[2], set())
+    assert held.among({1, 3}, []) == [m for m in before if {m.a, m.b} == {1, 3}]
 
 
 def test_sketch_survives_its_text_form():

@@ -11,7 +11,7 @@ regroup, so a warm run, an import and a first run reach the same groups.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .matcher import Match, Verifier
@@ -159,9 +159,18 @@ def affected(
     recordings: Mapping[int, int],
     matches: Sequence[Match],
     auto_threshold: float,
+    members: Mapping[int, Collection[int]] | None = None,
+    matches_of: Callable[[int], Iterable[Match]] | None = None,
 ) -> set[int]:
-    """The dirty items and all items tied to them by a recording or a strong match."""
-    members = with_copies(recordings)
+    """The dirty items and all items tied to them by a recording or a strong match.
+
+    A caller that keeps the model indexed (an import, one item at a time:
+    `heldmodel`) gives the items of each recording (`members`) and each
+    item's remembered matches (`matches_of`); `matches` then holds the
+    matches not remembered yet.
+    """
+    if members is None:
+        members = with_copies(recordings)
     strong: dict[int, list[int]] = {}
     for m in matches:
         if m.similarity >= auto_threshold:
@@ -173,6 +182,15 @@ def affected(
         item_id = stack.pop()
         rec = recordings.get(item_id)
         tied = strong.get(item_id, [])
+        if matches_of is not None:
+            tied = [
+                *tied,
+                *(
+                    m.other(item_id)
+                    for m in matches_of(item_id)
+                    if m.similarity >= auto_threshold
+                ),
+            ]
         if rec in members:
             tied = [*tied, *members[rec]]
         for other in tied:

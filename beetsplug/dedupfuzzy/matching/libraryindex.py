@@ -29,6 +29,7 @@ from ..store.frames import FrameSource
 from . import cliques
 from .blockindex import decode_sketch
 from .candidates import CandidateIndex
+from .heldmodel import HeldModel
 from .matcher import Match, Verifier
 
 
@@ -50,10 +51,9 @@ class LibraryIndex:
         self.settings = settings
         self.rows: dict[int, fields.Row] = {}
         self.unfingerprinted = 0
-        self.recordings: dict[int, int] = {}
+        self._model = HeldModel({}, {})
         self.token = ""
         self._by_path: dict[bytes, int] = {}
-        self._matches: dict[frozenset[int], Match] = {}
         self._frames = FrameSource(lib)
         self._tracks = Tracks(self.rows)
         self._informative: set[int] = set()
@@ -94,9 +94,7 @@ class LibraryIndex:
             r for r, n in zip(usable, table.counts.tolist(), strict=True) if n > 0
         ]
         index._informative = {r.id for r in informative}
-        index.recordings = {
-            r.id: r.recording for r in informative if r.recording is not None
-        }
+        held = {r.id: r.recording for r in informative if r.recording is not None}
         index._index = CandidateIndex(
             [r.id for r in usable],
             [r.length for r in usable],
@@ -108,11 +106,14 @@ class LibraryIndex:
         # The one invalidation rule: a match holds while both items are
         # matched under the current settings.
         clean = {r.id for r in informative if r.matched == index.token}
-        index._matches = {
-            frozenset((m.a, m.b)): m
-            for m in paircache.load(lib)
-            if m.a in clean and m.b in clean
-        }
+        index._model = HeldModel(
+            held,
+            {
+                frozenset((m.a, m.b)): m
+                for m in paircache.load(lib)
+                if m.a in clean and m.b in clean
+            },
+        )
         return index
 
     def _new_verifier(self) -> Verifier:
@@ -128,7 +129,7 @@ class LibraryIndex:
         """A human said these are different recordings: never group them."""
         self.distinct.add((min(a, b), max(a, b)))
         self._verifier.forget_pair(a, b)
-        self._matches.pop(frozenset((a, b)), None)
+        self._model.forget_match(frozenset((a, b)))
 
     # Growing and shrinking during the import.
 
@@ -170,12 +171,7 @@ class LibraryIndex:
         self._informative.discard(item_id)
         self._current.pop(item_id, None)
         self._frames.forget(item_id)
-        self.recordings.pop(item_id, None)
-        if old is not None:
-            # Remembered matches join indexed items only: a new item has none
-            # (and looking costs a pass over all of them).
-            for key in [k for k in self._matches if item_id in k]:
-                del self._matches[key]
+        self._model.forget_item(item_id)
         # Cached answers may concern the item that had this id.
         self._verifier.forget(item_id)
 
@@ -245,22 +241,30 @@ class LibraryIndex:
         """New recordings of the items grouping `item_id` touches."""
         if item_id not in self._informative:
             return {}
-        everything = dict(self._matches)
-        everything.update((frozenset((m.a, m.b)), m) for m in matches)
-        listed = list(everything.values())
+        model = self._model
+        matches = list(matches)
         touched = cliques.affected(
-            [item_id], self.recordings, listed, self.settings.auto_threshold
+            [item_id],
+            model.recordings,
+            matches,
+            self.settings.auto_threshold,
+            members=model.members,
+            matches_of=model.matches_of,
         )
         touched &= self._informative
         return cliques.regroup(
-            touched, self.recordings, listed, self._verifier, allocate
+            touched,
+            model.recordings,
+            model.among(touched, matches),
+            self._verifier,
+            allocate,
         )
 
     def _commit(self, item_id: int, matches: list[Match]) -> None:
         """Store the item's recording, its matches and what changed around it."""
         if self.lib is None:
             return
-        allocator = recordings.Allocator(self.lib, self.recordings.values())
+        allocator = recordings.Allocator(self.lib, [self._model.top])
         fresh = self._regroup(item_id, matches, allocator)
         computed = [
             m
@@ -269,10 +273,16 @@ class LibraryIndex:
         ]
         self._verifier.computed.clear()
         recordings.save(
-            self.lib, self.token, [item_id], fresh, self.recordings, allocator, computed
+            self.lib,
+            self.token,
+            [item_id],
+            fresh,
+            self._model.recordings,
+            allocator,
+            computed,
         )
-        self.recordings.update(fresh)
-        self._matches.update((frozenset((m.a, m.b)), m) for m in computed)
+        self._model.set_recordings(fresh)
+        self._model.remember(computed)
 
 
 class _Preview:
