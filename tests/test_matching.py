@@ -258,6 +258,15 @@ def test_an_import_groups_from_its_held_model_what_the_whole_model_gives():
     assert all(2 not in (m.a, m.b) for m in held.matches.values())
     assert 2 not in held.members.get(old[2], set())
     assert held.among({1, 3}, []) == [m for m in before if {m.a, m.b} == {1, 3}]
+    # A match remembered after others were forgotten comes after every
+    # match remembered before it, as in the whole model's listing.
+    later = Match(1, 7, 0.6, 0.0)
+    held.remember([later])
+    every = set(held.recordings)
+    assert held.among(every, []) == [
+        *(m for m in before if 2 not in (m.a, m.b) and m.a in every and m.b in every),
+        later,
+    ]
 
 
 def test_sketch_survives_its_text_form():

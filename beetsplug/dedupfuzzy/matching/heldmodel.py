@@ -11,6 +11,7 @@ its neighbourhood.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import count
 
 from .matcher import Match
 
@@ -29,14 +30,18 @@ class HeldModel:
             self.members.setdefault(rec, set()).add(item_id)
         self._of: dict[int, set[Key]] = {}
         # Matches in the order they were first remembered: grouping sees
-        # them in the order the whole model would list them.
+        # them in the order the whole model would list them. Numbers come
+        # from a counter, never reused: a forgotten match's number must not
+        # go to a later one.
         self._order: dict[Key, int] = {}
+        self._next = count()
         for key in matches:
             self._index(key)
         self.top = max(recordings.values(), default=0)
 
     def _index(self, key: Key) -> None:
-        self._order.setdefault(key, len(self._order))
+        if key not in self._order:
+            self._order[key] = next(self._next)
         for item_id in key:
             self._of.setdefault(item_id, set()).add(key)
 
