@@ -28,6 +28,7 @@ from beets.library import Library
 
 from ..matching import repetition as rep
 from ..matching.blockindex import INDEX_VERSION, KEYS_PER_TRACK, SketchTable
+from .catalog import id_chunks
 
 SKETCH_CACHE = "dedupfuzzy_sketch_pages"
 # The layout before pages (one row per record): dropped.
@@ -63,9 +64,7 @@ def _pages(lib: Library, pages: Sequence[int]) -> dict[int, tuple]:
     query = f"SELECT page, ids, records FROM {SKETCH_CACHE}"
     with lib.transaction() as tx:
         found = []
-        for start in range(0, len(pages), 500):
-            chunk = list(pages[start : start + 500])
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in id_chunks(pages):
             found += tx.query(f"{query} WHERE page IN ({marks})", chunk)
     out = {}
     for page, ids, records in found:
