@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -96,19 +96,20 @@ def candidate_pairs(
     index: CandidateIndex,
     dirty: set[int],
     table: blockindex.SketchTable,
-    position: dict[int, int],
+    listed: Sequence[fields.Row],
     rows: dict[int, fields.Row],
-) -> tuple[list[tuple[int, int]], dict[tuple[int, int], list[int]]]:
-    """Candidate pairs with at least one dirty item (its sketch in `table`'s
-    row `position[id]`): batch mode when they are many, else their queries at
-    once (query mode, the only one that takes their sketches out of the
-    table: a million of them would hold a gigabyte)."""
+) -> tuple[list[tuple[int, int]], Mapping[tuple[int, int], list[int]]]:
+    """Candidate pairs with at least one dirty item (`table` holds the
+    sketches of `listed`, row by row): batch mode when they are many, else
+    their queries at once (query mode, the only one that takes their
+    sketches out of the table: a million of them would hold a gigabyte)."""
     if len(dirty) > BATCH_SHARE * max(1, len(index)):
         found = index.pairs()
         pairs = [p for p in found.pairs if p[0] in dirty or p[1] in dirty]
         return pairs, found.hints
     wanted: set[tuple[int, int]] = set()
     hints: dict[tuple[int, int], list[int]] = {}
+    position = {r.id: k for k, r in enumerate(listed) if r.id in dirty}
     order = sorted(dirty)
     answers = index.query_many(
         [
@@ -127,7 +128,7 @@ def candidate_pairs(
 
 def verify_in_chunks(
     pairs: Sequence[tuple[int, int]],
-    hints: dict[tuple[int, int], list[int]],
+    hints: Mapping[tuple[int, int], list[int]],
     verifier: matching.Verifier,
     frames: FrameSource,
     workers: int = 1,
@@ -255,17 +256,16 @@ def update_model(
             table,
             settings.length_tolerance,
         )
-        position = {r.id: k for k, r in enumerate(listed) if r.id in dirty}
         pairs, hints = candidate_pairs(
             index,
             dirty - silent,
             table,
-            position,
+            listed,
             informative,
         )
         # Done with: freed before the aligning workers are forked (each would
         # keep and count a share of them).
-        del index, table, position
+        del index, table
         found = verify_in_chunks(
             pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
         )

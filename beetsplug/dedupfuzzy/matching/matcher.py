@@ -14,7 +14,7 @@ played back at the corrected speed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -350,7 +350,7 @@ def find_matches(tracks: Sequence[Track], verifier: Verifier) -> list[Match]:
 
 def verify_pairs(
     pairs: Sequence[tuple[int, int]],
-    hints: dict[tuple[int, int], list[int]],
+    hints: Mapping[tuple[int, int], list[int]],
     verifier: Verifier,
 ) -> list[Match]:
     """The pairs that verify, each as a match."""
