@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
 from conftest import BeetEnv
 
 from beetsplug.dedupfuzzy.store.sketchcache import SKETCH_CACHE
@@ -51,7 +52,12 @@ def readd(env: BeetEnv, paths: list[str]) -> dict:
     return run_json(env)
 
 
-def test_removed_then_added_items_are_matched_alone_into_the_same_groups(library):
+@pytest.mark.parametrize("defaults", [False, True], ids=["pinned", "beets-defaults"])
+def test_removed_then_added_items_are_matched_alone_into_the_same_groups(
+    library, defaults
+):
+    library.beets_defaults = defaults  # threaded, copy: yes, write: yes
+    library.write_config()
     full = run_json(library)
     expected = copies(full)
     # One copy that is not kept out of each of three groups leaves the
