@@ -34,6 +34,9 @@ from .similarity import head
 
 INDEX_VERSION = "4"
 KEYS_PER_TRACK = 48
+# How many more frames than keys pass a run's bound in `_bottom_k_many`
+# (where all its frames differ).
+_SPARE = 4
 
 
 @dataclass(frozen=True)
@@ -109,36 +112,47 @@ def _bottom_k_many(
     smallest distinct hashes, in order, and the positions where each first
     occurs.
 
-    Each frame is coded as (hash, position) in one 64-bit number, the runs
-    side by side in a matrix: the smallest codes of a row hold its smallest
-    distinct hashes, each at its first position, so a partial sort of every
-    row at once does it. A row whose smallest codes hold too few distinct
-    hashes (few distinct values among many frames) is done on its own.
+    A run's smallest hashes lie below a bound: hashes are uniform, so a bound
+    that `_SPARE` times the keys wanted pass when all of a run's frames differ
+    leaves a few hundred frames of the run's thousand (all its occurrences of
+    the hashes that pass). Each frame is coded as (hash, position) in one
+    64-bit number, the frames passed side by side in a narrow matrix: sorted,
+    a row holds its smallest distinct hashes, each first at its first
+    position. A run with too few distinct hashes below its bound (many
+    repeated frames) is done on its own.
     """
-    few = 4 * KEYS_PER_TRACK
+    k = KEYS_PER_TRACK
+    n = len(lengths)
     blank = np.iinfo(np.uint64).max
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    columns = (np.arange(len(hashes)) - np.repeat(starts, lengths)).astype(np.uint64)
-    codes = np.full((len(lengths), int(lengths.max())), blank, np.uint64)
-    codes[rows, columns] = (hashes.astype(np.uint64) << np.uint64(32)) | columns
-    if codes.shape[1] > few:
-        codes = np.partition(codes, few - 1, axis=1)[:, :few]
+    bound = _SPARE * k * 2.0**32 / np.maximum(lengths, 1)
+    every = bound >= 2.0**32  # all of the run passes: its answer is exact
+    passed = hashes <= np.repeat(
+        np.minimum(bound, 2.0**32 - 1).astype(np.uint32), lengths
+    )
+    passed[np.repeat(every, lengths)] = True
+    kept = np.flatnonzero(passed)
+    row = np.repeat(np.arange(n), lengths)[kept]
+    per_row = np.bincount(row, minlength=n)
+    rank = np.arange(len(kept)) - (np.cumsum(per_row) - per_row)[row]
+    codes = np.full((n, max(1, int(per_row.max(initial=0)))), blank, np.uint64)
+    position = (kept - starts[row]).astype(np.uint64)
+    codes[row, rank] = (hashes[kept].astype(np.uint64) << np.uint64(32)) | position
     codes.sort(axis=1)
     values = codes >> np.uint64(32)
     first = codes != blank
     first[:, 1:] &= values[:, 1:] != values[:, :-1]
-    taken = first & (np.cumsum(first, axis=1) <= KEYS_PER_TRACK)
+    taken = first & (np.cumsum(first, axis=1) <= k)
     counts = taken.sum(axis=1)
     chosen = codes[taken]
     bounds = np.cumsum(counts)[:-1]
     keys = np.split((chosen >> np.uint64(32)).astype(np.uint32), bounds)
     positions = np.split((chosen & np.uint64(0xFFFFFFFF)).astype(np.int32), bounds)
-    for k in np.flatnonzero((counts < KEYS_PER_TRACK) & (lengths > few)).tolist():
-        run = hashes[starts[k] : starts[k] + lengths[k]]
+    for r in np.flatnonzero((counts < k) & ~every).tolist():
+        run = hashes[starts[r] : starts[r] + lengths[r]]
         _, where = np.unique(run, return_index=True)
-        keys[k], positions[k] = (
-            run[where[:KEYS_PER_TRACK]],
-            where[:KEYS_PER_TRACK].astype(np.int32),
+        keys[r], positions[r] = (
+            run[where[:k]],
+            where[:k].astype(np.int32),
         )
     return keys, positions
 
