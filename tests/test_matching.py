@@ -29,6 +29,7 @@ from beetsplug.dedupfuzzy.matching.matcher import (
     Verifier,
     find_matches,
 )
+from beetsplug.dedupfuzzy.matching.sharedkeys import with_hints
 from beetsplug.dedupfuzzy.settings import MatchSettings
 
 
@@ -168,6 +169,15 @@ def test_shared_keys_sorted_in_parts_give_the_same_pairs_and_hints(monkeypatch):
     assert parted.pairs == whole.pairs
     assert dict(parted.hints) == dict(whole.hints)
     assert whole.hints[(4, 12)][0] == 3  # the copy starts 3 frames late
+    # Looked up together (as the verifier does), the hints are the same;
+    # pairs without any (among them ids never indexed) get none.
+    asked = [*whole.pairs, (1, 2), (2, 1), (0, 99), (16, 17)]
+    together = with_hints(asked, whole.hints)
+    assert [(a, b) for a, b, _ in together] == asked
+    assert [list(s) for _, _, s in together] == [
+        whole.hints.get(pair, []) for pair in asked
+    ]
+    assert any(s for _, _, s in together) and not any(s for _, _, s in together[-4:])
 
 
 def test_flat_profiles_cost_k_neighbours_each_not_every_pair():
@@ -485,3 +495,29 @@ def test_informative_fingerprints_tested_together_as_each_alone() -> None:
     assert similarity.informative_many(prints) == alone
     assert similarity.informative_many(prints[::-1]) == alone[::-1]
     assert alone == [False, False, False, True, False, False, True, True, True]
+
+
+def test_bottom_k_keys_are_each_runs_smallest_distinct_hashes():
+    """The sketch keys of many runs at once are, per run, its smallest
+    distinct hashes at their first positions, whatever the runs hold: long
+    ones, short ones, ones with few distinct values (a steady passage), ones
+    with fewer distinct values than keys."""
+    rng = np.random.default_rng(5)
+    runs = [
+        rng.integers(0, 2**32, 969, dtype=np.uint64).astype(np.uint32),
+        rng.integers(0, 2**32, 150, dtype=np.uint64).astype(np.uint32),
+        rng.choice(rng.integers(0, 2**32, 120, dtype=np.uint64), 969).astype(np.uint32),
+        rng.choice(rng.integers(0, 2**32, 30, dtype=np.uint64), 969).astype(np.uint32),
+        np.full(500, 7, np.uint32),
+        blockindex._mix(song_frames(9)),
+    ]
+    lengths = np.array([len(r) for r in runs], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+    keys, positions = blockindex._bottom_k_many(np.concatenate(runs), starts, lengths)
+
+    for run, got_keys, got_positions in zip(runs, keys, positions, strict=True):
+        values, first = np.unique(run, return_index=True)
+        want = min(blockindex.KEYS_PER_TRACK, len(values))
+        assert got_keys.tolist() == values[:want].tolist()
+        assert got_positions.tolist() == first[:want].tolist()

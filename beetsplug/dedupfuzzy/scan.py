@@ -26,6 +26,7 @@ from .matching import blockindex, cliques, groups, similarity
 from .matching import matcher as matching
 from .matching import workers as parallel
 from .matching.candidates import CandidateIndex
+from .matching.sharedkeys import with_hints
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
 from .store import fields, paircache, recordings, rowcache
@@ -161,18 +162,20 @@ def verify_in_chunks(
     with parallel.pool(verifier, workers, open_frames) as aligner:
         jobs = []
         for chunk in chunks:
-            asked = parallel.pending(
-                verifier, [(a, b, hints.get((a, b), ())) for a, b in chunk]
-            )
+            hinted = with_hints(chunk, hints)
+            asked = parallel.pending(verifier, hinted)
             parts = [
                 asked[start : start + ALIGN_CHUNK]
                 for start in range(0, len(asked), ALIGN_CHUNK)
             ]
-            jobs.append((chunk, [(part, aligner.submit(part)) for part in parts]))
-        for chunk, parts in jobs:
+            jobs.append((hinted, [(part, aligner.submit(part)) for part in parts]))
+        for hinted, parts in jobs:
             aligned = [p for part, job in parts for p in aligner.collect(part, job)]
             frames.prefetch(i for a, b, _ in aligned for i in (a, b))
-            found += matching.verify_pairs(chunk, hints, verifier)
+            # The pairs their alignment turned down are decided already.
+            found += matching.verify_hinted(
+                [p for p in hinted if not verifier.turned_down(p[0], p[1])], verifier
+            )
     return found
 
 

@@ -14,7 +14,7 @@ played back at the corrected speed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from ..settings import MatchSettings
 from . import endings
 from .blockindex import EMPTY, Sketch
 from .candidates import CandidateIndex
+from .sharedkeys import with_hints
 from .similarity import (
     MAX_SPEED_ERROR,
     MIN_FRAMES,
@@ -181,6 +182,18 @@ class Verifier:
     def put_head(self, a_id: int, b_id: int, found: Alignment | None) -> None:
         """An alignment computed by a worker, used by `verify`."""
         self._heads[(a_id, b_id)] = found
+
+    def turned_down(self, a_id: int, b_id: int) -> bool:
+        """Whether the pair is known not to match (`verify` gives None)."""
+        key = frozenset((a_id, b_id))
+        return key in self._cache and self._cache[key] is None
+
+    def turn_down(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Record pairs whose alignment alone turned them down (`head_decides`),
+        as `verify` would: a worker aligned them, and nothing else is read."""
+        verdicts = dict.fromkeys(frozenset(pair) for pair in pairs)
+        self._cache.update(verdicts)
+        self.computed.update(verdicts)
 
     def head_decides(self, found: Alignment | None) -> bool:
         """Whether the alignment alone turns the pair down (no frames needed
@@ -354,9 +367,16 @@ def verify_pairs(
     verifier: Verifier,
 ) -> list[Match]:
     """The pairs that verify, each as a match."""
+    return verify_hinted(with_hints(pairs, hints), verifier)
+
+
+def verify_hinted(
+    pairs: Sequence[tuple[int, int, Sequence[int]]], verifier: Verifier
+) -> list[Match]:
+    """`verify_pairs` of pairs with their shift hints."""
     checked = [
-        (a, b, hints.get((a, b), ()))
-        for a, b in pairs
-        if verifier.lengths_agree(verifier.tracks[a], verifier.tracks[b])
+        pair
+        for pair in pairs
+        if verifier.lengths_agree(verifier.tracks[pair[0]], verifier.tracks[pair[1]])
     ]
     return [m for m in verifier.verify_many(checked) if m is not None]

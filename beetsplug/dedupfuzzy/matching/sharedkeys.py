@@ -11,7 +11,7 @@ arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,9 +137,35 @@ class Hints(Mapping[tuple[int, int], list[int]]):
             raise KeyError(pair)
         return [s for s in self._shifts[at].tolist() if s != NO_SHIFT]
 
+    def shifts_of(self, pairs: Sequence[tuple[int, int]]) -> list[Sequence[int]]:
+        """`self.get(pair, ())` of many pairs, looked up together."""
+        if not pairs or not len(self._codes):
+            return [()] * len(pairs)
+        ab = np.array(pairs, np.int64).reshape(-1, 2)
+        inside = ((ab >= 0) & (ab < self._span)).all(axis=1)
+        codes = ab[:, 0] * self._span + ab[:, 1]
+        at = np.minimum(np.searchsorted(self._codes, codes), len(self._codes) - 1)
+        found = inside & (self._codes[at] == codes)
+        shifts = self._shifts[at].tolist()
+        return [
+            [s for s in row if s != NO_SHIFT] if ok else ()
+            for row, ok in zip(shifts, found.tolist(), strict=True)
+        ]
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
         first, second = np.divmod(self._codes, self._span)
         return iter(zip(first.tolist(), second.tolist(), strict=True))
 
     def __len__(self) -> int:
         return len(self._codes)
+
+
+def with_hints(
+    pairs: Sequence[tuple[int, int]], hints: Mapping[tuple[int, int], list[int]]
+) -> list[tuple[int, int, Sequence[int]]]:
+    """Each pair with its shift hints (none where it has none); `Hints`
+    look them up together (one at a time cost a lookup in numpy each)."""
+    if isinstance(hints, Hints):
+        found = hints.shifts_of(pairs)
+        return [(a, b, s) for (a, b), s in zip(pairs, found, strict=True)]
+    return [(a, b, hints.get((a, b), ())) for a, b in pairs]

@@ -82,13 +82,18 @@ class HeadAligner:
 
     def collect(self, pairs: Sequence[Pair], future: Future) -> list[Pair]:
         """Store the alignments in the verifier; return the pairs whose
-        verdict needs more than their alignment (those that aligned well)."""
+        verdict needs more than their alignment (those that aligned well).
+        The others, most of them, are turned down at once."""
         found = future.result()
         aligned = []
+        down = []
         for pair, head in zip(pairs, found, strict=True):
-            self.verifier.put_head(pair[0], pair[1], head)
-            if not self.verifier.head_decides(head):
+            if self.verifier.head_decides(head):
+                down.append((pair[0], pair[1]))
+            else:
+                self.verifier.put_head(pair[0], pair[1], head)
                 aligned.append(pair)
+        self.verifier.turn_down(down)
         return aligned
 
 
