@@ -21,6 +21,7 @@ from beetsplug.dedupfuzzy.matching.cliques import (
     build_groups,
     groups_of,
     regroup,
+    with_copies,
 )
 from beetsplug.dedupfuzzy.matching.heldmodel import HeldModel
 from beetsplug.dedupfuzzy.matching.matcher import (
@@ -521,3 +522,13 @@ def test_bottom_k_keys_are_each_runs_smallest_distinct_hashes():
         want = min(blockindex.KEYS_PER_TRACK, len(values))
         assert got_keys.tolist() == values[:want].tolist()
         assert got_positions.tolist() == first[:want].tolist()
+
+
+def test_recordings_with_copies_list_their_items_in_the_models_order():
+    """Each recording held by more than one item, with its items in the
+    model's order; recordings of one item are left out."""
+    recordings = {9: 5, 2: 7, 4: 5, 8: 1, 3: 7, 6: 5, 1: 2}
+
+    assert with_copies(recordings) == {5: [9, 4, 6], 7: [2, 3]}
+    assert list(with_copies(recordings)) == [5, 7]
+    assert with_copies({}) == {} and with_copies({1: 1, 2: 2}) == {}
