@@ -162,19 +162,18 @@ def verify_in_chunks(
     with parallel.pool(verifier, workers, open_frames) as aligner:
         jobs = []
         for chunk in chunks:
-            hinted = with_hints(chunk, hints)
-            asked = parallel.pending(verifier, hinted)
+            asked = parallel.pending(verifier, with_hints(chunk, hints))
             parts = [
                 asked[start : start + ALIGN_CHUNK]
                 for start in range(0, len(asked), ALIGN_CHUNK)
             ]
-            jobs.append((hinted, [(part, aligner.submit(part)) for part in parts]))
-        for hinted, parts in jobs:
+            jobs.append((chunk, [(part, aligner.submit(part)) for part in parts]))
+        for chunk, parts in jobs:
             aligned = [p for part, job in parts for p in aligner.collect(part, job)]
             frames.prefetch(i for a, b, _ in aligned for i in (a, b))
             # The pairs their alignment turned down are decided already.
-            found += matching.verify_hinted(
-                [p for p in hinted if not verifier.turned_down(p[0], p[1])], verifier
+            found += matching.verify_pairs(
+                [p for p in chunk if not verifier.turned_down(*p)], hints, verifier
             )
     return found
 
