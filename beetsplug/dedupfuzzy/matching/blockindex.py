@@ -125,12 +125,12 @@ def _bottom_k_many(
     n = len(lengths)
     blank = np.iinfo(np.uint64).max
     bound = _SPARE * k * 2.0**32 / np.maximum(lengths, 1)
-    every = bound >= 2.0**32  # all of the run passes: its answer is exact
-    passed = hashes <= np.repeat(
-        np.minimum(bound, 2.0**32 - 1).astype(np.uint32), lengths
+    # A bound past the largest hash lets the whole run pass: its answer is
+    # exact, however few its distinct hashes.
+    every = bound >= 2.0**32
+    kept = np.flatnonzero(
+        hashes <= np.repeat(np.minimum(bound, 2.0**32 - 1).astype(np.uint32), lengths)
     )
-    passed[np.repeat(every, lengths)] = True
-    kept = np.flatnonzero(passed)
     row = np.repeat(np.arange(n), lengths)[kept]
     per_row = np.bincount(row, minlength=n)
     rank = np.arange(len(kept)) - (np.cumsum(per_row) - per_row)[row]

@@ -121,35 +121,31 @@ class Hints(Mapping[tuple[int, int], list[int]]):
         self._codes = codes[order]
         self._shifts = shifts[order]
 
-    def _at(self, pair: tuple[int, int]) -> int:
-        a, b = pair
-        if not (0 <= a < self._span and 0 <= b < self._span):
-            return -1
-        code = a * self._span + b
-        at = int(np.searchsorted(self._codes, code))
-        if at < len(self._codes) and self._codes[at] == code:
-            return at
-        return -1
-
-    def __getitem__(self, pair: tuple[int, int]) -> list[int]:
-        at = self._at(pair)
-        if at < 0:
-            raise KeyError(pair)
-        return [s for s in self._shifts[at].tolist() if s != NO_SHIFT]
-
-    def shifts_of(self, pairs: Sequence[tuple[int, int]]) -> list[Sequence[int]]:
-        """`self.get(pair, ())` of many pairs, looked up together."""
+    def _locate(self, pairs: Sequence[tuple[int, int]]) -> tuple[list[int], list[bool]]:
+        """Where each pair's shifts lie, and whether it has any: the one
+        lookup of a pair, for one or many."""
         if not pairs or not len(self._codes):
-            return [()] * len(pairs)
+            return [0] * len(pairs), [False] * len(pairs)
         ab = np.array(pairs, np.int64).reshape(-1, 2)
         inside = ((ab >= 0) & (ab < self._span)).all(axis=1)
         codes = ab[:, 0] * self._span + ab[:, 1]
         at = np.minimum(np.searchsorted(self._codes, codes), len(self._codes) - 1)
-        found = inside & (self._codes[at] == codes)
-        shifts = self._shifts[at].tolist()
+        return at.tolist(), (inside & (self._codes[at] == codes)).tolist()
+
+    def _listed(self, at: int) -> list[int]:
+        return [s for s in self._shifts[at].tolist() if s != NO_SHIFT]
+
+    def __getitem__(self, pair: tuple[int, int]) -> list[int]:
+        (at,), (found,) = self._locate([pair])
+        if not found:
+            raise KeyError(pair)
+        return self._listed(at)
+
+    def shifts_of(self, pairs: Sequence[tuple[int, int]]) -> list[Sequence[int]]:
+        """`self.get(pair, ())` of many pairs, looked up together."""
+        places, found = self._locate(pairs)
         return [
-            [s for s in row if s != NO_SHIFT] if ok else ()
-            for row, ok in zip(shifts, found.tolist(), strict=True)
+            self._listed(at) if ok else () for at, ok in zip(places, found, strict=True)
         ]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
