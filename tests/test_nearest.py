@@ -69,7 +69,14 @@ def test_cells_keep_off_speed_copies_and_step_past_twins(small_cells):
     mp3_of = {int(m) + 1: 6600 + k + 1 for k, m in enumerate(masters)}
     for a, b in planted:
         assert (a, b) in found or (b, mp3_of[a]) in found or (mp3_of[a], b) in found
-    assert exact <= found
+    # A copy as near to a master as to its MP3 (a tie up to float rounding,
+    # which differs from one CPU to another) may propose either of the two.
+    twin_of = {**mp3_of, **{mp3: m for m, mp3 in mp3_of.items()}}
+    for a, b in exact - found:
+        assert any(
+            y in twin_of and tuple(sorted((x, twin_of[y]))) in found
+            for x, y in ((a, b), (b, a))
+        ), (a, b)
 
 
 def test_flat_profiles_cost_k_neighbours_each(small_cells):
