@@ -25,9 +25,10 @@ class BeetEnv:
     root: Path
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    # Leave beets' own import defaults alone (threaded, `copy: yes`,
-    # `write: yes`) instead of pinning `threaded: no` and `write: no`.
-    beets_defaults: bool = False
+    # Users run beets' own import defaults (threaded, `copy: yes`,
+    # `write: yes`), and so does every test unless it asks for the pinned
+    # settings (`threaded: no`, `write: no`) with False.
+    beets_defaults: bool = True
 
     @property
     def configdir(self) -> Path:
