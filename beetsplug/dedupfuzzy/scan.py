@@ -10,7 +10,6 @@ nothing dirty it matches nothing and the groups come from the model.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from beets.library import Library
 
+from . import heap
 from .cli.progress import Progress
 from .fingerprinting import refresh as fingerprints
 from .fingerprinting.excerpts import ExcerptSource
@@ -330,17 +330,11 @@ def scan(
     """
     # The rows live as long as the run: the cyclic collector need not walk
     # them, neither while they are made (a third of reading them) nor at
-    # each later collection (a fifth of a warm run's CPU).
-    gc.disable()
-    try:
+    # each later collection.
+    with heap.uncollected():
         every, fresh = rowcache.load_all_rows(lib)
-    finally:
-        gc.freeze()
-        gc.enable()
-    try:
+    with heap.kept_for_the_run():
         return _scan_rows(lib, every, fresh, ids, settings, distinct)
-    finally:
-        gc.unfreeze()
 
 
 def _scan_rows(

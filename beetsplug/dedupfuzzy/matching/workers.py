@@ -17,7 +17,6 @@ the fingerprints nor their decoding pass through the parent.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .. import heap
 from .matcher import Verifier
 from .similarity import Alignment
 
@@ -108,15 +108,20 @@ def pool(
     """
     global _verifier, _open_frames
     _verifier, _open_frames = verifier, open_frames
-    gc.freeze()  # the workers share the parent's objects without copying them
+    # The workers share the parent's objects without copying them: no
+    # collection writes to their pages.
     try:
-        with ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("fork"), initializer=_start
-        ) as executor:
+        with (
+            heap.kept_for_the_run(),
+            ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start,
+            ) as executor,
+        ):
             yield HeadAligner(executor, verifier)
     finally:
         _verifier = _open_frames = None
-        gc.unfreeze()
 
 
 def pending(verifier: Verifier, pairs: Sequence[Pair]) -> list[Pair]:

@@ -19,17 +19,15 @@ mirror's, wherever the files live.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from beets import config as beets_config
 from beets.library import Library
 from beets.ui import UserError
 
-from .. import quality, settings
+from .. import heap, quality, settings
 from ..display import shown
 from ..store.catalog import load_verdicts
 from ..store.fields import LOSSLESS, RECORDING, SOURCE
@@ -101,23 +99,10 @@ def run_library_mode(
     With a QUERY only the albums holding a matching item are planned; the
     other links stay as they are.
     """
-    with _no_cycle_collection():
+    # Its many small objects are none of them cyclic: a collector walking
+    # them again and again took a third of a re-run at 100,000 items.
+    with heap.uncollected():
         return _library_mode(lib, log, options, query)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Hold Python's cycle collector while a run builds its many small
-    objects (none of them cyclic): it would otherwise walk them again and
-    again, a third of a re-run's time at 100,000 items.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _library_mode(

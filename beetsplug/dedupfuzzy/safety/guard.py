@@ -6,7 +6,8 @@ library, and turns a database that stayed busy past beets' `timeout` into
 one line instead of a traceback. For `beet import`, the same happens at
 `import_begin`, before beets reads a file or touches the library; the lock
 is then held until the process ends (the system drops it however it ends),
-so the hook's moves at the end of the import are covered too.
+so the hook's moves at the end of the import are covered too. A command
+runs with the cycle collector's full collections put off (see `heap`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from beets.ui import UserError
 
+from .. import heap
 from ..settings import load_settings
 from . import recovery, schema
 from .lock import LibraryLock
@@ -48,7 +50,7 @@ class RunGuard:
     def command(self, lib: Library, say: Callable[[str], None]) -> Iterator[None]:
         """Run a command's body with the library locked and the journal settled."""
         try:
-            with self._lock(lib).held():
+            with self._lock(lib).held(), heap.full_collections_deferred():
                 settle_first(lib, say)
                 yield
         except sqlite3.OperationalError as exc:
