@@ -257,8 +257,7 @@ class CandidateIndex:
         for start in range(0, len(a), 1 << 18):
             pa = self._profiles[a[start : start + (1 << 18)]]
             pb = self._profiles[b[start : start + (1 << 18)]]
-            gap = ((pa - pb) ** 2).sum(axis=1)
-            close[start : start + len(gap)] = gap <= PROFILE_RADIUS * PROFILE_RADIUS
+            close[start : start + len(pa)] = _close(pa, pb)
         return close
 
 
@@ -281,8 +280,12 @@ def _among(
     return np.isin(lo * span + hi, listed[:, 0] * span + listed[:, 1])
 
 
+def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The one rule for a pair's profiles (two profiles, or rows of them):
+    within the radius; False where one is missing (NaN)."""
+    return ((a - b) ** 2).sum(axis=-1) <= PROFILE_RADIUS * PROFILE_RADIUS
+
+
 def _within(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    """Whether two profiles lie within the radius (False when one is missing)."""
-    if a is None or b is None:
-        return False
-    return float(((a - b) ** 2).sum()) <= PROFILE_RADIUS * PROFILE_RADIUS
+    """`_close` for one pair of a query (False when one is missing)."""
+    return a is not None and b is not None and bool(_close(a, b))
