@@ -69,6 +69,7 @@ def run_beet(configdir: Path, *args: str) -> tuple[str, str, str]:
     everything = tree.stop()
     elapsed = time.perf_counter() - start
     if proc.returncode:
+        sys.stderr.write(stderr)
         raise subprocess.CalledProcessError(proc.returncode, "beet", stdout, stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     cpu = sum(
