@@ -30,7 +30,6 @@ from beets.importer import DuplicateAction
 from beets.library import Item, Library
 from beets.ui import UserError
 
-from .. import heap
 from ..display import shown
 from ..fingerprinting.fpcalc import fpcalc_command
 from ..fingerprinting.refresh import take_analysis
@@ -38,7 +37,7 @@ from ..matching.libraryindex import LibraryIndex
 from ..matching.matcher import Match
 from ..quality import tiebreaker
 from ..safety.places import place_refusal
-from ..settings import MatchSettings, Settings
+from ..settings import Settings
 from ..store import decisions
 from ..store.fields import Row
 from . import deciding
@@ -102,7 +101,7 @@ class ImportRun:
             last_id = tx.query("SELECT MAX(id) FROM items")[0][0] or 0
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="dedupfuzzy-index")
         self.index_future: Future[LibraryIndex] = self.loader.submit(
-            _load_index, lib, settings.match, last_id
+            LibraryIndex.load, lib, settings.match, last_id
         )
         self.index: LibraryIndex | None = None
         self.disabled = False
@@ -320,13 +319,6 @@ class ImportRun:
         take_out(task, item)
         self.departures.in_flight.discard(item.id)
         self.departures.add(item.id, self.mode.new_copy_fate, task)
-
-
-def _load_index(lib: Library, match: MatchSettings, upto_id: int) -> LibraryIndex:
-    """The library index, loaded beside the import without full collections
-    (at a million items they took 5 of its 34 s)."""
-    with heap.full_collections_deferred():
-        return LibraryIndex.load(lib, match, upto_id)
 
 
 def _present(lib: Library, ids: list[int]) -> set[int]:
