@@ -31,7 +31,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check beetsplug tests tools bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: setup
 	$(BIN)/python bench/run_all.py
