@@ -4,10 +4,11 @@ A full collection walks every object the collector tracks, and everything
 each of them refers to. A run holds a million rows, their dicts and the
 model's matches for its whole life, and CPython starts a full collection
 whenever the objects it tracks grew by a quarter: at a million items a
-warm run walked the heap eleven times (4-5 s of 17 s), the import's
-library index twice as often. The plugin makes no cyclic garbage worth
-collecting meanwhile, so full collections wait for the end of the run;
-young ones go on and free what short-lived cycles there are.
+warm run walked the heap eleven times (4-5 s of 17 s), and loading the
+import's library index (the same rows) cost 5 s of 34 s that way. The
+plugin makes no cyclic garbage worth collecting meanwhile, so full
+collections wait for the end of the run; young ones go on and free what
+short-lived cycles there are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# A number of young collections a run never reaches.
+# More middle-generation collections than a run ever makes.
 NEVER = 1 << 30
 
 
@@ -29,12 +30,6 @@ def full_collections_deferred() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(young, middle, full)
-
-
-def defer_full_collections() -> None:
-    """`full_collections_deferred` until the process ends (an import)."""
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, NEVER)
 
 
 @contextmanager
@@ -52,8 +47,9 @@ def uncollected() -> Iterator[None]:
 
 @contextmanager
 def kept_for_the_run() -> Iterator[None]:
-    """Objects made before the block (rows read for the whole run) are left
-    out of every collection while it runs."""
+    """Objects made before the block are left out of every collection while
+    it runs: rows read for the whole run, and what forked workers share (a
+    collection would write to their pages, and each worker copy them)."""
     gc.freeze()
     try:
         yield
