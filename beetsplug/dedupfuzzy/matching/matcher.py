@@ -367,16 +367,10 @@ def verify_pairs(
     verifier: Verifier,
 ) -> list[Match]:
     """The pairs that verify, each as a match."""
-    return verify_hinted(with_hints(pairs, hints), verifier)
-
-
-def verify_hinted(
-    pairs: Sequence[tuple[int, int, Sequence[int]]], verifier: Verifier
-) -> list[Match]:
-    """`verify_pairs` of pairs with their shift hints."""
+    tracks = verifier.tracks
     checked = [
         pair
-        for pair in pairs
-        if verifier.lengths_agree(verifier.tracks[pair[0]], verifier.tracks[pair[1]])
+        for pair in with_hints(pairs, hints)
+        if verifier.lengths_agree(tracks[pair[0]], tracks[pair[1]])
     ]
     return [m for m in verifier.verify_many(checked) if m is not None]
