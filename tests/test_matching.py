@@ -298,6 +298,25 @@ def test_sketch_survives_its_text_form():
     assert table.sketch(1) is None
 
 
+def test_sketches_encoded_together_read_as_each_encoded_alone():
+    """A first run encodes a chunk's sketches together: full ones in bulk,
+    the rest (short, silent, missing) one by one; the texts are the same."""
+    full = blockindex.sketch(song_frames(22))
+    sketches = [
+        blockindex.sketch(song_frames(20)),
+        blockindex.sketch(song_frames(21, n=300)),  # no repetition profile
+        blockindex.Sketch(full.keys[:10], full.positions[:10], full.profile),
+        blockindex.EMPTY,
+        blockindex.sketch(song_frames(23)),
+        None,
+    ]
+    texts = blockindex.SketchTable.of(sketches).encode()
+    assert texts[:5] == [blockindex.encode_sketch(s) for s in sketches[:5]]
+    assert texts[5] is None
+    assert sketches[0].repetition is not None and sketches[1].repetition is None
+    assert len(sketches[2].keys) < blockindex.KEYS_PER_TRACK
+
+
 def test_a_short_fingerprint_has_no_repetition_profile():
     """Each quarter must hold the longest lag (12 s): under ~48 s, none."""
     assert blockindex.sketch(song_frames(14, n=300)).repetition is None
