@@ -55,3 +55,48 @@ def test_without_positional_io_nothing_is_kept(tmp_path, monkeypatch):
     with FrameFile(str(tmp_path)) as frames:
         frames.add([1], np.arange(10, dtype=np.uint32), np.array([10]))
         assert frames.read([1]) == {}
+
+
+# The file the forked workers write to (inherited, as the sketching workers').
+_shared: FrameFile | None = None
+
+
+def _write_from_worker(values: np.ndarray) -> int | None:
+    assert _shared is not None
+    return _shared.write(values)
+
+
+def test_forked_writers_put_their_frames_where_the_parent_records_them(tmp_path):
+    """Sketching workers write the frames they decode themselves; the
+    parent notes only where each chunk went."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    rng = np.random.default_rng(2)
+    chunks = {
+        (k, k + 100): [
+            rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+            for n in (300 + k, 50 + 7 * k)
+        ]
+        for k in range(12)
+    }
+    global _shared
+    with FrameFile(str(tmp_path)) as frames:
+        frames.share()
+        _shared = frames
+        with ProcessPoolExecutor(
+            2, mp_context=multiprocessing.get_context("fork")
+        ) as pool:
+            jobs = {
+                ids: pool.submit(_write_from_worker, np.concatenate(prints))
+                for ids, prints in chunks.items()
+            }
+            starts = {ids: job.result() for ids, job in jobs.items()}
+        _shared = None
+        assert len(set(starts.values())) == len(chunks)
+        for ids, prints in chunks.items():
+            frames.record(list(ids), starts[ids], np.array([len(p) for p in prints]))
+        back = frames.read([i for ids in chunks for i in ids])
+    for ids, prints in chunks.items():
+        for item, expected in zip(ids, prints, strict=True):
+            assert np.array_equal(back[item], expected)

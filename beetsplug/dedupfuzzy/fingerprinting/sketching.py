@@ -4,13 +4,16 @@ A run that matches anything needs the sketch of every item of the library:
 most come from the binary cache (`store.sketchcache`), the others from the
 stored text, and those missing or of another version (a first run: all of
 them) are made from the fingerprints, a chunk at a time, by worker processes.
-The frames a worker decodes on the way go back with the sketches, for the
-rest of the run (`store.framefile`): aligning and deciding pairs then decodes
-nothing again.
+A worker reads its chunk's fingerprints on a connection of its own and
+writes the frames it decodes on the way to the run's frame file
+(`store.framefile`), for the rest of the run: aligning and deciding pairs
+then decodes nothing again. Only the sketches come back to this process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,28 +34,59 @@ SKETCH_CHUNK = 2000
 @dataclass
 class Sketched:
     """A chunk of fingerprints sketched (in a worker): each one's stored
-    sketch, and the frames decoded on the way, end to end (`FrameFile.add`)."""
+    sketch as text and as a table row, and where its frames went in the
+    frame file (`start`, None when not kept; `counts` frames each, end to
+    end, of the readable fingerprints at `decoded`)."""
 
     texts: list[str]
-    decoded: list[int]  # positions in the chunk of the readable fingerprints
-    frames: np.ndarray
+    table: blockindex.SketchTable
+    decoded: list[int]
+    start: int | None
     counts: np.ndarray
 
 
-def sketch_texts(prints: list[str]) -> Sketched:
-    """The stored form of each fingerprint's sketch (runs in worker processes)."""
-    frames = [frames_of_fingerprint(f) for f in prints]
+def sketch_chunk(
+    lib: Library, ids: Sequence[int], frame_file: FrameFile | None
+) -> Sketched:
+    """Read, decode and sketch these items' fingerprints (in a worker, on its
+    own connection); keep their frames in `frame_file`."""
+    found = catalog.load_texts(lib, ids, fields.FINGERPRINT)
+    frames = [frames_of_fingerprint(found.get(i, "")) for i in ids]
     readable = [f for f in frames if f is not None]
     made = iter(sketches_of(readable))
+    sketches = [blockindex.EMPTY if f is None else next(made) for f in frames]
+    texts = blockindex.SketchTable.of(sketches).encode()
+    start = None
+    if frame_file is not None and frame_file.writable:
+        start = frame_file.write(
+            np.concatenate(readable) if readable else np.zeros(0, np.uint32)
+        )
     return Sketched(
-        texts=[
-            blockindex.encode_sketch(blockindex.EMPTY if f is None else next(made))
-            for f in frames
-        ],
+        texts=texts,
+        # What a run reads back from the stored texts (profiles quantised).
+        table=blockindex.SketchTable.decode(texts),
         decoded=[k for k, f in enumerate(frames) if f is not None],
-        frames=np.concatenate(readable) if readable else np.zeros(0, np.uint32),
+        start=start,
         counts=np.array([len(f) for f in readable], np.int64),
     )
+
+
+# What the forked workers sketch with (set in the parent before forking).
+_library: tuple[bytes | str, str] | None = None
+_frame_file: FrameFile | None = None
+# A worker's own connection.
+_own: Library | None = None
+
+
+def _start() -> None:
+    global _own
+    assert _library is not None
+    _own = Library(*_library, set_music_dir=False)
+
+
+def _sketch_in_worker(ids: list[int]) -> Sketched:
+    assert _own is not None
+    return sketch_chunk(_own, ids, _frame_file)
 
 
 def load_sketches(
@@ -96,15 +130,11 @@ def _sketch_stale(
     frame_file: FrameFile | None,
 ) -> None:
     """Sketch the rows whose sketch is missing or of another version."""
+    global _library, _frame_file
     chunks = [stale[i : i + SKETCH_CHUNK] for i in range(0, len(stale), SKETCH_CHUNK)]
 
-    def prints_of(chunk: list[int]) -> list[str]:
-        ids = [rows[k].id for k in chunk]
-        found = catalog.load_texts(lib, ids, fields.FINGERPRINT)
-        return [found.get(i, "") for i in ids]
-
     def store(chunk: list[int], sketched: Sketched) -> None:
-        table.take(chunk, blockindex.SketchTable.decode(sketched.texts))
+        table.take(chunk, sketched.table)
         catalog.store_flex(
             lib,
             [
@@ -113,22 +143,41 @@ def _sketch_stale(
             ],
         )
         if frame_file is not None:
-            frame_file.add(
+            frame_file.record(
                 [rows[chunk[k]].id for k in sketched.decoded],
-                sketched.frames,
+                sketched.start,
                 sketched.counts,
             )
 
-    if workers < 2 or len(chunks) < 2:
+    def ids_of(chunk: list[int]) -> list[int]:
+        return [rows[k].id for k in chunk]
+
+    in_memory = os.fsdecode(lib.path) == ":memory:"
+    if (
+        workers < 2
+        or len(chunks) < 2
+        or in_memory
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         for chunk in chunks:
-            store(chunk, sketch_texts(prints_of(chunk)))
+            store(chunk, sketch_chunk(lib, ids_of(chunk), frame_file))
         return
-    with ProcessPoolExecutor(workers) as pool:
-        pending = []
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(sketch_texts, prints_of(chunk))))
-            if len(pending) > workers:
-                done, future = pending.pop(0)
+    if frame_file is not None:
+        frame_file.share()
+    _library, _frame_file = (lib.path, lib.directory), frame_file
+    try:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start,
+        ) as pool:
+            pending = []
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(_sketch_in_worker, ids_of(chunk))))
+                if len(pending) > 2 * workers:
+                    done, future = pending.pop(0)
+                    store(done, future.result())
+            for done, future in pending:
                 store(done, future.result())
-        for done, future in pending:
-            store(done, future.result())
+    finally:
+        _library = _frame_file = None

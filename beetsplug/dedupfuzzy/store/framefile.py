@@ -10,14 +10,18 @@ decode, and a reader that aligns heads only reads the head.
 The file lies next to the library DB (a system temp folder is often held in
 memory, and a million two-minute fingerprints take 3.9 GB) and is unlinked
 from the start, so nothing is left behind however the run ends. Workers
-forked after the frames were written read the same file.
+forked after the frames were written read the same file; sketching workers
+forked after `share` write to it themselves (`write`), and the parent only
+notes where their frames went (`record`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -36,8 +40,10 @@ class FrameFile:
             self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-", dir=directory)
         except OSError:  # a read-only folder: the system's temp folder then
             self._file = tempfile.TemporaryFile(prefix="dedupfuzzy-")
-        self._end = 0
         self._full = not _POSITIONAL
+        # Held around finding the end and writing there, once processes
+        # forked after `share` write too.
+        self._lock = None
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._index: tuple[np.ndarray, ...] | None = None
 
@@ -50,20 +56,47 @@ class FrameFile:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def share(self) -> None:
+        """Let processes forked from now on `write` to the file too."""
+        if self._lock is None and "fork" in multiprocessing.get_all_start_methods():
+            self._lock = multiprocessing.get_context("fork").Lock()
+
+    @property
+    def writable(self) -> bool:
+        return not self._full
+
     def add(self, ids: Sequence[int], frames: np.ndarray, counts: np.ndarray) -> None:
         """Keep these items' frames: `frames` holds them end to end, `counts`
         frames each. Once a write fails (a full disk), nothing more is kept."""
+        self.record(ids, self.write(frames), counts)
+
+    def write(self, frames: np.ndarray) -> int | None:
+        """Write frames at the end of the file (from this process or a forked
+        one); return where they start, or None when they could not be kept."""
         if self._full:
-            return
+            return None
         data = np.ascontiguousarray(frames, _FRAME).tobytes()
-        try:
-            written = os.pwrite(self._file.fileno(), data, self._end)
-        except OSError:  # a full disk: the rest is read from the DB, as before
-            written = -1
+        fd = self._file.fileno()
+        with self._lock or nullcontext():
+            start = os.fstat(fd).st_size
+            try:
+                written = os.pwrite(fd, data, start)
+            except OSError:  # a full disk: the rest is read from the DB
+                written = -1
         if written != len(data):
             self._full = True
+            return None
+        return start
+
+    def record(self, ids: Sequence[int], start: int | None, counts: np.ndarray) -> None:
+        """Note where `write` put these items' frames (`counts` each, end to
+        end from `start`); None: they were not kept, and nothing more is."""
+        if start is None:
+            self._full = True
             return
-        offsets = self._end + 4 * np.concatenate([[0], np.cumsum(counts)[:-1]])
+        if self._full:
+            return
+        offsets = start + 4 * np.concatenate([[0], np.cumsum(counts)[:-1]])
         self._chunks.append(
             (
                 np.asarray(ids, np.int64),
@@ -71,7 +104,6 @@ class FrameFile:
                 np.asarray(counts, np.int64),
             )
         )
-        self._end += len(data)
         self._index = None
 
     def read(
