@@ -154,32 +154,44 @@ def test_a_small_library_is_searched_exactly():
     assert index._cells is None
 
 
-def test_a_search_in_a_forked_process_gives_what_it_gives_here(small_cells):
+def test_a_search_shared_with_a_forked_process_gives_what_it_gives_here(small_cells):
+    """The repetition search by cells comes in parts: a forked process takes
+    them from the first on, this one from the last on once its own work is
+    done; together they find what one search here finds."""
     from beetsplug.dedupfuzzy.matching import beside
 
     ids, lengths, profiles, _ = library(4, 6000, 48, 600, (0.1, 0.6))
     here = search(ids, lengths, profiles, exact=False, twin=0.08)
     there = search(ids, lengths, profiles, exact=False, twin=0.08)
-    with beside.beside(there.pairs) as forked:
+    parts = there.parts(5)
+    assert len(parts) == 5
+    with beside.shared(len(parts), lambda k: there.pairs(parts[k])) as forked:
         expected = here.pairs()
-        assert there._cells is None  # built in the forked process only
-        got = forked.get()
-    assert got == expected and len(got) > 500
+        got = forked.results()
+    assert len(got) == 5 and all(got)
+    assert set().union(*got) == expected and len(expected) > 500
 
 
-def test_a_failed_forked_process_leaves_the_search_to_this_one():
+def test_parts_the_forked_process_leaves_are_computed_here():
     from beetsplug.dedupfuzzy.matching import beside
 
     here = os.getpid()
 
-    def search_once() -> set[tuple[int, int]]:
-        if os.getpid() != here:  # in the forked process: it dies
+    def part(k: int) -> set[tuple[int, int]]:
+        if os.getpid() != here and k == 2:  # in the forked process: it dies
             os._exit(1)
-        return {(1, 2)}
+        return {(k, k + 1)}
 
-    with beside.beside(search_once) as forked:
-        pass
-    assert forked.get() == {(1, 2)}
+    with beside.shared(4, part) as forked:
+        got = forked.results()
+    assert got == [{(0, 1)}, {(1, 2)}, {(2, 3)}, {(3, 4)}]
+
+
+def test_an_exact_search_is_one_part():
+    ids, lengths, profiles, _ = library(8, 2000, 32, 200, (0.02, 0.3))
+    index = search(ids, lengths, profiles, exact=True)
+    assert index.parts(16) == [None]
+    assert index.pairs(None) == search(ids, lengths, profiles, exact=True).pairs()
 
 
 def test_a_search_planned_in_parts_finds_what_it_finds_whole(small_cells, monkeypatch):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .beside import beside
+from . import beside
 from .blockindex import Sketch, SketchTable
 from .nearest import NearestProfiles
 from .postings import Postings
@@ -48,6 +48,9 @@ KEY_PART = 8_000_000
 # copies of one recording stay below ~0.45, other songs lie above ~0.75.
 PROFILE_RADIUS = 0.55
 NEIGHBOURS = 2
+# Parts of the repetition search by cells, shared between two processes
+# (`beside`): the last one's cost is what they may finish apart.
+SPEED_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -223,11 +226,16 @@ class CandidateIndex:
     def pairs(self) -> Candidates:
         """Every candidate pair of the indexed tracks (those built with)."""
         # Searched by cells (a large library), the repetition profiles are
-        # searched in a forked process meanwhile: two cores, not one.
-        with beside(self._speed.pairs, fork=self._speed.by_cells()) as speed:
+        # searched in a forked process meanwhile, which this one helps once
+        # done with the rest: two cores, not one.
+        speed = self._speed
+        parts = speed.parts(SPEED_PARTS)
+        with beside.shared(
+            len(parts), lambda k: speed.pairs(parts[k]), fork=speed.by_cells()
+        ) as speed_pairs:
             shared = shared_keys(self._postings.parts(KEY_PART), len(self._row_ids))
             near = self._near.pairs()
-            near |= speed.get()
+            near = near.union(*speed_pairs.results())
         # One shared key alone happens by chance in a large library: such a
         # pair is kept (with its shifts) only when its profiles lie close too.
         keep = shared.counts >= 2

@@ -204,8 +204,19 @@ class NearestProfiles:
             near = taken
         return {int(ids[j]) for j in near[:wanted]}
 
-    def pairs(self) -> set[tuple[int, int]]:
-        """Each built track's nearest profiles (batch mode), as id pairs (a < b).
+    def parts(self, count: int) -> list[np.ndarray | None]:
+        """The batch search cut into parts whose pairs together are those of
+        `pairs()` (each part's through `pairs(part)`): by cells, `count`
+        slices of the tracks, each track's nearest independent of the
+        others' (the cells built now, before any part is searched); the
+        exact search, one part."""
+        if len(self._ids) < 2 or self._cells_built() is None:
+            return [None]
+        return np.array_split(np.arange(len(self._ids)), count)
+
+    def pairs(self, part: np.ndarray | None = None) -> set[tuple[int, int]]:
+        """Each built track's nearest profiles (batch mode), as id pairs (a < b);
+        with a `part` (of `parts`), those of its tracks only.
 
         Tracks in length order are taken `BLOCK` at a time against the
         window of lengths the block can match. One product gives the
@@ -217,7 +228,7 @@ class NearestProfiles:
             return set()
         cells = self._cells_built()
         if cells is not None:
-            return self._pairs_by_cells(cells)
+            return self._pairs_by_cells(cells, np.arange(n) if part is None else part)
         lens, vectors, norms, ids = self._lengths, self._vectors, self._norms, self._ids
         rows_aug = np.hstack([vectors, np.ones((n, 1), np.float32)])
         cols_aug = np.hstack([-2.0 * vectors, norms[:, None]]).astype(np.float32)
@@ -290,16 +301,15 @@ class NearestProfiles:
         beyond = sub.argmin(axis=1)
         return rows, beyond, sub[np.arange(len(rows)), beyond]
 
-    def _pairs_by_cells(self, cells: Cells) -> set[tuple[int, int]]:
-        """`pairs` from each track's nearest found in its cells: the first
-        `neighbours` within the radius, and with a twin distance, the
+    def _pairs_by_cells(self, cells: Cells, rows: np.ndarray) -> set[tuple[int, int]]:
+        """`pairs` from the nearest the tracks `rows` find in their cells: the
+        first `neighbours` within the radius, and with a twin distance, the
         nearest beyond the nearest's twins."""
         taken = self.neighbours
         reach = np.broadcast_to(
             np.asarray(self.reach(self._lengths), np.float64), self._lengths.shape
         )
         limit = self.radius**2 - self._norms
-        rows = np.arange(len(self._ids))
         # Two more than taken: enough to step past one twin (the common case).
         d2, slots = cells.nearest(
             rows, self._lengths, reach, limit, taken + (2 if self.twin else 0)
@@ -307,7 +317,7 @@ class NearestProfiles:
         found: set[tuple[int, int]] = set()
         for m in range(taken):
             near = np.flatnonzero(np.isfinite(d2[:, m]))
-            _keep(found, self._ids[near], cells.ids[slots[near, m]])
+            _keep(found, self._ids[rows[near]], cells.ids[slots[near, m]])
         if not self.twin:
             return found
         more = self._beyond_twins_in(cells, rows, d2, slots, found)
