@@ -137,12 +137,11 @@ def test_queries_after_a_batch_see_added_and_built_tracks_alike(small_cells):
 
 def test_an_import_in_a_large_library_queries_its_cells_not_the_window(small_cells):
     """Before an import's queries the cells are built (no batch search ran):
-    each copy is found in them, and the cells' probes, which only a batch
-    search needs, are not computed."""
+    each copy is found in them."""
     ids, lengths, profiles, planted = library(9, 6000, 32, 600, (0.02, 0.3))
     index = search(ids, lengths, profiles, exact=False)  # as a large library's
     index.prepare_queries()
-    assert index._cells is not None and index._cells._probes is None
+    assert index._cells is not None
     for a, b in sorted(planted)[:50]:
         assert b in index.query(profiles[a - 1], float(lengths[a - 1]), [a])
 

@@ -44,20 +44,15 @@ class Cells:
         lengths: np.ndarray,
         vectors: np.ndarray,
         probes: int,
-        batch: bool = True,
     ) -> None:
         n = len(vectors)
         self.probe_count = probes
         self._built = vectors  # in build order (not copied)
         self.centres = _kmeans(vectors, max(1, round(n / CELL_SIZE)))
         self.centre_norms = (self.centres**2).sum(axis=1)
-        # The cells each track looks in are a batch search's need (the
-        # nearest is its own cell); queries need only each track's own cell.
-        self._probes: np.ndarray | None = None
-        if batch:
-            own = self.probes[:, 0]
-        else:
-            own = self._nearest_cells(vectors, 1)[:, 0]
+        # Each track's own cell; the cells it looks in are found by each
+        # search of it (`nearest`): a search in parts holds only its part's.
+        own = self._nearest_cells(vectors, 1)[:, 0]
         self.order = np.lexsort((lengths, own))
         self.bounds = np.searchsorted(own[self.order], np.arange(len(self.centres) + 1))
         self.ids = ids[self.order]
@@ -72,22 +67,23 @@ class Cells:
         cell_of = own[self.order].astype(np.float64)
         self._keys = cell_of * self._stride + (self.lengths - self._low)
 
-    @property
-    def probes(self) -> np.ndarray:
-        """Each built track's `probe_count` nearest cells, nearest first."""
-        if self._probes is None:
-            self._probes = self._nearest_cells(self._built)
-        return self._probes
-
     def _nearest_cells(
-        self, vectors: np.ndarray, count: int | None = None
+        self,
+        vectors: np.ndarray,
+        count: int | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """Each profile's `count` (`probe_count` unless told) nearest cells,
-        nearest first."""
+        nearest first (of the profiles `rows` of `vectors` when given)."""
         probes = min(count or self.probe_count, len(self.centres))
-        found = np.empty((len(vectors), probes), np.int32)
-        for start in range(0, len(vectors), 8192):
-            block = vectors[start : start + 8192]
+        n = len(vectors) if rows is None else len(rows)
+        found = np.empty((n, probes), np.int32)
+        for start in range(0, n, 8192):
+            block = (
+                vectors[start : start + 8192]
+                if rows is None
+                else vectors[rows[start : start + 8192]]
+            )
             d = self.centre_norms[None, :] - 2.0 * (block @ self.centres.T)
             if probes == 1:
                 found[start : start + len(block), 0] = d.argmin(axis=1)
@@ -135,7 +131,8 @@ class Cells:
         slot_of[self.order] = np.arange(n, dtype=np.int32)
         found = _Nearest(n, k)
         scan = (slot_of, lengths, reach, found)
-        probes = self.probes.shape[1]
+        cells_of = self._nearest_cells(self._built, rows=tracks)
+        probes = cells_of.shape[1]
         with one_blas_thread():
             # Nearest cells first: the k nearest found so far bound what the
             # farther cells can add, so few of their rows need sorting.
@@ -152,7 +149,7 @@ class Cells:
                     some = tracks[at : at + step]
                     self._scan(
                         np.repeat(some, stop - first),
-                        self.probes[some, first:stop].ravel(),
+                        cells_of[at : at + step, first:stop].ravel(),
                         limit,
                         *scan,
                     )

@@ -108,16 +108,14 @@ class NearestProfiles:
             self._exact = int((stops - starts).sum()) <= EXACT_WORK
         return not self._exact
 
-    def _cells_built(self, batch: bool = True) -> Cells | None:
+    def _cells_built(self) -> Cells | None:
         """The cells (built on first need, for a batch search or for
         queries), or None for the exact search."""
         if not self.by_cells():
             return None
         if self._cells is None:
             probes = PROBES if self._probes is None else self._probes
-            self._cells = Cells(
-                self._ids, self._lengths, self._vectors, probes, batch=batch
-            )
+            self._cells = Cells(self._ids, self._lengths, self._vectors, probes)
         return self._cells
 
     def prepare_queries(self) -> None:
@@ -125,7 +123,7 @@ class NearestProfiles:
         would search by cells, build the cells, so that each query looks in
         its nearest cells, not the whole length window (at 1,000,000
         tracks the window of a repetition profile holds 115,000)."""
-        self._cells_built(batch=False)
+        self._cells_built()
 
     def add(self, track_id: int, length: float, profile: np.ndarray | None) -> None:
         self._added.pop(track_id, None)
