@@ -8,6 +8,11 @@ import numpy as np
 from beetsplug.dedupfuzzy.store.framefile import FrameFile
 
 
+def keep(frames: FrameFile, ids: list[int], values: np.ndarray, counts) -> None:
+    """Items' frames (end to end, `counts` each) written and recorded."""
+    frames.record(ids, frames.write(values), np.asarray(counts))
+
+
 def test_frames_come_back_whole_or_cut_and_unknown_items_are_absent(tmp_path):
     rng = np.random.default_rng(1)
     prints = {
@@ -17,7 +22,8 @@ def test_frames_come_back_whole_or_cut_and_unknown_items_are_absent(tmp_path):
     with FrameFile(str(tmp_path)) as frames:
         # In two chunks, ids in no particular order.
         for chunk in ([7, 3], [12, 5]):
-            frames.add(
+            keep(
+                frames,
                 chunk,
                 np.concatenate([prints[i] for i in chunk]),
                 np.array([len(prints[i]) for i in chunk]),
@@ -36,15 +42,15 @@ def test_frames_come_back_whole_or_cut_and_unknown_items_are_absent(tmp_path):
 def test_a_failed_write_keeps_what_was_written_and_nothing_more(tmp_path, monkeypatch):
     frames = FrameFile(str(tmp_path))
     one = np.arange(10, dtype=np.uint32)
-    frames.add([1], one, np.array([10]))
+    keep(frames, [1], one, np.array([10]))
 
     def disk_full(*_):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("os.pwrite", disk_full)
-    frames.add([2], one, np.array([10]))
+    keep(frames, [2], one, np.array([10]))
     monkeypatch.undo()
-    frames.add([3], one, np.array([10]))
+    keep(frames, [3], one, np.array([10]))
     found = frames.read([1, 2, 3])
     frames.close()
     assert sorted(found) == [1] and np.array_equal(found[1], one)
@@ -53,7 +59,7 @@ def test_a_failed_write_keeps_what_was_written_and_nothing_more(tmp_path, monkey
 def test_without_positional_io_nothing_is_kept(tmp_path, monkeypatch):
     monkeypatch.setattr("beetsplug.dedupfuzzy.store.framefile._POSITIONAL", False)
     with FrameFile(str(tmp_path)) as frames:
-        frames.add([1], np.arange(10, dtype=np.uint32), np.array([10]))
+        keep(frames, [1], np.arange(10, dtype=np.uint32), np.array([10]))
         assert frames.read([1]) == {}
 
 

@@ -65,14 +65,10 @@ class FrameFile:
     def writable(self) -> bool:
         return not self._full
 
-    def add(self, ids: Sequence[int], frames: np.ndarray, counts: np.ndarray) -> None:
-        """Keep these items' frames: `frames` holds them end to end, `counts`
-        frames each. Once a write fails (a full disk), nothing more is kept."""
-        self.record(ids, self.write(frames), counts)
-
     def write(self, frames: np.ndarray) -> int | None:
         """Write frames at the end of the file (from this process or a forked
-        one); return where they start, or None when they could not be kept."""
+        one); return where they start, or None when they could not be kept.
+        Once a write fails (a full disk), nothing more is written."""
         if self._full:
             return None
         data = np.ascontiguousarray(frames, _FRAME).tobytes()
