@@ -22,6 +22,7 @@ import numpy as np
 from beets.library import Library
 
 from ..matching import blockindex
+from ..matching import workers as parallel
 from ..store import catalog, fields, sketchcache
 from ..store.framefile import FrameFile
 from .refresh import frames_of_fingerprint, sketches_of
@@ -57,7 +58,7 @@ def sketch_chunk(
     sketches = [blockindex.EMPTY if f is None else next(made) for f in frames]
     texts = blockindex.SketchTable.of(sketches).encode()
     start = None
-    if frame_file is not None and frame_file.writable:
+    if frame_file is not None:
         start = frame_file.write(
             np.concatenate(readable) if readable else np.zeros(0, np.uint32)
         )
@@ -153,12 +154,7 @@ def _sketch_stale(
         return [rows[k].id for k in chunk]
 
     in_memory = os.fsdecode(lib.path) == ":memory:"
-    if (
-        workers < 2
-        or len(chunks) < 2
-        or in_memory
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if workers < 2 or len(chunks) < 2 or in_memory or not parallel.available():
         for chunk in chunks:
             store(chunk, sketch_chunk(lib, ids_of(chunk), frame_file))
         return

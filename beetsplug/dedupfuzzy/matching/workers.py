@@ -66,7 +66,7 @@ def _heads(pairs: list[Pair]) -> list[Alignment | None]:
 
 def available() -> bool:
     """Whether this system can fork workers (not Windows: then one process
-    verifies everything, with the same verdicts)."""
+    does the work, with the same results: verdicts, sketches)."""
     return "fork" in multiprocessing.get_all_start_methods()
 
 

@@ -57,13 +57,10 @@ class FrameFile:
         self.close()
 
     def share(self) -> None:
-        """Let processes forked from now on `write` to the file too."""
-        if self._lock is None and "fork" in multiprocessing.get_all_start_methods():
+        """Let processes forked from now on `write` to the file too (only
+        where the system can fork: `matching.workers.available`)."""
+        if self._lock is None:
             self._lock = multiprocessing.get_context("fork").Lock()
-
-    @property
-    def writable(self) -> bool:
-        return not self._full
 
     def write(self, frames: np.ndarray) -> int | None:
         """Write frames at the end of the file (from this process or a forked
