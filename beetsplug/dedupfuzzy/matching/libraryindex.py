@@ -224,17 +224,22 @@ class LibraryIndex:
             self._frames.given[row.id] = row.fingerprint
         self._tracks[row.id] = track_of(row, s)
         self._informative.add(row.id)
-        found = []
-        for item_id, hints in self._index.query(s, row.length, skip).items():
-            if item_id not in self.rows or item_id not in self._informative:
-                continue
-            if not self._verifier.lengths_agree(
-                self._tracks[row.id], self._tracks[item_id]
-            ):
-                continue
-            m = self._verifier.verify(row.id, item_id, hints)
-            if m is not None:
-                found.append(_oriented(m, row.id))
+        track = self._tracks[row.id]
+        pairs = [
+            (row.id, item_id, hints)
+            for item_id, hints in self._index.query(s, row.length, skip).items()
+            if item_id in self.rows
+            and item_id in self._informative
+            and self._verifier.lengths_agree(track, self._tracks[item_id])
+        ]
+        # The candidates' fingerprints in one read, their heads aligned
+        # together (as a run verifies its pairs).
+        self._frames.prefetch([row.id] + [b for _, b, _ in pairs])
+        found = [
+            _oriented(m, row.id)
+            for m in self._verifier.verify_many(pairs)
+            if m is not None
+        ]
         found.sort(key=lambda m: (-m.similarity, m.b))
         return found
 
