@@ -11,7 +11,6 @@ nothing dirty it matches nothing and the groups come from the model.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from .matching.candidates import CandidateIndex
 from .matching.sharedkeys import with_hints
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .store import fields, paircache, recordings, rowcache
+from .store import catalog, fields, paircache, recordings, rowcache
 from .store.framefile import FrameFile
 from .store.frames import FrameSource
 
@@ -231,7 +230,7 @@ def update_model(
     if any(m.a not in rows or m.b not in rows for m in remembered):
         paircache.prune(lib)
     del remembered
-    with FrameFile(beside_library(lib)) as frame_file:
+    with FrameFile(catalog.beside_library(lib)) as frame_file:
         listed = list(rows.values())
         table = load_sketches(lib, listed, workers, frame_file)
         silent = {
@@ -309,12 +308,6 @@ def update_model(
         merged = {frozenset((m.a, m.b)): m for m in known}
         merged.update((frozenset((m.a, m.b)), m) for m in computed)
         return result, list(merged.values()), len(dirty)
-
-
-def beside_library(lib: Library) -> str | None:
-    """The folder of the library DB (None for a DB in memory)."""
-    path = os.fsdecode(lib.path)
-    return None if path == ":memory:" else os.path.dirname(os.path.abspath(path))
 
 
 def scan(

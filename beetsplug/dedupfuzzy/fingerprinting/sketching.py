@@ -13,7 +13,6 @@ then decodes nothing again. Only the sketches come back to this process.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -153,7 +152,7 @@ def _sketch_stale(
     def ids_of(chunk: list[int]) -> list[int]:
         return [rows[k].id for k in chunk]
 
-    in_memory = os.fsdecode(lib.path) == ":memory:"
+    in_memory = catalog.database_file(lib.path) is None
     if workers < 2 or len(chunks) < 2 or in_memory or not parallel.available():
         for chunk in chunks:
             store(chunk, sketch_chunk(lib, ids_of(chunk), frame_file))

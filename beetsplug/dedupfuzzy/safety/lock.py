@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from beets.ui import UserError
 
 from ..display import one_line
+from ..store.catalog import database_file
 
 NOTICE_AFTER = 3.0
 POLL = 0.05
@@ -35,10 +36,8 @@ SUFFIX = ".dedupfuzzy-lock"
 
 def lock_path(db_path: str | os.PathLike[str]) -> str | None:
     """Where the lock of the library at `db_path` lives (None: in memory)."""
-    db_path = os.fspath(db_path)
-    if not db_path or db_path == ":memory:":
-        return None
-    return db_path + SUFFIX
+    path = database_file(db_path)
+    return None if path is None else path + SUFFIX
 
 
 def _this_run() -> str:

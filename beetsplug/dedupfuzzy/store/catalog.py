@@ -16,6 +16,7 @@ every write here keeps it in step (`rowsync`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from beets.library import Library
@@ -174,6 +175,18 @@ def _with_fingerprint(lib: Library, ids: list[int]) -> set[int]:
 
 def _count(tx) -> int:
     return tx.query("SELECT count(*) FROM items")[0][0]
+
+
+def database_file(db_path: str | bytes | os.PathLike) -> str | None:
+    """The library DB's file (None for a DB in memory, which has none)."""
+    path = os.fsdecode(db_path)
+    return None if not path or path == ":memory:" else path
+
+
+def beside_library(lib: Library) -> str | None:
+    """The folder of the library DB (None for a DB in memory)."""
+    path = database_file(lib.path)
+    return None if path is None else os.path.dirname(os.path.abspath(path))
 
 
 def load_texts(lib: Library, ids: Iterable[int], key: str) -> dict[int, str]:
