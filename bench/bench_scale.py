@@ -10,12 +10,12 @@ Usage: python bench/bench_scale.py [N_ITEMS] [--flat] [--keep DIR | --reuse DIR]
   --build-only  with --keep: only build (no lock needed); a later --reuse
             measures the first run, then the warm runs
 
-Prints, with the machine's load: the first run (fingerprints stored, nothing
-matched yet), a warm run with nothing changed, a run after 100 items were
-added (50 copies of library songs, 50 new songs), each with wall time and
-peak memory; recall of planted copies, wrong pairs, planted edits merged;
-and the time to match one new item against the whole library as the
-import hook does (index loaded once).
+Prints, with the machine's load and speed (`machine.py`): the first run
+(fingerprints stored, nothing matched yet), a warm run with nothing
+changed, a run after 100 items were added (50 copies of library songs, 50
+new songs), each with wall time and peak memory; recall of planted copies,
+wrong pairs, planted edits merged; and the time to match one new item
+against the whole library as the import hook does (index loaded once).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 import synthlib  # noqa: E402
 from treememory import TreeMemory  # noqa: E402
@@ -116,7 +117,10 @@ def score(doc: dict, synth: synthlib.SynthLibrary) -> str:
 
 
 def load() -> str:
-    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    """The machine's load and speed now (`machine`): figures are comparable
+    only between runs whose reference work took alike."""
+    loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"load {loads}, {machine.describe()}"
 
 
 def per_item_latency(synth: synthlib.SynthLibrary, samples: int = 200) -> tuple:
