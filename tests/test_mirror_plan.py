@@ -11,13 +11,8 @@ from beetsplug.dedupfuzzy.mirror.model import (
     ViewSpec,
     ViewState,
 )
-from beetsplug.dedupfuzzy.mirror.plan import (
-    ViewPart,
-    choose_views,
-    narrow,
-    plan_mirror,
-    plan_view,
-)
+from beetsplug.dedupfuzzy.mirror.narrowing import ViewPart, narrow
+from beetsplug.dedupfuzzy.mirror.plan import choose_views, plan_mirror, plan_view
 from beetsplug.dedupfuzzy.mirror.record import record_after
 
 HIGH = "/music/flac"

@@ -29,7 +29,7 @@ The rules the plan follows:
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 
 from .model import (
     Action,
@@ -39,8 +39,8 @@ from .model import (
     ExistingLink,
     MirrorPlan,
     ViewSpec,
-    ViewState,
 )
+from .relpaths import depth_of, folders_above, parent_of
 
 # The order in which actions are applied: make room first, then fill it.
 _PHASE = {kind: index for index, kind in enumerate(ActionKind)}
@@ -62,14 +62,14 @@ def choose_views(entries_high: Entries, entries_low: Entries) -> DesiredViews:
 
 def _merge_preferring(preferred: Entries, fallback: Entries) -> dict[str, str]:
     merged = dict(preferred)
-    folders = {folder for rel in preferred for folder in _ancestors(rel)}
+    folders = {folder for rel in preferred for folder in folders_above(rel)}
     for rel, target in fallback.items():
         if rel in merged or rel in folders:
             continue
-        if any(folder in preferred for folder in _ancestors(rel)):
+        if any(folder in preferred for folder in folders_above(rel)):
             continue
         merged[rel] = target
-        folders.update(_ancestors(rel))
+        folders.update(folders_above(rel))
     return merged
 
 
@@ -147,7 +147,7 @@ class _ViewPlanner:
 
     def plan(self) -> list[Action]:
         entries = self._entries_not_nested()
-        folders = {folder for rel in entries for folder in _ancestors(rel)}
+        folders = {folder for rel in entries for folder in folders_above(rel)}
         self._plan_stray_links(entries, folders)
         self._plan_files_in_the_way(folders)
         prunable = self._plan_prunes(folders)
@@ -165,7 +165,7 @@ class _ViewPlanner:
         desired = self.view.desired
         entries: dict[str, str] = {}
         for rel, target in desired.items():
-            outer = next((a for a in _ancestors(rel) if a in desired), None)
+            outer = next((a for a in folders_above(rel) if a in desired), None)
             if outer is None:
                 entries[rel] = target
             else:
@@ -224,7 +224,7 @@ class _ViewPlanner:
         for rel in (*state.links, *state.files, *state.dirs):
             children.setdefault(os.path.dirname(rel), []).append(rel)
         prunable: set[str] = set()
-        for rel in sorted(state.dirs, key=_depth, reverse=True):
+        for rel in sorted(state.dirs, key=depth_of, reverse=True):
             if rel in folders or rel in state.unreadable:
                 continue
             inside = children.get(rel)
@@ -234,7 +234,7 @@ class _ViewPlanner:
         return prunable
 
     def _plan_entry(self, rel: str, target: str, prunable: set[str]) -> None:
-        if self.blockers and any(f in self.blockers for f in _ancestors(rel)):
+        if self.blockers and any(f in self.blockers for f in folders_above(rel)):
             return
         state = self.state
         text = self._link_text(rel, target)
@@ -281,11 +281,11 @@ class _ViewPlanner:
     def _link_text(self, rel: str, target: str) -> str:
         if not self.relative:
             return target
-        return os.path.relpath(target, os.path.join(self.view.root, _parent(rel)))
+        return os.path.relpath(target, os.path.join(self.view.root, parent_of(rel)))
 
     def _resolve(self, rel: str, text: str) -> str:
         """Where a link's text leads, lexically (without following links)."""
-        folder = os.path.join(self.view.root, _parent(rel))
+        folder = os.path.join(self.view.root, parent_of(rel))
         return os.path.normpath(os.path.join(folder, text))
 
     def _same_link(self, rel: str, text: str, wanted: str, target: str) -> bool:
@@ -327,26 +327,8 @@ class _ViewPlanner:
 
 def _apply_order(action: Action) -> tuple[int, int, str]:
     # Prunes go deepest first; everything else in path order.
-    depth = -_depth(action.rel) if action.kind is ActionKind.PRUNE else 0
+    depth = -depth_of(action.rel) if action.kind is ActionKind.PRUNE else 0
     return (_PHASE[action.kind], depth, action.rel)
-
-
-def _ancestors(rel: str) -> Iterator[str]:
-    """The folders above a relative path, nearest first (the root excluded)."""
-    cut = rel.rfind(os.sep)
-    while cut > 0:
-        rel = rel[:cut]
-        yield rel
-        cut = rel.rfind(os.sep)
-
-
-def _parent(rel: str) -> str:
-    cut = rel.rfind(os.sep)
-    return rel[:cut] if cut > 0 else ""
-
-
-def _depth(rel: str) -> int:
-    return rel.count(os.sep)
 
 
 def _prefixes(roots: Collection[str]) -> tuple[str, ...]:
@@ -361,56 +343,3 @@ def _prefixes(roots: Collection[str]) -> tuple[str, ...]:
 def _inside(path: str, prefixes: tuple[str, ...]) -> bool:
     probe = path + os.sep
     return any(probe.startswith(prefix) for prefix in prefixes)
-
-
-class ViewPart:
-    """The part of a view a narrowed run plans (a QUERY run, a run after a
-    change): the ``entries``, what lies inside them, and the folders above.
-    """
-
-    def __init__(self, entries: Collection[str]) -> None:
-        self.entries = set(entries)
-        self.above = {a for entry in self.entries for a in _ancestors(entry)}
-
-    def inside(self, rel: str) -> bool:
-        """At or below one of the entries."""
-        return rel in self.entries or any(a in self.entries for a in _ancestors(rel))
-
-    def near(self, rel: str) -> bool:
-        """Inside, or a folder above an entry."""
-        return rel in self.above or self.inside(rel)
-
-
-def narrow(view: ViewSpec, part: ViewPart) -> ViewSpec:
-    """The part of a view a narrowed run plans: what lies at or below one
-    of the part's entries, plus the links and files standing where their
-    folders must go. Everything else is left out, so it is left as it is. A
-    folder above the entries is planned (so pruned, when the run empties
-    it) only when everything in it is planned too.
-    """
-    inside, near, above = part.inside, part.near, part.above
-    state = view.state
-    links = {r: link for r, link in state.links.items() if near(r)}
-    files = {r for r in state.files if near(r)}
-    dirs = {r for r in state.dirs if inside(r)}
-    children: dict[str, list[str]] = {}
-    for rel in (*state.links, *state.files, *state.dirs):
-        parent = _parent(rel)
-        if parent in above:
-            children.setdefault(parent, []).append(rel)
-    for folder in sorted(above & state.dirs, key=_depth, reverse=True):
-        if all(c in links or c in files or c in dirs for c in children.get(folder, ())):
-            dirs.add(folder)
-    narrowed = ViewState(
-        links=links,
-        files=files,
-        dirs=dirs,
-        unreadable={r for r in state.unreadable if inside(r)},
-    )
-    return ViewSpec(
-        view.name,
-        view.root,
-        {r: t for r, t in view.desired.items() if inside(r)},
-        narrowed,
-        {r: rec for r, rec in view.records.items() if near(r)},
-    )

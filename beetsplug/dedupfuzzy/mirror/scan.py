@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from .model import ExistingLink, RecordedLink, ViewState
-from .plan import ViewPart
+from .narrowing import ViewPart
 
 
 @dataclass
@@ -100,7 +100,7 @@ def scan_view(
 
     With ``part`` (a narrowed run) only the folders near the part are
     descended; what lies elsewhere in them is listed by kind and not read
-    (a link's text is left empty), which is all ``plan.narrow`` asks of it.
+    (a link's text is left empty), which is all ``narrowing.narrow`` asks of it.
     """
     recorded = recorded or {}
     state = ViewState()

@@ -19,7 +19,8 @@ from ..display import one_line, shown
 from ..safety.places import INSIDE, items_conflict, within
 from .apply import apply_plan
 from .model import Action, ActionKind, DesiredViews, MirrorPlan, ViewSpec, ViewState
-from .plan import ViewPart, narrow, plan_mirror
+from .narrowing import ViewPart, narrow
+from .plan import plan_mirror
 from .record import LinkRecord, ViewKey, ViewRows, record_after
 from .scan import scan_view
 
