@@ -148,6 +148,28 @@ def test_batch_and_query_modes_find_the_same_copies():
         assert k + 7 in index.query(sketches[k], 120.0, {k + 1})
 
 
+def test_a_query_counts_shared_keys_and_hints_by_the_batch_rule():
+    """One rule for shared keys: a query's shift hints are the batch's for
+    the same pair (measured the other way round), added tracks included."""
+    masters = [song_frames(90 + k) for k in range(4)]
+    copies = [
+        np.concatenate([np.full(3 * k + 1, 9, np.uint32), degrade(m, 0.04, 95 + k)])
+        for k, m in enumerate(masters)
+    ]
+    sketches = [blockindex.sketch(f) for f in masters + copies]
+    index = CandidateIndex.of(list(range(1, 9)), [120.0] * 8, sketches, 5.0)
+    hints = index.pairs().hints
+    later = CandidateIndex.of([1, 2, 3, 4], [120.0] * 4, sketches[:4], 5.0)
+    for k in range(4):
+        batch = hints[(k + 1, k + 5)]
+        assert batch and batch[0] == 3 * k + 1
+        assert index.query(sketches[k + 4], 120.0, {k + 5})[k + 1] == [
+            -h for h in batch
+        ]
+        later.add(k + 5, 120.0, sketches[k + 4])
+        assert later.query(sketches[k], 120.0, {k + 1})[k + 5] == batch
+
+
 def test_shared_keys_sorted_in_parts_give_the_same_pairs_and_hints(monkeypatch):
     """A million tracks' postings are sorted in parts split by key: the
     pairs, their shift hints and the queries are those of one sort."""

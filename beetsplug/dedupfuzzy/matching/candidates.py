@@ -39,7 +39,7 @@ from .blockindex import Sketch, SketchTable
 from .nearest import NearestProfiles
 from .postings import Postings
 from .repetition import repetition_search
-from .sharedkeys import MAX_HINTS, MAX_POSTINGS, NO_SHIFT, Hints, shared_keys
+from .sharedkeys import NO_SHIFT, Hints, shared_keys
 
 # Postings sorted for the shared-key search at once, at most: a million
 # tracks' 48 million are sorted in parts of about this many.
@@ -176,42 +176,71 @@ class CandidateIndex:
         if s.empty:
             return {}
         skip = set(exclude) | self._gone
-        shifts: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        keys, owner, positions = postings
-        if len(keys):
-            lo = np.searchsorted(keys, s.keys, side="left")
-            hi = np.searchsorted(keys, s.keys, side="right")
-            for start, stop, pos in zip(
-                lo.tolist(), hi.tolist(), s.positions.tolist(), strict=True
-            ):
-                if start == stop or stop - start > MAX_POSTINGS:
-                    continue
-                owners = self._row_ids[owner[start:stop]].tolist()
-                for tid, other in zip(
-                    owners, positions[start:stop].tolist(), strict=True
-                ):
-                    shifts[tid][other - pos] += 1
-        for key, pos in zip(s.keys.tolist(), s.positions.tolist(), strict=True):
-            added = self._added_keys.get(key, ())
-            if len(added) <= MAX_POSTINGS:
-                for tid, other in added:
-                    shifts[tid][other - pos] += 1
+        shared = self._shared_with(s, postings)
         near = self._near.query(s.profile, length, skip)
         near |= self._speed.query(s.repetition, length, skip)
         found: dict[int, list[int]] = {}
-        for tid, counts in shifts.items():
+        for tid, (count, hints) in shared.items():
             if tid in skip:
                 continue
-            if sum(counts.values()) < 2 and not (
+            if count < 2 and not (
                 tid in near or _within(s.profile, self._profile_of(tid))
             ):
                 continue  # one shared key alone happens by chance
-            found[tid] = sorted(counts, key=counts.__getitem__, reverse=True)[
-                :MAX_HINTS
-            ]
+            found[tid] = hints
         for tid in near:
             found.setdefault(tid, [])
         return found
+
+    def _shared_with(
+        self, s: Sketch, postings: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> dict[int, tuple[int, list[int]]]:
+        """The tracks sharing keys with one sketch: id -> (keys shared, shift
+        hints, commonest first), by the batch search's own rule
+        (`shared_keys`) applied to the postings of the sketch's keys (the
+        library's, the added tracks', its own)."""
+        keys, owner, positions = postings
+        lo = np.searchsorted(keys, s.keys, side="left")
+        hi = np.searchsorted(keys, s.keys, side="right")
+        counts = hi - lo
+        at = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(
+            int(counts.sum())
+        )
+        rows = len(self._row_ids)
+        extra: dict[int, int] = {}  # added tracks: rows after the library's
+        added: list[tuple[int, int, int]] = []
+        for key in s.keys.tolist():
+            for tid, other in self._added_keys.get(key, ()):
+                row = extra.setdefault(tid, rows + len(extra))
+                added.append((key, row, other))
+        query = rows + len(extra)  # the sketch itself: the last row
+        more = np.array(added, np.int64).reshape(-1, 3)
+        all_keys = np.concatenate([keys[at], more[:, 0], s.keys]).astype(np.uint32)
+        all_rows = np.concatenate(
+            [owner[at], more[:, 1], np.full(len(s.keys), query)]
+        ).astype(np.int64)
+        all_pos = np.concatenate([positions[at], more[:, 2], s.positions])
+        order = np.argsort(all_keys, kind="stable")
+        pairs = shared_keys(
+            [(all_keys[order], all_rows[order], all_pos[order])], query + 1
+        )
+        mine = np.flatnonzero(pairs.second == query)
+        others = pairs.first[mine]
+        ids = self._row_ids[np.minimum(others, rows - 1)] if rows else others.copy()
+        if extra:
+            later = others >= rows
+            ids[later] = np.array(list(extra), np.int64)[others[later] - rows]
+        # Shifts there are the sketch's position less the other's: turned
+        # round, as a query's hints are (the other's less the sketch's).
+        return {
+            tid: (count, [-h for h in hints if h != NO_SHIFT])
+            for tid, count, hints in zip(
+                ids.tolist(),
+                pairs.counts[mine].tolist(),
+                pairs.shifts[mine].tolist(),
+                strict=True,
+            )
+        }
 
     def _profile_of(self, tid: int) -> np.ndarray | None:
         if tid in self._added:
