@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from beets.library import Library
 
 from . import heap
-from .cli.progress import Progress
+from .cli.progress import Progress, drawn
 from .fingerprinting import refresh as fingerprints
 from .fingerprinting.excerpts import ExcerptSource
 from .fingerprinting.sketching import load_sketches
@@ -28,6 +28,7 @@ from .matching.candidates import CandidateIndex
 from .matching.sharedkeys import with_hints
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
+from .stages import Stages, Step, nothing, quiet
 from .store import catalog, fields, paircache, recordings, rowcache
 from .store.framefile import FrameFile
 from .store.frames import FrameSource
@@ -133,6 +134,7 @@ def verify_in_chunks(
     frames: FrameSource,
     workers: int = 1,
     open_frames: Callable[[], FrameSource] | None = None,
+    step: Step = nothing,
 ) -> list[matching.Match]:
     """Verify pairs, reading their fingerprints from the DB a chunk at a time.
 
@@ -141,6 +143,7 @@ def verify_in_chunks(
     `workers` (and enough pairs), the pairs are aligned in worker processes
     that read their own frames (`open_frames`); this process reads only the
     frames of the pairs that aligned, for the rest of their verdict.
+    `step` is told how many pairs each chunk verified.
     """
     pairs = sorted(pairs, key=lambda p: verifier.tracks[p[0]].length)
     chunks = [
@@ -157,6 +160,7 @@ def verify_in_chunks(
         for chunk in chunks:
             frames.prefetch(i for pair in chunk for i in pair)
             found += matching.verify_pairs(chunk, hints, verifier)
+            step(len(chunk))
         return found
     with parallel.pool(verifier, workers, open_frames) as aligner:
         jobs = []
@@ -176,6 +180,7 @@ def verify_in_chunks(
             found += matching.verify_pairs(
                 [p for p in chunk if not verifier.turned_down(*p)], hints, verifier
             )
+            step(len(chunk))
     return found
 
 
@@ -205,8 +210,10 @@ def update_model(
     settings: MatchSettings,
     distinct: Callable[[int, int], bool],
     workers: int = 1,
+    stages: Stages = quiet,
 ) -> tuple[dict[int, int], list[matching.Match], int]:
-    """Match the dirty rows, regroup what they touch, store the result.
+    """Match the dirty rows, regroup what they touch, store the result
+    (`stages` hears of the sketching, the search and the verifying).
 
     Returns the recordings (item id -> recording id), the matches of the
     model and how many items were matched.
@@ -232,7 +239,7 @@ def update_model(
     del remembered
     with FrameFile(catalog.beside_library(lib)) as frame_file:
         listed = list(rows.values())
-        table = load_sketches(lib, listed, workers, frame_file)
+        table = load_sketches(lib, listed, workers, frame_file, stages)
         silent = {
             r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
         }
@@ -259,19 +266,28 @@ def update_model(
             table,
             settings.length_tolerance,
         )
-        pairs, hints = candidate_pairs(
-            index,
-            dirty - silent,
-            table,
-            listed,
-            informative,
-        )
+        with stages("searching", 1) as step:
+            pairs, hints = candidate_pairs(
+                index,
+                dirty - silent,
+                table,
+                listed,
+                informative,
+            )
+            step(1)
         # Done with: freed before the aligning workers are forked (each would
         # keep and count a share of them).
         del index, table
-        found = verify_in_chunks(
-            pairs, hints, verifier, frames, workers, worker_frames(lib, frames)
-        )
+        with stages("verifying", len(pairs)) as step:
+            found = verify_in_chunks(
+                pairs,
+                hints,
+                verifier,
+                frames,
+                workers,
+                worker_frames(lib, frames),
+                step,
+            )
         everything = known + found
         touched = cliques.affected(
             dirty - silent, old, everything, settings.auto_threshold
@@ -357,6 +373,7 @@ def _scan_rows(
         on_start=started,
         check_lossless=settings.check_lossless,
         mtimes=mtimes,
+        stages=drawn,
     )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}
@@ -364,7 +381,7 @@ def _scan_rows(
     model_rows.update((r.id, r) for r in usable)
     token = recordings.prepare(lib, settings.match)
     recs, matches, matched = update_model(
-        lib, model_rows, token, settings.match, distinct, settings.workers
+        lib, model_rows, token, settings.match, distinct, settings.workers, drawn
     )
     by_id = {r.id: r for r in usable}
     refresh.quiet = [r.path for r in usable if r.id not in recs]

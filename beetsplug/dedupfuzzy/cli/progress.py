@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def on_terminal() -> bool:
@@ -40,3 +42,16 @@ class Progress:
         if self.enabled and self.total:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+@contextmanager
+def drawn(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A stage of a run (`stages`) drawn while it runs, on a terminal; a
+    stage with nothing to do shows nothing."""
+    bar = Progress(label, total)
+    if total:
+        bar.step(0)
+    try:
+        yield bar.step
+    finally:
+        bar.close()

@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 from beets import util
 
+from ..stages import Step, nothing
 from ..store.fields import FP_COPY, FP_MTIME, Row
 
 MTIME_SLACK = 1e-3
@@ -184,13 +185,17 @@ def audio_identities(
     paths: Sequence[bytes],
     workers: int,
     meanwhile: Callable[[], None] = lambda: None,
+    step: Step = nothing,
 ) -> dict[bytes, str]:
     """`audio_identity` of many files, by `workers` processes when they are
     many (a first run adopting another plugin's fingerprints reads one per
-    file of the library); `meanwhile` runs here while they read."""
+    file of the library); `meanwhile` runs here while they read, `step` is
+    told how many files each chunk read."""
     if workers < 2 or len(paths) < PARALLEL_IDENTITIES:
         meanwhile()
-        return {path: audio_identity(path) for path in paths}
+        known = {path: audio_identity(path) for path in paths}
+        step(len(paths))
+        return known
     chunks = [
         paths[start : start + IDENTITY_CHUNK]
         for start in range(0, len(paths), IDENTITY_CHUNK)
@@ -198,7 +203,11 @@ def audio_identities(
     with ProcessPoolExecutor(workers) as pool:
         jobs = [pool.submit(_identities, chunk) for chunk in chunks]
         meanwhile()
-        found = [i for job in jobs for i in job.result()]
+        found: list[str] = []
+        for job in jobs:
+            read = job.result()
+            found += read
+            step(len(read))
     return dict(zip(paths, found, strict=True))
 
 

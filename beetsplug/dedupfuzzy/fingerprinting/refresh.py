@@ -18,6 +18,7 @@ from beets.library import Library
 
 from ..analysis.verdict import Analysis
 from ..matching import blockindex, codec, similarity
+from ..stages import Stages, quiet
 from ..store.catalog import copy_fingerprints, delete_flex, store_flex
 from ..store.fields import (
     AUDIO_ID,
@@ -118,6 +119,7 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     check_lossless: bool = True,
     mtimes: Mapping[int, float | None] | None = None,
+    stages: Stages = quiet,
 ) -> tuple[list[Row], RefreshReport]:
     """Bring fingerprints up to date; return the rows that have one.
 
@@ -126,7 +128,8 @@ def refresh(
     that changed are fingerprinted again (and their sketch recomputed, and
     their matches forgotten: see `store.recordings`). A fingerprint another
     plugin stored is adopted: its file's mtime is recorded with it.
-    `mtimes`: the files' mtimes, when the caller has just read them.
+    `mtimes`: the files' mtimes, when the caller has just read them;
+    `stages` hears of the reading of files whose fingerprints are adopted.
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
@@ -155,11 +158,14 @@ def refresh(
     adoptable = [
         row.id for row, mtime in pending if row.fp_mtime is None and mtime is not None
     ]
-    known = audio_identities(
-        [row.path for row, mtime in pending if may_identify(row, mtime)],
-        workers,
-        meanwhile=lambda: copy_fingerprints(lib, adoptable),
-    )
+    reading = [row.path for row, mtime in pending if may_identify(row, mtime)]
+    with stages("reading files", len(reading)) as step:
+        known = audio_identities(
+            reading,
+            workers,
+            meanwhile=lambda: copy_fingerprints(lib, adoptable),
+            step=step,
+        )
 
     def identity(path: bytes) -> str:
         return known[path] if path in known else audio_identity(path)

@@ -22,6 +22,7 @@ from beets.library import Library
 
 from ..matching import blockindex
 from ..matching import workers as parallel
+from ..stages import Stages, Step, quiet
 from ..store import catalog, fields, sketchcache
 from ..store.framefile import FrameFile
 from .refresh import frames_of_fingerprint, sketches_of
@@ -94,13 +95,15 @@ def load_sketches(
     rows: Sequence[fields.Row],
     workers: int = 1,
     frame_file: FrameFile | None = None,
+    stages: Stages = quiet,
 ) -> blockindex.SketchTable:
     """Every row's sketch, in the rows' order: cached, stored, else computed
     (and stored); the ones not cached yet are cached (`sketchcache`).
 
     Fingerprints are read a chunk at a time (a million of them would not fit
     in memory at once) and sketched by `workers` processes; the frames they
-    decode are kept in `frame_file`, when given, for the rest of the run.
+    decode are kept in `frame_file`, when given, for the rest of the run;
+    `stages` hears of the sketching.
     """
     ids = [r.id for r in rows]
     fp_mtimes = [r.fp_mtime for r in rows]
@@ -116,7 +119,8 @@ def load_sketches(
             unread, blockindex.SketchTable.decode([texts.get(ids[k]) for k in unread])
         )
     stale = np.flatnonzero(table.counts < 0).tolist()
-    _sketch_stale(lib, rows, table, stale, workers, frame_file)
+    with stages("sketching", len(stale)) as step:
+        _sketch_stale(lib, rows, table, stale, workers, frame_file, step)
     sketchcache.remember(lib, ids, fp_mtimes, table, uncached)
     return table
 
@@ -128,6 +132,7 @@ def _sketch_stale(
     stale: list[int],
     workers: int,
     frame_file: FrameFile | None,
+    step: Step,
 ) -> None:
     """Sketch the rows whose sketch is missing or of another version."""
     global _library, _frame_file
@@ -148,6 +153,7 @@ def _sketch_stale(
                 sketched.start,
                 sketched.counts,
             )
+        step(len(chunk))
 
     def ids_of(chunk: list[int]) -> list[int]:
         return [rows[k].id for k in chunk]
