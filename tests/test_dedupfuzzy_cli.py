@@ -113,8 +113,12 @@ def test_rerun_decodes_nothing_and_changed_audio_is_fingerprinted(library):
     touched, replaced = library.libdir / paths[0], library.libdir / paths[1]
     os.utime(touched, (1_700_000_000, 1_700_000_000))  # same audio
     replaced.write_bytes((library.libdir / paths[-1]).read_bytes())  # new audio
-    out = library.run("dedupfuzzy", "-c").stdout
-    assert " 1 fingerprinted" in out
+    proc = library.run("-v", "dedupfuzzy", "-c")
+    assert " 1 fingerprinted" in proc.stdout
+    # With -v, the time of each stage that had work (both files read).
+    assert "dedupfuzzy: reading files (2) took" in proc.stderr
+    assert "dedupfuzzy: verifying (" in proc.stderr
+    assert "dedupfuzzy: sketching" not in proc.stderr  # sketched as fingerprinted
 
 
 def test_count_and_format(library):

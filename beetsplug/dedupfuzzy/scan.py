@@ -11,7 +11,9 @@ nothing dirty it matches nothing and the groups come from the model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -326,6 +328,22 @@ def update_model(
         return result, list(merged.values()), len(dirty)
 
 
+@contextmanager
+def _stage(label: str, total: int) -> Iterator[Step]:
+    """A stage of the command's run: drawn on a terminal, and its time
+    logged (`beet -v`: where a large library's first run goes)."""
+    start = time.perf_counter()
+    with drawn(label, total) as step:
+        yield step
+    if total:
+        log.debug(
+            "dedupfuzzy: {} ({}) took {:.1f} s",
+            label,
+            total,
+            time.perf_counter() - start,
+        )
+
+
 def scan(
     lib: Library,
     ids: list[int] | None,
@@ -373,7 +391,7 @@ def _scan_rows(
         on_start=started,
         check_lossless=settings.check_lossless,
         mtimes=mtimes,
-        stages=drawn,
+        stages=_stage,
     )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}
@@ -381,7 +399,7 @@ def _scan_rows(
     model_rows.update((r.id, r) for r in usable)
     token = recordings.prepare(lib, settings.match)
     recs, matches, matched = update_model(
-        lib, model_rows, token, settings.match, distinct, settings.workers, drawn
+        lib, model_rows, token, settings.match, distinct, settings.workers, _stage
     )
     by_id = {r.id: r for r in usable}
     refresh.quiet = [r.path for r in usable if r.id not in recs]
