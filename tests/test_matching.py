@@ -136,6 +136,22 @@ def test_candidate_query_finds_the_copy_and_its_shift():
     assert 3 in index.query(blockindex.sketch(degrade(master, 0.02, 14)), 100.0)
 
 
+def test_a_track_added_again_is_found_by_its_new_version():
+    """A track discarded and added again (an item changed during an import,
+    or its id reused) is found by its new sketch, not its old one's keys."""
+    masters = [song_frames(30 + k) for k in range(3)]
+    sketches = [blockindex.sketch(m) for m in masters]
+    index = CandidateIndex.of([1, 2, 3], [120.0] * 3, sketches, 5.0)
+    copy_of_2 = blockindex.sketch(degrade(masters[1], 0.03, 35))
+    assert index.query(blockindex.sketch(degrade(masters[0], 0.03, 34)), 120.0)[1]
+    index.add(1, 120.0, copy_of_2)  # item 1 now holds song 2
+    # Shared keys give shift hints: song 2's now, song 1's no more.
+    found = index.query(blockindex.sketch(degrade(masters[1], 0.03, 36)), 120.0)
+    assert found[1] and found[2]
+    old = index.query(blockindex.sketch(degrade(masters[0], 0.03, 37)), 120.0)
+    assert not old.get(1)
+
+
 def test_batch_and_query_modes_find_the_same_copies():
     masters = [song_frames(20 + k) for k in range(6)]
     frames = masters + [degrade(m, 0.03, 40 + k) for k, m in enumerate(masters)]

@@ -175,10 +175,13 @@ class CandidateIndex:
     ) -> dict[int, list[int]]:
         if s.empty:
             return {}
-        skip = set(exclude) | self._gone
+        # A track gone from the library is found no more; one added again
+        # (a new version, or its id reused) is found by what was added.
+        skip = set(exclude) | (self._gone - self._added.keys())
+        stale = self._gone & self._added.keys()
         shared = self._shared_with(s, postings)
-        near = self._near.query(s.profile, length, skip)
-        near |= self._speed.query(s.repetition, length, skip)
+        near = self._near.query(s.profile, length, skip, stale)
+        near |= self._speed.query(s.repetition, length, skip, stale)
         found: dict[int, list[int]] = {}
         for tid, (count, hints) in shared.items():
             if tid in skip:
@@ -206,6 +209,9 @@ class CandidateIndex:
         at = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(
             int(counts.sum())
         )
+        if self._gone:  # their keys in the table are an old version's
+            gone = np.array([self._slot[t] for t in self._gone], np.int64)
+            at = at[~np.isin(owner[at], gone)]
         rows = len(self._row_ids)
         extra: dict[int, int] = {}  # added tracks: rows after the library's
         added: list[tuple[int, int, int]] = []

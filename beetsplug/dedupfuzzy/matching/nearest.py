@@ -134,9 +134,15 @@ class NearestProfiles:
         self._added.pop(track_id, None)
 
     def query(
-        self, profile: np.ndarray | None, length: float, skip: Iterable[int] = ()
+        self,
+        profile: np.ndarray | None,
+        length: float,
+        skip: Iterable[int] = (),
+        stale: Iterable[int] = (),
     ) -> set[int]:
-        """Ids of one track's nearest profiles (within the radius).
+        """Ids of one track's nearest profiles (within the radius), but those
+        in `skip`; tracks `stale` are found by their added profile only (the
+        one built with is an old version's).
 
         A query sees only its own nearest (a batch also gets the pairs where
         it is someone else's nearest), so it takes twice as many. Where a
@@ -164,6 +170,7 @@ class NearestProfiles:
             norms = self._norms[lo:hi]
         with one_blas_thread():
             d2 = norms - 2.0 * (vectors @ q) + float(q @ q)
+        window = len(vectors)
         extra = [
             (tid, p)
             for tid, (p, other) in self._added.items()
@@ -177,9 +184,11 @@ class NearestProfiles:
         # Within the radius first: most of the window lies beyond it, and
         # picking the nearest few of the rest costs a pass over them only.
         within = np.flatnonzero(d2 <= self.radius**2)
-        skip = set(skip)
-        if skip and len(within):
-            within = within[~np.isin(ids[within], np.fromiter(skip, np.int64))]
+        skip, stale = set(skip), set(stale)
+        if (skip or stale) and len(within):
+            built = np.isin(ids[within], np.fromiter(skip | stale, np.int64))
+            added = np.isin(ids[within], np.fromiter(skip, np.int64))
+            within = within[~np.where(within < window, built, added)]
         wanted = 2 * self.neighbours
         # The nearest few (and a few twins).
         k = min(wanted + (TWIN_POOL if self.twin else 0), len(within))
@@ -189,7 +198,6 @@ class NearestProfiles:
             within = within[np.argpartition(d2[within], k - 1)[:k]]
         near = within[np.argsort(d2[within], kind="stable")].tolist()
         if self.twin:
-            window = len(vectors)
 
             def vector(j: int) -> np.ndarray:
                 return vectors[j] if j < window else extra[j - window][1]
