@@ -118,7 +118,10 @@ def test_rerun_decodes_nothing_and_changed_audio_is_fingerprinted(library):
     # With -v, the time of each stage that had work (both files read).
     assert "dedupfuzzy: reading files (2) took" in proc.stderr
     assert "dedupfuzzy: verifying (" in proc.stderr
-    assert "dedupfuzzy: sketching" not in proc.stderr  # sketched as fingerprinted
+    assert "dedupfuzzy: sketching (" not in proc.stderr  # sketched as made
+    # And the parts around them.
+    for part in ("reading rows", "checking files", "storing the model", "caching rows"):
+        assert f"dedupfuzzy: {part} took" in proc.stderr
 
 
 def test_count_and_format(library):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from beets.library import Library
@@ -241,7 +241,8 @@ def update_model(
     del remembered
     with FrameFile(catalog.beside_library(lib)) as frame_file:
         listed = list(rows.values())
-        table = load_sketches(lib, listed, workers, frame_file, stages)
+        with _timed("sketches (sketching included)"):
+            table = load_sketches(lib, listed, workers, frame_file, stages)
         silent = {
             r.id for r, n in zip(listed, table.counts.tolist(), strict=True) if n <= 0
         }
@@ -299,7 +300,8 @@ def update_model(
         kept_old = (
             {i: rec for i, rec in old.items() if i in informative} if silent else old
         )
-        fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
+        with _timed("regrouping"):
+            fresh = cliques.regroup(touched, kept_old, everything, verifier, allocator)
         if audio.decoded:
             log.debug(
                 "dedupfuzzy: {} excerpts decoded for endings and speed in {:.2f} s",
@@ -308,17 +310,18 @@ def update_model(
             )
         # Matches verified on demand while regrouping join the model too.
         computed = [m for m in verifier.computed.values() if m is not None]
-        recordings.save(
-            lib,
-            token,
-            dirty,
-            fresh,
-            old,
-            allocator,
-            computed,
-            unmatched=[i for i in silent if i in old],
-            current=True,  # rows this run read; each run checks their files
-        )
+        with _timed("storing the model"):
+            recordings.save(
+                lib,
+                token,
+                dirty,
+                fresh,
+                old,
+                allocator,
+                computed,
+                unmatched=[i for i in silent if i in old],
+                current=True,  # rows this run read; each run checks their files
+            )
         result = dict(kept_old)
         for i in touched:
             result.pop(i, None)
@@ -329,19 +332,21 @@ def update_model(
 
 
 @contextmanager
+def _timed(label: str) -> Iterator[None]:
+    """Log how long a part of the run took (`beet -v`: where a large
+    library's first run goes)."""
+    start = time.perf_counter()
+    yield
+    log.debug("dedupfuzzy: {} took {:.1f} s", label, time.perf_counter() - start)
+
+
+@contextmanager
 def _stage(label: str, total: int) -> Iterator[Step]:
     """A stage of the command's run: drawn on a terminal, and its time
-    logged (`beet -v`: where a large library's first run goes)."""
-    start = time.perf_counter()
-    with drawn(label, total) as step:
+    logged when it had work."""
+    timed = _timed(f"{label} ({total})") if total else nullcontext()
+    with drawn(label, total) as step, timed:
         yield step
-    if total:
-        log.debug(
-            "dedupfuzzy: {} ({}) took {:.1f} s",
-            label,
-            total,
-            time.perf_counter() - start,
-        )
 
 
 def scan(
@@ -358,7 +363,7 @@ def scan(
     # The rows live as long as the run: the cyclic collector need not walk
     # them, neither while they are made (a third of reading them) nor at
     # each later collection.
-    with heap.uncollected():
+    with heap.uncollected(), _timed("reading rows"):
         every, fresh = rowcache.load_all_rows(lib)
     with heap.kept_for_the_run():
         return _scan_rows(lib, every, fresh, ids, settings, distinct)
@@ -375,7 +380,8 @@ def _scan_rows(
     wanted = None if ids is None else set(ids)
     chosen = [r for r in every if wanted is None or r.id in wanted]
     # Cached rows whose files changed are read again.
-    chosen, mtimes = rowcache.checked(lib, chosen, fresh)
+    with _timed("checking files"):
+        chosen, mtimes = rowcache.checked(lib, chosen, fresh)
     again = {r.id: r for r in chosen}
     every = [again.get(r.id, r) for r in every]
     progress = Progress("fingerprinting", 0)
@@ -383,16 +389,17 @@ def _scan_rows(
     def started(total: int) -> None:
         progress.total = total
 
-    usable, refresh = fingerprints.refresh(
-        lib,
-        chosen,
-        settings.workers,
-        on_progress=progress.step,
-        on_start=started,
-        check_lossless=settings.check_lossless,
-        mtimes=mtimes,
-        stages=_stage,
-    )
+    with _timed("fingerprints (reading files and fingerprinting included)"):
+        usable, refresh = fingerprints.refresh(
+            lib,
+            chosen,
+            settings.workers,
+            on_progress=progress.step,
+            on_start=started,
+            check_lossless=settings.check_lossless,
+            mtimes=mtimes,
+            stages=_stage,
+        )
     progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}
     model_rows = {r.id: r for r in every if r.has_fingerprint and r.id not in failed}
@@ -409,5 +416,6 @@ def _scan_rows(
     resolved = groups.resolve(
         found, by_id, settings.keep, tiebreaker(lib, tiebreak_fields)
     )
-    rowcache.refill_cache(lib)  # the items this run changed
+    with _timed("caching rows"):
+        rowcache.refill_cache(lib)  # the items this run changed
     return ScanResult(by_id, refresh, resolved, len(chosen), matched)
