@@ -232,10 +232,10 @@ class CandidateIndex:
         )
         mine = np.flatnonzero(pairs.second == query)
         others = pairs.first[mine]
-        ids = self._row_ids[np.minimum(others, rows - 1)] if rows else others.copy()
-        if extra:
-            later = others >= rows
-            ids[later] = np.array(list(extra), np.int64)[others[later] - rows]
+        built = others < rows
+        ids = np.empty(len(others), np.int64)
+        ids[built] = self._row_ids[others[built]]
+        ids[~built] = np.array(list(extra), np.int64)[others[~built] - rows]
         # Shifts there are the sketch's position less the other's: turned
         # round, as a query's hints are (the other's less the sketch's).
         return {

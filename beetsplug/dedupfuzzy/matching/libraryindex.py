@@ -31,7 +31,7 @@ from . import cliques
 from .blockindex import decode_sketch
 from .candidates import CandidateIndex
 from .heldmodel import HeldModel
-from .matcher import Match, Verifier
+from .matcher import Match, Verifier, verify_pairs
 
 
 def sketch_of_row(row: fields.Row):
@@ -224,21 +224,17 @@ class LibraryIndex:
             self._frames.given[row.id] = row.fingerprint
         self._tracks[row.id] = track_of(row, s)
         self._informative.add(row.id)
-        track = self._tracks[row.id]
-        pairs = [
-            (row.id, item_id, hints)
-            for item_id, hints in self._index.query(s, row.length, skip).items()
-            if item_id in self.rows
-            and item_id in self._informative
-            and self._verifier.lengths_agree(track, self._tracks[item_id])
-        ]
-        # The candidates' fingerprints in one read, their heads aligned
-        # together (as a run verifies its pairs).
-        self._frames.prefetch([row.id] + [b for _, b, _ in pairs])
+        hints = {
+            (row.id, item_id): shifts
+            for item_id, shifts in self._index.query(s, row.length, skip).items()
+            if item_id in self.rows and item_id in self._informative
+        }
+        # The candidates' fingerprints in one read, verified as a run
+        # verifies its pairs (their heads aligned together).
+        self._frames.prefetch([row.id] + [b for _, b in hints])
         found = [
             _oriented(m, row.id)
-            for m in self._verifier.verify_many(pairs)
-            if m is not None
+            for m in verify_pairs(list(hints), hints, self._verifier)
         ]
         found.sort(key=lambda m: (-m.similarity, m.b))
         return found
