@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 # Reading a process's proportional memory walks its page tables: sampled
 # every 0.5 s, the 100,000-item first run took 0.7-5.2 s longer (three
 # alternating pairs, 9 % on average, its CPU time up as much); every 2 s,
 # no longer than unsampled runs. A run's memory stays near its peak for
-# seconds (a stage), so 2 s still finds it.
+# seconds (a stage), so 2 s still finds it; a run of 2 s (a warm one), small,
+# is sampled every 0.5 s.
 INTERVAL = 2.0
+FIRST_INTERVAL = 0.5
+FIRST_SECONDS = 10.0
 
 
 def _children(pid: int) -> list[int]:
@@ -61,6 +65,7 @@ class TreeMemory:
         self._thread.start()
 
     def _run(self) -> None:
+        start = time.monotonic()
         while not self._stop.is_set():
             tree, todo = [], [self.pid]
             while todo:
@@ -68,7 +73,8 @@ class TreeMemory:
                 tree.append(pid)
                 todo += _children(pid)
             self.peak_kib = max(self.peak_kib, sum(_anonymous_kib(p) for p in tree))
-            self._stop.wait(INTERVAL)
+            early = time.monotonic() - start < FIRST_SECONDS
+            self._stop.wait(FIRST_INTERVAL if early else INTERVAL)
 
     def stop(self) -> float | None:
         self._stop.set()
