@@ -117,6 +117,7 @@ def test_rerun_decodes_nothing_and_changed_audio_is_fingerprinted(library):
     assert " 1 fingerprinted" in proc.stdout
     # With -v, the time of each stage that had work (both files read).
     assert "dedupfuzzy: reading files (2) took" in proc.stderr
+    assert "dedupfuzzy: fingerprinting (1) took" in proc.stderr  # the new audio
     assert "dedupfuzzy: verifying (" in proc.stderr
     assert "dedupfuzzy: sketching (" not in proc.stderr  # sketched as made
     # And the parts around them.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from beets.library import Library
 
 from . import heap
-from .cli.progress import Progress, drawn
+from .cli.progress import drawn
 from .fingerprinting import refresh as fingerprints
 from .fingerprinting.excerpts import ExcerptSource
 from .fingerprinting.sketching import load_sketches
@@ -384,23 +384,15 @@ def _scan_rows(
         chosen, mtimes = rowcache.checked(lib, chosen, fresh)
     again = {r.id: r for r in chosen}
     every = [again.get(r.id, r) for r in every]
-    progress = Progress("fingerprinting", 0)
-
-    def started(total: int) -> None:
-        progress.total = total
-
     with _timed("fingerprints (reading files and fingerprinting included)"):
         usable, refresh = fingerprints.refresh(
             lib,
             chosen,
             settings.workers,
-            on_progress=progress.step,
-            on_start=started,
             check_lossless=settings.check_lossless,
             mtimes=mtimes,
             stages=_stage,
         )
-    progress.close()
     failed = {r.id for r in chosen} - {r.id for r in usable}
     model_rows = {r.id: r for r in every if r.has_fingerprint and r.id not in failed}
     model_rows.update((r.id, r) for r in usable)

@@ -22,7 +22,7 @@ from ..quality import is_lossless
 from ..settings import Settings
 from ..store import catalog
 from ..store.fields import Row
-from .progress import Progress
+from .progress import drawn
 
 
 def khz(hz: int) -> str:
@@ -62,15 +62,9 @@ def run_fakes(
 ) -> None:
     ids = [item.id for item in lib.items(query)] if query else None
     rows = [r for r in catalog.load_rows(lib, ids) if is_lossless(r.format)]
-    progress = Progress("checking", 0)
-
-    def started(total: int) -> None:
-        progress.total = total
-
     usable, report = fingerprints.refresh(
-        lib, rows, settings.workers, on_progress=progress.step, on_start=started
+        lib, rows, settings.workers, stages=drawn, label="checking"
     )
-    progress.close()
 
     def say(text: str) -> None:
         # messages go to stderr when stdout carries JSON

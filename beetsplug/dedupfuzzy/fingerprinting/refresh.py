@@ -10,7 +10,7 @@ under the same rule: with a new fingerprint, or when none was stored yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +41,7 @@ from .freshness import (
     may_identify,
     unchanged,
 )
-from .work import Task, needs_check, run_tasks
+from .work import Outcome, Task, needs_check, run_tasks
 
 BATCH = 64
 LOSSLESS_CHECK = "lossless check"
@@ -115,11 +115,10 @@ def refresh(
     lib: Library,
     rows: Sequence[Row],
     workers: int,
-    on_progress: Callable[[], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
     check_lossless: bool = True,
     mtimes: Mapping[int, float | None] | None = None,
     stages: Stages = quiet,
+    label: str = "fingerprinting",
 ) -> tuple[list[Row], RefreshReport]:
     """Bring fingerprints up to date; return the rows that have one.
 
@@ -129,7 +128,8 @@ def refresh(
     their matches forgotten: see `store.recordings`). A fingerprint another
     plugin stored is adopted: its file's mtime is recorded with it.
     `mtimes`: the files' mtimes, when the caller has just read them;
-    `stages` hears of the reading of files whose fingerprints are adopted.
+    `stages` hears of the reading of files whose fingerprints are adopted,
+    and of the fingerprinting (named `label`).
     """
     report = RefreshReport()
     stale: list[tuple[Row, float | None]] = []
@@ -196,51 +196,20 @@ def refresh(
         if needs_check(row.format, row.lossless, False, check_lossless):
             tasks.append(task_of(row, False, check_lossless))
             by_path[row.path] = (row, None)
-    if on_start is not None:
-        on_start(len(tasks))
     writes = []
     changed: list[int] = []
-    for outcome in run_tasks(tasks, workers):
-        if on_progress is not None:
-            on_progress()
-        row, mtime = by_path[outcome.task.path]
-        analysis = outcome.analysis
-        if analysis is not None and analysis.ok:
-            writes += take_analysis(row, analysis)
-            report.analysed += 1
-        elif analysis is not None:  # not stored: tried again next time
-            report.unchecked.append(Skipped(row.path, LOSSLESS_CHECK, analysis.error))
-        result = outcome.fpcalc
-        if result is None:
-            continue
-        frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
-        if frames is None:
-            report.failed.append(
-                result.skipped
-                if not result.ok
-                else Skipped(row.path, UNREADABLE, "fpcalc's fingerprint is unreadable")
-            )
-            continue
-        report.computed += 1
-        row.fingerprint = result.fingerprint
-        row.has_fingerprint = True
-        row.fp_mtime = mtime
-        row.audio_id = audio_identity(row.path)
-        row.sketch = sketch_of(frames)
-        row.blocks = blockindex.encode_sketch(row.sketch)
-        row.matched = ""
-        changed.append(row.id)
-        writes += [
-            (row.id, FINGERPRINT, row.fingerprint),
-            (row.id, FP_MTIME, repr(mtime)),
-            (row.id, BLOCKS, row.blocks),
-            (row.id, AUDIO_ID, row.audio_id),
-            (row.id, FP_COPY, row.fingerprint),
-        ]
-        usable.append(row)
-        if len(writes) >= 5 * BATCH:
-            store_flex(lib, writes, current=True)
-            writes = []
+    with stages(label, len(tasks)) as step:
+        for outcome in run_tasks(tasks, workers):
+            step(1)
+            row, mtime = by_path[outcome.task.path]
+            taken, fingerprinted = _take_outcome(outcome, row, mtime, report)
+            writes += taken
+            if fingerprinted:
+                changed.append(row.id)
+                usable.append(row)
+            if len(writes) >= 5 * BATCH:
+                store_flex(lib, writes, current=True)
+                writes = []
     store_flex(lib, writes, current=True)
     delete_flex(lib, changed, MATCHED, current=True)
     report.quiet = [
@@ -248,3 +217,44 @@ def refresh(
     ]
     usable.sort(key=lambda r: r.id)
     return usable, report
+
+
+def _take_outcome(
+    outcome: Outcome, row: Row, mtime: float | None, report: RefreshReport
+) -> tuple[list[tuple[int, str, object]], bool]:
+    """Put a task's outcome on its row: the fields to store, and whether the
+    row got a new fingerprint (failures go to the report)."""
+    writes: list[tuple[int, str, object]] = []
+    analysis = outcome.analysis
+    if analysis is not None and analysis.ok:
+        writes += take_analysis(row, analysis)
+        report.analysed += 1
+    elif analysis is not None:  # not stored: tried again next time
+        report.unchecked.append(Skipped(row.path, LOSSLESS_CHECK, analysis.error))
+    result = outcome.fpcalc
+    if result is None:
+        return writes, False
+    frames = frames_of_fingerprint(result.fingerprint) if result.ok else None
+    if frames is None:
+        report.failed.append(
+            result.skipped
+            if not result.ok
+            else Skipped(row.path, UNREADABLE, "fpcalc's fingerprint is unreadable")
+        )
+        return writes, False
+    report.computed += 1
+    row.fingerprint = result.fingerprint
+    row.has_fingerprint = True
+    row.fp_mtime = mtime
+    row.audio_id = audio_identity(row.path)
+    row.sketch = sketch_of(frames)
+    row.blocks = blockindex.encode_sketch(row.sketch)
+    row.matched = ""
+    writes += [
+        (row.id, FINGERPRINT, row.fingerprint),
+        (row.id, FP_MTIME, repr(mtime)),
+        (row.id, BLOCKS, row.blocks),
+        (row.id, AUDIO_ID, row.audio_id),
+        (row.id, FP_COPY, row.fingerprint),
+    ]
+    return writes, True
