@@ -183,6 +183,9 @@ def save_state(root: Path, synth: synthlib.SynthLibrary, doc: dict | None) -> No
     shutil.copyfile(synth.dbpath, root / FIRST_DB)
     # Last: its presence says the copy is complete.
     (root / FIRST_JSON).write_text(json.dumps(doc))
+    # Written out before the next run is timed: the warm run just after an
+    # unwritten copy (1.1 GB at 100,000 items) took 2.2-2.3 s, not 1.7 s.
+    os.sync()
 
 
 def restore_state(root: Path) -> tuple[synthlib.SynthLibrary, dict | None]:
