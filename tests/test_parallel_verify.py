@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from test_matching import degrade, song_frames
 
-from beetsplug.dedupfuzzy import scan
-from beetsplug.dedupfuzzy.matching import blockindex, codec, similarity
+from beetsplug.dedupfuzzy.matching import batch, blockindex, codec, similarity
 from beetsplug.dedupfuzzy.matching.matcher import Track, Verifier
 from beetsplug.dedupfuzzy.settings import MatchSettings
 from beetsplug.dedupfuzzy.store.frames import FrameSource
@@ -58,16 +57,16 @@ def verify(workers: int, monkeypatch) -> tuple[list, dict, set[int]]:
     )
     ids = sorted(texts)
     pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
-    monkeypatch.setattr(scan, "PARALLEL_PAIRS", 0)
-    monkeypatch.setattr(scan, "VERIFY_CHUNK", 150)
-    monkeypatch.setattr(scan, "ALIGN_CHUNK", 40)
+    monkeypatch.setattr(batch, "PARALLEL_PAIRS", 0)
+    monkeypatch.setattr(batch, "VERIFY_CHUNK", 150)
+    monkeypatch.setattr(batch, "ALIGN_CHUNK", 40)
 
     def open_frames() -> FrameSource:
         own = FrameSource(None)
         own.given = texts
         return own
 
-    found = scan.verify_in_chunks(pairs, {}, verifier, frames, workers, open_frames)
+    found = batch.verify_in_chunks(pairs, {}, verifier, frames, workers, open_frames)
     return sorted(found, key=lambda m: (m.a, m.b)), verifier.computed, frames.read
 
 

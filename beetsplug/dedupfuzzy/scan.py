@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -23,31 +23,19 @@ from .cli.progress import drawn
 from .fingerprinting import refresh as fingerprints
 from .fingerprinting.excerpts import ExcerptSource
 from .fingerprinting.sketching import load_sketches
-from .matching import blockindex, cliques, groups, similarity
+from .matching import cliques, groups
 from .matching import matcher as matching
-from .matching import workers as parallel
+from .matching.batch import candidate_pairs, verify_in_chunks, worker_frames
 from .matching.candidates import CandidateIndex
-from .matching.sharedkeys import with_hints
+from .matching.rows import Tracks
 from .quality import tiebreaker
 from .settings import MatchSettings, Settings
-from .stages import Stages, Step, nothing, quiet
+from .stages import Stages, Step, quiet
 from .store import catalog, fields, paircache, recordings, rowcache
 from .store.framefile import FrameFile
 from .store.frames import FrameSource
 
 log = logging.getLogger("beets")
-
-# Above this share of dirty items, one batch search beats one query each.
-BATCH_SHARE = 0.2
-# Pairs verified per batch of fingerprints read from the DB.
-VERIFY_CHUNK = 4000
-# Pairs per job of a verifying worker, and fewer pairs than this are
-# verified here (forking costs more than they do).
-ALIGN_CHUNK = 1000
-PARALLEL_PAIRS = 20_000
-# Fingerprints each worker keeps decoded: a job of ALIGN_CHUNK pairs of
-# about one length holds at most twice as many tracks.
-WORKER_FRAMES = 2500
 
 
 @dataclass
@@ -57,152 +45,6 @@ class ScanResult:
     groups: list[groups.ResolvedGroup]
     considered: int
     matched: int = 0
-
-
-def track_of(
-    row: fields.Row, sketch: blockindex.Sketch | None = None
-) -> matching.Track:
-    """What matching needs of a row; the sketch given, decoded or stored."""
-    if sketch is None:
-        sketch = (
-            row.sketch
-            if row.sketch is not None
-            else blockindex.decode_sketch(row.blocks)
-        )
-    return matching.Track(
-        id=row.id,
-        path=row.path,
-        length=row.length,
-        format=row.format,
-        bitrate=row.bitrate,
-        bitdepth=row.bitdepth,
-        samplerate=row.samplerate,
-        sketch=sketch,
-    )
-
-
-class Tracks(dict):
-    """Track records built on first use from rows (most are never needed)."""
-
-    def __init__(self, rows: dict[int, fields.Row]) -> None:
-        super().__init__()
-        self.rows = rows
-
-    def __missing__(self, item_id: int) -> matching.Track:
-        track = track_of(self.rows[item_id], blockindex.EMPTY)
-        track.sketch = None  # an indexed track: its sketch is not empty
-        self[item_id] = track
-        return track
-
-
-def candidate_pairs(
-    index: CandidateIndex,
-    dirty: set[int],
-    table: blockindex.SketchTable,
-    listed: Sequence[fields.Row],
-    rows: dict[int, fields.Row],
-) -> tuple[list[tuple[int, int]], Mapping[tuple[int, int], list[int]]]:
-    """Candidate pairs with at least one dirty item (`table` holds the
-    sketches of `listed`, row by row): batch mode when they are many, else
-    their queries at once (query mode, the only one that takes their
-    sketches out of the table: a million of them would hold a gigabyte)."""
-    if len(dirty) > BATCH_SHARE * max(1, len(index)):
-        found = index.pairs()
-        pairs = [p for p in found.pairs if p[0] in dirty or p[1] in dirty]
-        return pairs, found.hints
-    wanted: set[tuple[int, int]] = set()
-    hints: dict[tuple[int, int], list[int]] = {}
-    position = {r.id: k for k, r in enumerate(listed) if r.id in dirty}
-    order = sorted(dirty)
-    answers = index.query_many(
-        [
-            (table.sketch(position[i]) or blockindex.EMPTY, rows[i].length, {i})
-            for i in order
-        ]
-    )
-    for item_id, found in zip(order, answers, strict=True):
-        for other, shifts in found.items():
-            pair = (item_id, other) if item_id < other else (other, item_id)
-            wanted.add(pair)
-            if shifts and pair not in hints:
-                hints[pair] = shifts if pair[0] == item_id else [-s for s in shifts]
-    return sorted(wanted), hints
-
-
-def verify_in_chunks(
-    pairs: Sequence[tuple[int, int]],
-    hints: Mapping[tuple[int, int], list[int]],
-    verifier: matching.Verifier,
-    frames: FrameSource,
-    workers: int = 1,
-    open_frames: Callable[[], FrameSource] | None = None,
-    step: Step = nothing,
-) -> list[matching.Match]:
-    """Verify pairs, reading their fingerprints from the DB a chunk at a time.
-
-    Pairs go in order of length: both tracks of a pair have about the same
-    length, so the frames in memory serve the next pairs too. With several
-    `workers` (and enough pairs), the pairs are aligned in worker processes
-    that read their own frames (`open_frames`); this process reads only the
-    frames of the pairs that aligned, for the rest of their verdict.
-    `step` is told how many pairs each chunk verified.
-    """
-    pairs = sorted(pairs, key=lambda p: verifier.tracks[p[0]].length)
-    chunks = [
-        pairs[start : start + VERIFY_CHUNK]
-        for start in range(0, len(pairs), VERIFY_CHUNK)
-    ]
-    found: list[matching.Match] = []
-    if (
-        workers < 2
-        or open_frames is None
-        or len(pairs) < PARALLEL_PAIRS
-        or not parallel.available()
-    ):
-        for chunk in chunks:
-            frames.prefetch(i for pair in chunk for i in pair)
-            found += matching.verify_pairs(chunk, hints, verifier)
-            step(len(chunk))
-        return found
-    with parallel.pool(verifier, workers, open_frames) as aligner:
-        jobs = []
-        for chunk in chunks:
-            asked = parallel.pending(verifier, with_hints(chunk, hints))
-            parts = [
-                asked[start : start + ALIGN_CHUNK]
-                for start in range(0, len(asked), ALIGN_CHUNK)
-            ]
-            jobs.append((chunk, [(part, aligner.submit(part)) for part in parts]))
-        for chunk, parts in jobs:
-            aligned = [p for part, job in parts for p in aligner.collect(part, job)]
-            frames.prefetch(i for a, b, _ in aligned for i in (a, b))
-            # The pairs their alignment turned down are decided already. The
-            # others' hints are looked up again: holding every waiting chunk's
-            # pairs with their hints cost 100 MB at a million items.
-            found += matching.verify_pairs(
-                [p for p in chunk if not verifier.turned_down(*p)], hints, verifier
-            )
-            step(len(chunk))
-    return found
-
-
-def worker_frames(lib: Library, frames: FrameSource) -> Callable[[], FrameSource]:
-    """What a verifying worker reads frames from: a connection of its own,
-    and the fingerprints this run decoded (their heads: a worker aligns heads
-    only)."""
-
-    def open_frames() -> FrameSource:
-        own = Library(lib.path, lib.directory, set_music_dir=False)
-        source = FrameSource(
-            own,
-            capacity=WORKER_FRAMES,
-            decoded=frames.decoded,
-            limit=similarity.HEAD_FRAMES,
-        )
-        source.given = frames.given
-        return source
-
-    return open_frames
 
 
 def update_model(

@@ -23,7 +23,6 @@ from .. import heap
 from ..fingerprinting import refresh as fingerprints
 from ..fingerprinting.excerpts import ExcerptSource
 from ..fingerprinting.sketching import load_sketches
-from ..scan import Tracks, track_of
 from ..settings import MatchSettings
 from ..store import decisions, fields, paircache, recordings, rowcache
 from ..store.frames import FrameSource
@@ -32,6 +31,7 @@ from .blockindex import decode_sketch
 from .candidates import CandidateIndex
 from .heldmodel import HeldModel
 from .matcher import Match, Verifier, verify_pairs
+from .rows import Tracks, track_of
 
 
 def sketch_of_row(row: fields.Row):
